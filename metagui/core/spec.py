@@ -1,0 +1,161 @@
+"""The settings of one meta-training run, as pydantic models.
+
+``TrainSpec`` is the single source of truth for a run: the CLI, the app's forms, checkpoints
+and exports all read and write it. Every architecture and optimizer choice is a plain field so
+that a search space can range over it by its dotted path (e.g. ``algorithm.inner_lr``).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from metagui.core.tasksets import SinusoidConfig, TaskSetConfig
+
+__all__ = [
+    "ALGORITHMS",
+    "GRADIENT_BASED",
+    "AlgorithmSpec",
+    "ModelSpec",
+    "OptimizerSpec",
+    "TrainSpec",
+    "TrainingSpec",
+    "load_train_spec",
+    "validate_train_spec",
+]
+
+AlgorithmName = Literal["maml", "fomaml", "reptile", "metasgd", "anil", "mamlpp", "protonet", "cnp"]
+ALGORITHMS: tuple[str, ...] = AlgorithmName.__args__  # type: ignore[attr-defined]
+# Learners that adapt by gradient steps on the support set (inner_lr / inner_steps apply).
+GRADIENT_BASED: frozenset[str] = frozenset(
+    {"maml", "fomaml", "reptile", "metasgd", "anil", "mamlpp"}
+)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class ModelSpec(_Strict):
+    """The network. ``auto`` picks an MLP for regression, the 4-block conv net for images and
+    the hashed n-gram text encoder for texts."""
+
+    kind: Literal["auto", "mlp", "conv4", "text"] = "auto"
+    hidden_sizes: list[int] = Field(default_factory=lambda: [40, 40], min_length=1)
+    activation: Literal["relu", "tanh", "gelu"] = "relu"
+    filters: int = Field(64, ge=1, le=1024, description="channels of each conv block")
+    norm: Literal["none", "batch", "group", "layer"] = Field(
+        "batch", description="normalisation after each conv (batch statistics, as in MAML)"
+    )
+    groups: int = Field(4, ge=1, description="groups for norm=group (must divide filters)")
+    embed_dim: int = Field(64, ge=1, le=4096, description="text encoder embedding width")
+
+    @model_validator(mode="after")
+    def _groups_divide(self) -> ModelSpec:
+        if self.norm == "group" and self.filters % self.groups:
+            raise ValueError(f"groups ({self.groups}) must divide filters ({self.filters})")
+        if any(h < 1 for h in self.hidden_sizes):
+            raise ValueError("hidden_sizes: every layer needs at least one unit")
+        return self
+
+
+class AlgorithmSpec(_Strict):
+    """The meta-learner and its own hyperparameters."""
+
+    name: AlgorithmName = "maml"
+    inner_lr: float = Field(
+        0.01, gt=0, description="inner-loop step size (initial value when learned)"
+    )
+    inner_steps: int = Field(1, ge=1, le=100, description="adaptation steps during meta-training")
+    eval_inner_steps: int | None = Field(
+        None, ge=0, le=200, description="adaptation steps at evaluation (default: inner_steps)"
+    )
+    first_order: bool = Field(
+        False, description="drop second-order terms (maml, metasgd, mamlpp, anil)"
+    )
+    msl_iterations: int = Field(
+        0,
+        ge=0,
+        description="mamlpp: iterations over which the multi-step loss anneals to the last step",
+    )
+    cnp_hidden: int = Field(128, ge=1, le=4096, description="cnp: width of encoder and decoder")
+
+    @property
+    def adaptation_steps_at_eval(self) -> int:
+        return self.inner_steps if self.eval_inner_steps is None else self.eval_inner_steps
+
+
+class OptimizerSpec(_Strict):
+    """The outer (meta) optimizer."""
+
+    name: Literal["sgd", "momentum", "nesterov", "adam", "adamw"] = "adam"
+    lr: float = Field(1e-3, gt=0)
+    momentum: float = Field(0.9, ge=0, lt=1)
+    weight_decay: float = Field(0.0, ge=0)
+    schedule: Literal["constant", "cosine"] = "constant"
+
+
+class TrainingSpec(_Strict):
+    """How long to train and how often to measure."""
+
+    iterations: int = Field(1000, ge=1, description="meta-iterations (outer steps)")
+    meta_batch_size: int = Field(25, ge=1, le=4096, description="tasks per outer step")
+    eval_every: int = Field(0, ge=0, description="validate every N iterations (0: only at the end)")
+    eval_tasks: int = Field(100, ge=1, description="validation tasks per evaluation")
+    test_tasks: int = Field(600, ge=1, description="held-out tasks for the final meta-test")
+    log_every: int = Field(10, ge=1, description="report the training loss every N iterations")
+    batched: Literal["auto", "on", "off"] = Field(
+        "auto", description="run a meta-batch as one batched computation where exactly correct"
+    )
+
+
+class TrainSpec(_Strict):
+    """Everything that defines one meta-training run."""
+
+    taskset: TaskSetConfig = Field(default_factory=SinusoidConfig)
+    model: ModelSpec = Field(default_factory=ModelSpec)
+    algorithm: AlgorithmSpec = Field(default_factory=AlgorithmSpec)
+    optimizer: OptimizerSpec = Field(default_factory=OptimizerSpec)
+    training: TrainingSpec = Field(default_factory=TrainingSpec)
+    seed: int = Field(0, ge=0, lt=2**63)
+    device: str = Field("auto", description="auto, cpu, cuda, cuda:N or mps")
+
+
+def load_train_spec(path: str | os.PathLike[str]) -> TrainSpec:
+    """A ``TrainSpec`` from a YAML or JSON file (``yaml.safe_load``: never runs code).
+
+    Errors name the file, the field path and the problem."""
+    import yaml
+
+    from metagui.core.errors import MetaguiError
+
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise MetaguiError(f"{path}: cannot read ({exc.strerror or exc})") from exc
+    except yaml.YAMLError as exc:
+        raise MetaguiError(f"{path}: not valid YAML/JSON ({exc})") from exc
+    if not isinstance(data, dict):
+        raise MetaguiError(f"{path}: expected a mapping of settings at the top level")
+    return validate_train_spec(data, str(path))
+
+
+def validate_train_spec(data: object, source: str) -> TrainSpec:
+    """``data`` as a ``TrainSpec``; a :class:`MetaguiError` names ``source``, the field path
+    and the problem of the first error (and how many more there are)."""
+    from pydantic import ValidationError
+
+    from metagui.core.errors import MetaguiError
+
+    try:
+        return TrainSpec.model_validate(data)
+    except ValidationError as exc:
+        errors = exc.errors()
+        first = errors[0]
+        where = ".".join(str(p) for p in first["loc"]) or "(top level)"
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        raise MetaguiError(f"{source}: {where}: {first['msg']}{more}") from exc

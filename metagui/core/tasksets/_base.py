@@ -1,0 +1,130 @@
+"""What every task-set family provides: seeded episodes for three disjoint splits, and a preview."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Literal
+
+import numpy as np
+
+if TYPE_CHECKING:
+    import torch
+
+__all__ = [
+    "SPLITS",
+    "EpisodeBatch",
+    "EpisodePreview",
+    "PreviewItem",
+    "Split",
+    "TaskInfo",
+    "TaskSet",
+]
+
+Split = Literal["train", "validation", "test"]
+SPLITS: tuple[Split, ...] = ("train", "validation", "test")
+
+
+@dataclass(frozen=True)
+class TaskInfo:
+    """What a model needs to know about the episodes of a task set.
+
+    ``input_shape`` is the shape of one example (``(1,)`` for sinusoid x, ``(1, 28, 28)`` for an
+    Omniglot image, ``(max_tokens,)`` of hashed n-gram ids for text). ``output_dim`` is 1 for
+    regression and ``n_way`` for classification.
+    """
+
+    kind: Literal["regression", "classification"]
+    input_shape: tuple[int, ...]
+    output_dim: int
+    input_dtype: Literal["float", "long"] = "float"
+    vocab_size: int = 0
+    class_names: tuple[str, ...] = ()
+
+
+@dataclass
+class EpisodeBatch:
+    """A meta-batch of ``B`` episodes, stacked along dimension 0.
+
+    Shapes: ``x_support`` ``[B, S, *input_shape]``, ``y_support`` ``[B, S]`` (class indices,
+    int64) or ``[B, S, 1]`` (regression targets); the same for the query set with ``Q`` rows.
+    """
+
+    x_support: torch.Tensor
+    y_support: torch.Tensor
+    x_query: torch.Tensor
+    y_query: torch.Tensor
+
+    def __len__(self) -> int:
+        return int(self.x_support.shape[0])
+
+    def to(self, device: torch.device | str) -> EpisodeBatch:
+        return EpisodeBatch(
+            self.x_support.to(device, non_blocking=True),
+            self.y_support.to(device, non_blocking=True),
+            self.x_query.to(device, non_blocking=True),
+            self.y_query.to(device, non_blocking=True),
+        )
+
+    def slice(self, start: int, stop: int) -> EpisodeBatch:
+        """Episodes ``start..stop-1`` as a smaller batch (views, no copy)."""
+        return EpisodeBatch(
+            self.x_support[start:stop],
+            self.y_support[start:stop],
+            self.x_query[start:stop],
+            self.y_query[start:stop],
+        )
+
+    def double(self) -> EpisodeBatch:
+        """The same episodes with float inputs and regression targets in float64."""
+
+        def conv(t: torch.Tensor) -> torch.Tensor:
+            return t.double() if t.is_floating_point() else t
+
+        return EpisodeBatch(
+            conv(self.x_support), conv(self.y_support), conv(self.x_query), conv(self.y_query)
+        )
+
+
+@dataclass(frozen=True)
+class PreviewItem:
+    """One example of a previewed episode: an image array (H, W) or (H, W, 3) in [0, 1],
+    a text, or an (x, y) point; ``label`` is the class name or the target as text."""
+
+    data: np.ndarray | str | tuple[float, float]
+    label: str
+
+
+@dataclass(frozen=True)
+class EpisodePreview:
+    """A small, plain-data look at sample episodes, for the app's task-set panel.
+
+    ``kind`` tells how to draw it: ``curves`` (regression: ``curves`` holds each sampled task's
+    true function on a grid, and ``support`` its support points, one tuple per task),
+    ``images`` or ``texts`` (one episode: its support and query examples with labels).
+    """
+
+    kind: Literal["curves", "images", "texts"]
+    support: tuple[PreviewItem, ...] = ()
+    query: tuple[PreviewItem, ...] = ()
+    curves: tuple[tuple[np.ndarray, np.ndarray], ...] = ()
+    curve_support: tuple[tuple[np.ndarray, np.ndarray], ...] = field(default=())
+
+
+class TaskSet(ABC):
+    """A family of few-shot tasks with disjoint train / validation / test splits."""
+
+    info: TaskInfo
+
+    @abstractmethod
+    def sample(self, split: Split, batch_size: int, generator: torch.Generator) -> EpisodeBatch:
+        """Sample ``batch_size`` episodes of ``split``; the same generator state gives the same
+        episodes on every machine."""
+
+    @abstractmethod
+    def preview(self, seed: int = 0) -> EpisodePreview:
+        """A few sample episodes of the training split as plain data."""
+
+    def describe(self) -> str:
+        """One line saying what the task set is, for logs and the status bar."""
+        return type(self).__name__

@@ -1,0 +1,272 @@
+"""Omniglot (Lake, Salakhutdinov and Tenenbaum, 2015): N-way K-shot classification of handwritten
+characters, 20 drawings each.
+
+Data: the official zips ``<root>/<name>.zip`` (read directly, never extracted) or extracted
+folders ``<root>/<name>/<Alphabet>/<character>/*.png``; the zip is preferred when both exist.
+With ``download`` set, a missing zip is fetched from ``url + name + ".zip"`` into a temporary file,
+its size and SHA-256 are checked against :data:`KNOWN_ZIPS` (when the name is known there) and it
+is renamed into place only when they match.
+
+Split (pinned: the same for every seed and machine): the ``background`` set gives train and
+validation; character ``Alphabet/character`` is a validation class iff the first byte of
+``sha256("Alphabet/character")`` (UTF-8) is below 51, about 20% of them. The ``evaluation`` set
+is the test split; a character that also appears in the background set (the small subsets share
+alphabets) is left out of the test split so that the splits never share a class.
+
+Images: the 105x105 one-bit drawings are kept as given, not inverted: background 1.0 (white),
+strokes 0.0 (black). They are converted to 8-bit grayscale and resized to ``image_size`` with
+Lanczos filtering, so stroke edges get intermediate grays.
+
+Rotations: with ``rotations`` set, every character rotated by 0, 90, 180 and 270 degrees
+(counter-clockwise, ``np.rot90``) is a class of its own, named ``"Alphabet/character rot90"``
+etc., so an episode's classes each carry their own rotation, drawn independently; all
+rotations of a character are in the same split.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+import zipfile
+from pathlib import Path, PurePosixPath
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from metagui.core.errors import TaskSetError
+from metagui.core.tasksets._base import SPLITS, Split, TaskInfo
+from metagui.core.tasksets._images import (
+    ClassPool,
+    PooledTaskSet,
+    check_episode_fits,
+    decode_images,
+    is_image_name,
+)
+
+__all__ = [
+    "BASE_URL",
+    "KNOWN_ZIPS",
+    "OmniglotConfig",
+    "OmniglotTaskSet",
+    "class_name",
+    "download_zip",
+    "is_validation_character",
+]
+
+BASE_URL = "https://raw.githubusercontent.com/brendenlake/omniglot/master/python/"
+
+#: Size in bytes and SHA-256 of the zips published in the dataset's repository.
+KNOWN_ZIPS: dict[str, tuple[int, str]] = {
+    "images_background": (
+        9_464_212,
+        "ad41ab679c8b5d90b271ef46be6987cc81211774a695c29dcc5367b2b26ee640",
+    ),
+    "images_evaluation": (
+        6_462_886,
+        "1f61a8f3366785b057fc117d9228e78a16e3d976c8953b2a10fcc74cf0609cee",
+    ),
+    "images_background_small1": (
+        1_319_022,
+        "f38eb80f801274ac2b4dff5b24289016bfaba4a7d5bb50deebf27104ad6cb8a4",
+    ),
+    "images_background_small2": (
+        1_580_917,
+        "3ccaa407515a8778e5d0861875af38b17e418f301ad5bb3b5a6b65d901a41c7f",
+    ),
+}
+
+#: A background character is a validation class iff sha256(key)[0] < this (51/256 ≈ 20%).
+VALIDATION_BYTE_LIMIT = 51
+
+_Sources = dict[str, list[tuple[bytes | Path, str]]]
+
+
+class OmniglotConfig(BaseModel):
+    """Omniglot few-shot classification with a pinned class split."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    family: Literal["omniglot"] = "omniglot"
+    root: str = Field(..., min_length=1, description="folder holding the zips or extracted sets")
+    background: str = Field("images_background", min_length=1, description="train/val set")
+    evaluation: str = Field("images_evaluation", min_length=1, description="test set")
+    n_way: int = Field(5, ge=2, le=1000, description="classes per episode")
+    k_shot: int = Field(1, ge=1, le=20, description="support images per class")
+    q_query: int = Field(15, ge=1, le=20, description="query images per class")
+    image_size: int = Field(28, ge=4, le=1024, description="images are resized to this square")
+    rotations: bool = Field(True, description="each 90-degree rotation is a class of its own")
+    download: bool = Field(False, description="download missing zips from url")
+    url: str = Field(BASE_URL, min_length=1, description="base address of the zips")
+
+    def build(self) -> OmniglotTaskSet:
+        return OmniglotTaskSet(self)
+
+
+def is_validation_character(key: str) -> bool:
+    """Whether background character ``"Alphabet/character"`` belongs to the validation split."""
+    return hashlib.sha256(key.encode("utf-8")).digest()[0] < VALIDATION_BYTE_LIMIT
+
+
+def class_name(key: str, quarter_turns: int) -> str:
+    """The class name of character ``key`` rotated ``quarter_turns`` times by 90 degrees."""
+    return key if quarter_turns == 0 else f"{key} rot{90 * quarter_turns}"
+
+
+def download_zip(name: str, root: Path, url: str = BASE_URL) -> Path:
+    """Download ``<url><name>.zip`` to ``<root>/<name>.zip`` and return that path.
+
+    The file is streamed to a temporary file beside the target, checked against
+    :data:`KNOWN_ZIPS` when ``name`` is listed there, and atomically renamed into place; on any
+    failure the temporary file is deleted and :class:`TaskSetError` is raised.
+    """
+    import urllib.error
+    import urllib.request
+
+    source = (url if url.endswith("/") else url + "/") + f"{name}.zip"
+    target = root / f"{name}.zip"
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{name}.", suffix=".zip.part", dir=root)
+    except OSError as exc:
+        raise TaskSetError(
+            f"root: cannot write the download of {name}.zip to {root}: {exc}"
+        ) from exc
+    tmp = Path(tmp_name)
+    digest = hashlib.sha256()
+    size = 0
+    try:
+        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(source, timeout=60) as resp:
+            while chunk := resp.read(1 << 20):
+                out.write(chunk)
+                digest.update(chunk)
+                size += len(chunk)
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        tmp.unlink(missing_ok=True)
+        raise TaskSetError(
+            f"url: downloading {source} failed ({exc}); download it by hand into {root}"
+        ) from exc
+    except BaseException:
+        # Interrupted (e.g. Ctrl-C): never leave a partial file behind.
+        tmp.unlink(missing_ok=True)
+        raise
+    known = KNOWN_ZIPS.get(name)
+    got = digest.hexdigest()
+    if known is not None and (size, got) != known:
+        tmp.unlink(missing_ok=True)
+        raise TaskSetError(
+            f"downloaded {name}.zip from {source} is corrupt: expected {known[0]} bytes with "
+            f"SHA-256 {known[1]}, got {size} bytes with SHA-256 {got}; the file was deleted"
+        )
+    os.replace(tmp, target)
+    return target
+
+
+def _character_key(parts: tuple[str, ...]) -> str | None:
+    """``"Alphabet/character"`` for an image path's parts, or None for entries to skip."""
+    if len(parts) < 3 or any(p.startswith(".") or p == "__MACOSX" for p in parts):
+        return None
+    return f"{parts[-3]}/{parts[-2]}"
+
+
+def _read_zip(path: Path) -> _Sources:
+    sources: _Sources = {}
+    try:
+        with zipfile.ZipFile(path) as zf:
+            for entry in sorted(zf.namelist()):
+                key = _character_key(PurePosixPath(entry).parts)
+                if key is None or entry.endswith("/") or not is_image_name(entry):
+                    continue
+                sources.setdefault(key, []).append((zf.read(entry), f"{path}:{entry}"))
+    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+        raise TaskSetError(f"cannot read Omniglot zip {path}: {exc}") from exc
+    return sources
+
+
+def _read_folder(path: Path) -> _Sources:
+    sources: _Sources = {}
+    for image in sorted(path.glob("*/*/*")):
+        key = _character_key(image.relative_to(path).parts)
+        if key is not None and image.is_file() and is_image_name(image.name):
+            sources.setdefault(key, []).append((image, str(image)))
+    return sources
+
+
+def _read_set(config: OmniglotConfig, root: Path, field: str) -> _Sources:
+    """The images of the set named by ``config.<field>``, by character, downloading if allowed."""
+    name: str = getattr(config, field)
+    zip_path, folder = root / f"{name}.zip", root / name
+    if not zip_path.is_file() and not folder.is_dir() and config.download:
+        download_zip(name, root, config.url)
+    if zip_path.is_file():
+        sources, where = _read_zip(zip_path), str(zip_path)
+    elif folder.is_dir():
+        sources, where = _read_folder(folder), str(folder)
+    else:
+        raise TaskSetError(
+            f"{field}: Omniglot set {name!r} not found: looked for {zip_path} and the folder "
+            f"{folder}; put {name}.zip from {config.url} there, or set download = true"
+        )
+    if not sources:
+        raise TaskSetError(
+            f"{field}: no character images (<Alphabet>/<character>/*.png) found in {where}"
+        )
+    return sources
+
+
+class OmniglotTaskSet(PooledTaskSet):
+    """Omniglot episodes over the pinned split, loaded into memory at construction."""
+
+    def __init__(self, config: OmniglotConfig) -> None:
+        self.config = c = config
+        self.n_way, self.k_shot, self.q_query = c.n_way, c.k_shot, c.q_query
+        self.root = Path(c.root).expanduser()
+        if c.background == c.evaluation:
+            raise TaskSetError(
+                f"evaluation: names the same set as background ({c.background!r}); the test "
+                "split must come from other characters"
+            )
+        background = _read_set(c, self.root, "background")
+        evaluation = _read_set(c, self.root, "evaluation")
+        keys: dict[Split, list[str]] = {
+            "train": sorted(k for k in background if not is_validation_character(k)),
+            "validation": sorted(k for k in background if is_validation_character(k)),
+            "test": sorted(k for k in evaluation if k not in background),
+        }
+        #: Evaluation characters left out of the test split because the background set has them.
+        self.shared_characters = len(evaluation) - len(keys["test"])
+        sources = {**evaluation, **background}
+        turns = (0, 1, 2, 3) if c.rotations else (0,)
+        splits = {s: [class_name(k, t) for k in keys[s] for t in turns] for s in SPLITS}
+        counts = {class_name(k, t): len(sources[k]) for k in sources for t in turns}
+        hint = (
+            f"background = {c.background!r} gives train and validation, "
+            f"evaluation = {c.evaluation!r} gives test"
+        )
+        if not c.rotations:
+            hint += "; rotations = true gives four times the classes"
+        where = f"the Omniglot sets in {self.root}"
+        check_episode_fits(splits, counts, c.n_way, c.k_shot + c.q_query, where, hint=hint)
+        self.classes = {s: tuple(splits[s]) for s in SPLITS}
+        self.pools = {}
+        for split in SPLITS:
+            groups = [decode_images(sources[k], c.image_size, 1) for k in keys[split]]
+            classes = [(class_name(k, t), i, t) for i, k in enumerate(keys[split]) for t in turns]
+            self.pools[split] = ClassPool.build(groups, classes)
+        self.info = TaskInfo(
+            kind="classification",
+            input_shape=(1, c.image_size, c.image_size),
+            output_dim=c.n_way,
+            # Episode labels are positions, not these names; they list the training classes.
+            class_names=self.classes["train"],
+        )
+
+    def describe(self) -> str:
+        c = self.config
+        sizes = "/".join(str(len(self.classes[s])) for s in SPLITS)
+        rot = ", 4 rotations per character" if c.rotations else ""
+        return (
+            f"Omniglot {c.background} + {c.evaluation} in {self.root}: {c.n_way}-way "
+            f"{c.k_shot}-shot, {c.q_query} query, {c.image_size}x{c.image_size}{rot}, "
+            f"{sizes} train/validation/test classes"
+        )

@@ -1,0 +1,1 @@
+"""All Qt code of metagui lives here; ``metagui.core`` never imports it."""
