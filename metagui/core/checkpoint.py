@@ -93,11 +93,16 @@ def load_checkpoint(
         info = _info_from_plain(payload["info"])
     except (KeyError, TypeError, ValueError) as exc:
         raise CheckpointError(f"{path}: the stored task description is invalid") from exc
-    learner = build_learner(spec.algorithm, spec.model, info)
+    try:
+        learner = build_learner(spec.algorithm, spec.model, info)
+    except ValueError as exc:  # e.g. protonet over regression, conv4 over too-small images
+        raise CheckpointError(f"{path}: the stored spec does not fit its task ({exc})") from exc
     try:
         learner.load_state_dict(payload["state"])
     except (RuntimeError, KeyError) as exc:
-        raise CheckpointError(f"{path}: weights do not match the stored spec ({exc})") from exc
+        # torch's message spans several lines; the user gets one.
+        reason = " ".join(str(exc).split())
+        raise CheckpointError(f"{path}: weights do not match the stored spec ({reason})") from exc
     return learner.to(device), spec
 
 

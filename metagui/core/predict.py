@@ -50,7 +50,10 @@ def example_reader(
             except (OSError, UnicodeDecodeError) as exc:
                 raise MetaguiError(f"predict: cannot read text file {path}: {exc}") from exc
             ids = encode(
-                text, text_cfg.buckets, text_cfg.ngram, text_cfg.max_tokens,
+                text,
+                text_cfg.buckets,
+                text_cfg.ngram,
+                text_cfg.max_tokens,
                 char_trigrams=text_cfg.char_trigrams,
             )
             return torch.tensor(ids, dtype=torch.int64)

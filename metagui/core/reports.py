@@ -51,9 +51,11 @@ class StepReport:
 
 @dataclass(frozen=True)
 class TrainingFinished:
-    """The end of a run: the final meta-test and where the device was."""
+    """The end of a run: the final meta-test, the validation result of the final model, and
+    the device it ran on."""
 
     steps: int
     test: EvalResult
     device: str
     elapsed_s: float
+    validation: EvalResult

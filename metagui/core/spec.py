@@ -8,8 +8,9 @@ that a search space can range over it by its dotted path (e.g. ``algorithm.inner
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -23,6 +24,7 @@ __all__ = [
     "OptimizerSpec",
     "TrainSpec",
     "TrainingSpec",
+    "apply_override",
     "load_train_spec",
     "validate_train_spec",
 ]
@@ -107,6 +109,12 @@ class TrainingSpec(_Strict):
     eval_tasks: int = Field(100, ge=1, description="validation tasks per evaluation")
     test_tasks: int = Field(600, ge=1, description="held-out tasks for the final meta-test")
     log_every: int = Field(10, ge=1, description="report the training loss every N iterations")
+    eval_seed: int | None = Field(
+        None,
+        ge=0,
+        description="seed of the fixed validation and test task streams (default: the run's "
+        "seed); the trials of a study share one, so they are scored on the same tasks",
+    )
     batched: Literal["auto", "on", "off"] = Field(
         "auto", description="run a meta-batch as one batched computation where exactly correct"
     )
@@ -124,10 +132,17 @@ class TrainSpec(_Strict):
     device: str = Field("auto", description="auto, cpu, cuda, cuda:N or mps")
 
 
-def load_train_spec(path: str | os.PathLike[str]) -> TrainSpec:
-    """A ``TrainSpec`` from a YAML or JSON file (``yaml.safe_load``: never runs code).
+# Task-set fields that name files; relative values in a spec file are relative to that file.
+_PATH_FIELDS = ("root", "path")
 
-    Errors name the file, the field path and the problem."""
+
+def load_train_spec(path: str | os.PathLike[str], overrides: Sequence[str] = ()) -> TrainSpec:
+    """A ``TrainSpec`` from a YAML or JSON file (``yaml.safe_load``: never runs code), with
+    ``key.path=value`` overrides applied (values parsed as YAML scalars or lists).
+
+    Relative data paths in the file are taken relative to the file's folder; those given as
+    overrides, relative to the current directory. Errors name the file, the field path and
+    the problem."""
     import yaml
 
     from metagui.core.errors import MetaguiError
@@ -141,7 +156,41 @@ def load_train_spec(path: str | os.PathLike[str]) -> TrainSpec:
         raise MetaguiError(f"{path}: not valid YAML/JSON ({exc})") from exc
     if not isinstance(data, dict):
         raise MetaguiError(f"{path}: expected a mapping of settings at the top level")
+    taskset = data.get("taskset")
+    if isinstance(taskset, dict):
+        for key in _PATH_FIELDS:
+            value = taskset.get(key)
+            if isinstance(value, str) and not Path(value).expanduser().is_absolute():
+                taskset[key] = str((path.parent / value).resolve())
+    for item in overrides:
+        apply_override(data, item, str(path))
     return validate_train_spec(data, str(path))
+
+
+def apply_override(data: dict[str, Any], item: str, source: str) -> None:
+    """Set ``a.b.c=value`` in the nested mapping ``data`` (creating levels as needed)."""
+    import yaml
+
+    from metagui.core.errors import MetaguiError
+
+    key, sep, raw = item.partition("=")
+    if not sep or not key.strip():
+        raise MetaguiError(f"{source}: override {item!r} is not KEY=VALUE")
+    parts = key.strip().split(".")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else raw
+    except yaml.YAMLError as exc:
+        raise MetaguiError(f"{source}: override {key}: cannot parse value {raw!r}") from exc
+    if parts[-1] in _PATH_FIELDS and isinstance(value, str):
+        value = str(Path(value).expanduser().resolve())
+    node = data
+    for part in parts[:-1]:
+        child = node.get(part)
+        if not isinstance(child, dict):
+            child = {}
+            node[part] = child
+        node = child
+    node[parts[-1]] = value
 
 
 def validate_train_spec(data: object, source: str) -> TrainSpec:

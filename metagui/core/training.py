@@ -1,17 +1,16 @@
 """Meta-training as a generator: build everything from a ``TrainSpec``, then yield small
 reports between pieces of work so the caller can stop, pause or draw at any yield.
 
-A meta-batch whose computation would hold the generator for more than ~80 ms is split into
-equal chunks whose meta-gradients are accumulated (exact: the meta-gradient is a mean over
-tasks), with a ``Tick`` yielded between chunks. The chunk size is re-planned only at a few
-fixed iterations, because every new batch shape costs CPU kernels a slow first call.
+The batched path computes a whole meta-batch at once (it is chosen where that is fast); the
+per-task loop yields after every task. Both split the work the same way on every run, never
+by measured time, so that a seeded CPU run is reproducible bit for bit.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from typing import TYPE_CHECKING
 
 import torch
@@ -32,9 +31,8 @@ __all__ = ["DivergedError", "MetaTraining", "meta_train"]
 
 Report = Tick | StepReport | TrainingFinished
 
-# Longest stretch of work between two yields we aim for.
-_YIELD_BUDGET_S = 0.08
-_REPLAN_AT = frozenset({2, 5, 20})
+# Tasks evaluated per batch: fixed, so results never depend on timing.
+_EVAL_CHUNK = 25
 # Validation and test tasks come from fixed streams so that every evaluation of a run (and of
 # runs with the same seed) sees the same tasks.
 _VALIDATION_SEED_OFFSET = 1
@@ -100,7 +98,6 @@ class MetaTraining:
             if spec.optimizer.schedule == "cosine"
             else None
         )
-        self._chunk = spec.training.meta_batch_size
 
     @property
     def eval_steps(self) -> int:
@@ -108,23 +105,12 @@ class MetaTraining:
             return 0
         return self.spec.algorithm.adaptation_steps_at_eval
 
-    def _replan_chunks(self, step: int, seconds: float) -> None:
-        """Split the meta-batch so one chunk takes about ``_YIELD_BUDGET_S``. Re-planned after
-        the warm-up iteration and then rarely, so tensor shapes stay stable."""
-        if step not in _REPLAN_AT and step % 500:
-            return
-        batch_size = self.spec.training.meta_batch_size
-        per_task = seconds / batch_size
-        chunks = max(1, math.ceil(batch_size * per_task / _YIELD_BUDGET_S))
-        self._chunk = math.ceil(batch_size / chunks)
-
     def evaluation(self, split: Split, tasks: int, seed: int) -> Iterator[Tick | EvalResult]:
         """Evaluate on ``tasks`` tasks of ``split``; yields ticks, then the result."""
         generator = torch.Generator().manual_seed(seed)
         columns: list[torch.Tensor] = []
         done = 0
-        # Evaluation needs no second-order graph, so twice the training chunk fits the budget.
-        chunk = min(2 * self._chunk, 100)
+        chunk = _EVAL_CHUNK if self.batched else 1
         while done < tasks:
             size = min(chunk, tasks - done)
             batch = self.taskset.sample(split, size, generator).to(self.device)
@@ -143,15 +129,18 @@ class MetaTraining:
         loss_sum = torch.zeros((), device=self.device)
         acc_sum = torch.zeros((), device=self.device)
         has_acc = self.taskset.info.kind == "classification"
+        last_validation: EvalResult | None = None
         for step in range(1, t.iterations + 1):
             self.learner.set_iteration(step - 1)
             self.learner.train()
             batch = self.taskset.sample("train", t.meta_batch_size, generator).to(self.device)
             self.optimizer.zero_grad(set_to_none=True)
             done = 0
-            iteration_start = time.perf_counter()
+            # The loop path yields after each task; its gradient accumulates task by task in
+            # the same order either way, so this changes nothing in the result.
+            chunk = t.meta_batch_size if self.batched else 1
             while done < t.meta_batch_size:
-                size = min(self._chunk, t.meta_batch_size - done)
+                size = min(chunk, t.meta_batch_size - done)
                 out = self.learner.meta_gradient(
                     batch.slice(done, done + size),
                     batched=self.batched,
@@ -164,19 +153,13 @@ class MetaTraining:
                 if done < t.meta_batch_size:
                     yield Tick(step)
             self.optimizer.step()
-            self._replan_chunks(step, time.perf_counter() - iteration_start)
             if self.scheduler is not None:
                 self.scheduler.step()
             window_steps += 1
             validation = None
             if t.eval_every and step % t.eval_every == 0:
-                for item in self.evaluation(
-                    "validation", t.eval_tasks, spec.seed + _VALIDATION_SEED_OFFSET
-                ):
-                    if isinstance(item, EvalResult):
-                        validation = item
-                    else:
-                        yield Tick(step)
+                validation = yield from self._evaluated("validation", step)
+                last_validation = validation
             if step % t.log_every == 0 or step == t.iterations or validation is not None:
                 # The only host synchronisation of the loop: once per report.
                 mean_loss = float(loss_sum) / window_steps
@@ -200,14 +183,29 @@ class MetaTraining:
                 window_start, window_steps = now, 0
             else:
                 yield Tick(step)
-        test: EvalResult | None = None
-        for item in self.evaluation("test", t.test_tasks, spec.seed + _TEST_SEED_OFFSET):
+        if last_validation is None or t.iterations % max(t.eval_every, 1):
+            last_validation = yield from self._evaluated("validation", t.iterations)
+        test = yield from self._evaluated("test", t.iterations)
+        yield TrainingFinished(
+            t.iterations, test, self.device_name, time.perf_counter() - started, last_validation
+        )
+
+    def _evaluated(self, split: Split, step: int) -> Generator[Tick, None, EvalResult]:
+        """Evaluate on the fixed task stream of ``split``, ticking; returns the result."""
+        t = self.spec.training
+        base = self.spec.seed if t.eval_seed is None else t.eval_seed
+        if split == "validation":
+            tasks, seed = t.eval_tasks, base + _VALIDATION_SEED_OFFSET
+        else:
+            tasks, seed = t.test_tasks, base + _TEST_SEED_OFFSET
+        result: EvalResult | None = None
+        for item in self.evaluation(split, tasks, seed):
             if isinstance(item, EvalResult):
-                test = item
+                result = item
             else:
-                yield Tick(t.iterations)
-        assert test is not None
-        yield TrainingFinished(t.iterations, test, self.device_name, time.perf_counter() - started)
+                yield Tick(step)
+        assert result is not None
+        return result
 
 
 def meta_train(spec: TrainSpec, *, device: str | None = None) -> Iterator[Report]:

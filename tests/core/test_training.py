@@ -86,16 +86,19 @@ def test_meta_training_reduces_the_sinusoid_test_error() -> None:
     assert finished.test.means[5] < finished.test.means[0]  # adaptation helps
 
 
-def test_chunked_meta_batches_give_the_same_training(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_loop_path_yields_between_tasks_and_trains_like_the_batched_path() -> None:
     spec = sinusoid_spec(eval_every=0, iterations=12, meta_batch_size=6)
-    whole = MetaTraining(spec)
-    list(whole.run())
-    monkeypatch.setattr(training, "_YIELD_BUDGET_S", 1e-9)  # forces chunks of one task
-    chunked = MetaTraining(spec)
-    ticks = sum(isinstance(r, Tick) for r in chunked.run())
-    assert chunked._chunk == 1 and ticks > 12 * 5
-    for a, b in zip(whole.learner.parameters(), chunked.learner.parameters(), strict=True):
-        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+    loop_spec = spec.model_copy(
+        update={"training": spec.training.model_copy(update={"batched": "off"})}
+    )
+    batched = MetaTraining(spec)
+    batched_ticks = sum(isinstance(r, Tick) for r in batched.run())
+    loop = MetaTraining(loop_spec)
+    loop_ticks = sum(isinstance(r, Tick) for r in loop.run())
+    assert batched.batched and not loop.batched
+    assert loop_ticks - batched_ticks >= 12 * 5  # a yield after every task but the last
+    for a, b in zip(batched.learner.parameters(), loop.learner.parameters(), strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
 
 
 def test_generator_stops_between_yields_and_yields_often() -> None:

@@ -28,7 +28,11 @@ Params = dict[str, torch.Tensor]
 
 
 def call_module(
-    module: nn.Module, params: Mapping[str, torch.Tensor], x: torch.Tensor, batched: bool, per_task: frozenset[str]
+    module: nn.Module,
+    params: Mapping[str, torch.Tensor],
+    x: torch.Tensor,
+    batched: bool,
+    per_task: frozenset[str],
 ) -> torch.Tensor:
     """``module`` applied with ``params`` to ``x``; when ``batched``, ``x`` has a leading task
     dimension, and so do the params named in ``per_task`` (the others are shared)."""

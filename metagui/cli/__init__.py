@@ -15,42 +15,65 @@ __all__ = ["main"]
 
 def _demo(args: argparse.Namespace) -> int:
     """A short sinusoid MAML run with a progress bar: the quickest look at the engine."""
+    sets = [f"seed={args.seed}", f"device={args.device}"]
+    if args.iterations is not None:
+        sets.append(f"training.iterations={args.iterations}")
+    return _train_file(_resource("examples/demo-sinusoid-maml.yaml"), sets, None)
+
+
+def _train(args: argparse.Namespace) -> int:
+    sets = list(args.set or [])
+    if args.device is not None:
+        sets.append(f"device={args.device}")
+    return _train_file(Path(args.spec), sets, args.output)
+
+
+def _train_file(path: Path, sets: list[str], output: str | None) -> int:
+    """Meta-train the spec in ``path`` (with ``key=value`` overrides), show progress, print
+    the meta-test, and save a checkpoint to ``output`` if given."""
     from tqdm import tqdm
 
+    from metagui.core.checkpoint import save_checkpoint
     from metagui.core.reports import StepReport, TrainingFinished
-    from metagui.core.spec import load_train_spec, validate_train_spec
+    from metagui.core.spec import load_train_spec
     from metagui.core.training import MetaTraining
 
-    spec = load_train_spec(_resource("examples/demo-sinusoid-maml.yaml"))
-    overrides = {"seed": args.seed, "device": args.device}
-    if args.iterations is not None:
-        overrides["training"] = {**spec.training.model_dump(), "iterations": args.iterations}
-    spec = validate_train_spec({**spec.model_dump(), **overrides}, "metagui demo")
+    spec = load_train_spec(path, overrides=sets)
     run = MetaTraining(spec)
-    print(f"metagui demo: MAML on sinusoid regression (10-shot), device {run.device_name}")
+    print(
+        f"metagui: {spec.algorithm.name} on {run.taskset.describe()}, device {run.device_name}",
+        flush=True,
+    )
+    finished: TrainingFinished | None = None
     with tqdm(total=spec.training.iterations, unit="it", desc="meta-training") as bar:
         for report in run.run():
             if isinstance(report, StepReport):
                 bar.update(report.step - bar.n)
-                bar.set_postfix(
-                    loss=f"{report.train_loss:.3f}", tasks_s=f"{report.tasks_per_s:.0f}"
-                )
+                postfix = {
+                    "loss": f"{report.train_loss:.3f}",
+                    "tasks/s": f"{report.tasks_per_s:.0f}",
+                }
+                if report.validation is not None:
+                    postfix["val"] = f"{report.validation.final:.3f}"
+                bar.set_postfix(postfix)
             elif isinstance(report, TrainingFinished):
-                test = report.test
-                steps = ", ".join(
-                    f"{k}: {m:.3f}±{c:.3f}"
-                    for k, (m, c) in enumerate(zip(test.means, test.ci95, strict=True))
-                    if k in (0, 1, 5, 10)
-                )
-                bar.close()
-                print(f"meta-test MSE on {test.tasks} new tasks after k steps: {steps}")
-                print(f"done in {report.elapsed_s:.1f} s")
+                finished = report
+    assert finished is not None
+    test = finished.test
+    shown = sorted({0, 1, 5, 10, len(test.means) - 1} & set(range(len(test.means))))
+    results = ", ".join(f"{k}: {test.means[k]:.4f} ± {test.ci95[k]:.4f}" for k in shown)
+    what = "after k steps" if len(test.means) > 1 else "(no gradient steps)"
+    print(f"meta-test {test.metric} on {test.tasks} new tasks {what}: {results}")
+    print(f"done in {finished.elapsed_s:.1f} s on {finished.device}")
+    if output:
+        saved = save_checkpoint(output, run.learner, spec, {"test": test.means[-1]})
+        print(f"checkpoint written to {saved}")
     return 0
 
 
 def _resource(relative: str) -> Path:
     """A file under ``resources/`` (next to the package in a source checkout)."""
-    return Path(__file__).resolve().parent.parent / "resources" / relative
+    return Path(__file__).resolve().parents[2] / "resources" / relative
 
 
 def _bench(args: argparse.Namespace) -> int:
@@ -90,6 +113,8 @@ class _UsageError(Exception):
 
 
 def _parser() -> argparse.ArgumentParser:
+    from metagui.cli._study import add_study_commands
+
     parser = argparse.ArgumentParser(
         prog="metagui", description="Desktop experiment manager for meta-learning."
     )
@@ -101,6 +126,20 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--device", default="auto")
     demo.set_defaults(func=_demo)
+
+    train = sub.add_parser("train", help="meta-train one spec file, optionally save a checkpoint")
+    train.add_argument("spec", help="YAML or JSON file with the run's settings")
+    train.add_argument("-o", "--output", help="write the trained model's checkpoint here")
+    train.add_argument("--device", default=None, help="override the file's device")
+    train.add_argument(
+        "--set",
+        action="append",
+        metavar="KEY=VALUE",
+        help="override a setting by its dotted path, e.g. --set training.iterations=100",
+    )
+    train.set_defaults(func=_train)
+
+    add_study_commands(sub)
 
     bench = sub.add_parser("bench", help="measure meta-training throughput")
     bench.add_argument("--json", action="store_true", help="one JSON object per benchmark")

@@ -1,0 +1,206 @@
+"""``metagui run``, ``metagui export`` and ``metagui history``: studies from the shell."""
+
+from __future__ import annotations
+
+import argparse
+import math
+import time
+from pathlib import Path
+
+__all__ = ["add_study_commands", "default_db_path"]
+
+
+def default_db_path() -> Path:
+    """The history used when no ``--db`` is given: in the user's data directory."""
+    from platformdirs import user_data_path
+
+    return user_data_path("metagui", appauthor=False) / "history.sqlite"
+
+
+def _db(args: argparse.Namespace) -> Path:
+    path = Path(args.db) if args.db else default_db_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _fmt(value: float | None) -> str:
+    if value is None or not math.isfinite(value):
+        return "-"
+    return f"{value:.4g}"
+
+
+def _run(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from metagui.core.experiment_io import load_experiment
+    from metagui.core.runner import (
+        StudyEnded,
+        StudyRunner,
+        StudyStarted,
+        TrialEnded,
+        TrialStarted,
+        TrialStep,
+    )
+
+    spec = load_experiment(args.experiment, overrides=args.set or [])
+    db = _db(args)
+    runner = StudyRunner(
+        spec,
+        db,
+        study=args.study,
+        resume=args.resume,
+        device=args.device,
+        trials=args.trials,
+        timeout_s=args.timeout,
+    )
+    bar: tqdm | None = None
+    started = time.monotonic()
+    ended: StudyEnded | None = None
+    best: float | None = None
+    gen = runner.run()
+    try:
+        for report in gen:
+            if isinstance(report, StudyStarted):
+                verb = "resuming" if report.resumed else "starting"
+                print(
+                    f"metagui: {verb} study {report.study!r} in {report.db_path} "
+                    f"({spec.strategy.name} search, {report.direction} {spec.objective.split} "
+                    f"metric)",
+                    flush=True,
+                )
+                if report.failed_on_resume:
+                    print(
+                        f"  {report.failed_on_resume} trial(s) left running by a crash "
+                        "were marked failed",
+                        flush=True,
+                    )
+                bar = tqdm(
+                    total=report.planned_trials,
+                    initial=report.finished_trials,
+                    unit="trial",
+                    desc="trials",
+                )
+            elif isinstance(report, TrialStarted) and bar is not None:
+                bar.set_postfix_str(f"trial {report.number}: starting", refresh=True)
+            elif isinstance(report, TrialStep) and bar is not None:
+                r = report.report
+                bar.set_postfix_str(
+                    f"trial {report.number}: step {r.step}/{r.total_steps} "
+                    f"loss {r.train_loss:.3g}, best {_fmt(best)}",
+                    refresh=False,
+                )
+            elif isinstance(report, TrialEnded) and bar is not None:
+                best = report.best_value
+                bar.update(1)
+                bar.set_postfix_str(f"best {_fmt(report.best_value)} (trial {report.best_number})")
+                detail = report.error or report.pruned_reason or ""
+                bar.write(
+                    f"  trial {report.number:3d} {report.state:8s} value {_fmt(report.value):>8s}"
+                    f"  {report.duration_s:6.1f} s  {detail}".rstrip()
+                )
+            elif isinstance(report, StudyEnded):
+                ended = report
+    except KeyboardInterrupt:
+        gen.close()  # marks the running trial and closes the database cleanly
+        if bar is not None:
+            bar.close()
+        print(
+            f"metagui: stopped; continue with: metagui run {args.experiment} --resume "
+            f"--study {runner.study_name} --db {db}",
+            flush=True,
+        )
+        return 130
+    finally:
+        if bar is not None:
+            bar.close()
+    assert ended is not None
+    counts = ", ".join(f"{n} {s.lower()}" for s, n in ended.counts.items())
+    print(
+        f"study {ended.study!r} ended ({ended.reason}) after {time.monotonic() - started:.1f} s: "
+        f"{counts}; best value {_fmt(ended.best_value)} (trial {ended.best_number})"
+    )
+    print(
+        f"export the best settings: metagui export --db {db} --study {ended.study} "
+        "--format yaml -o best.yaml"
+    )
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from metagui.core.study_export import export_from_history
+
+    path = export_from_history(
+        _db_existing(args), args.format, args.output, study=args.study, trial=args.trial
+    )
+    print(f"wrote {path}")
+    return 0
+
+
+def _db_existing(args: argparse.Namespace) -> Path:
+    from metagui.core.errors import MetaguiError
+
+    path = Path(args.db) if args.db else default_db_path()
+    if not path.is_file():
+        raise MetaguiError(f"{path}: no such history database")
+    return path
+
+
+def _history(args: argparse.Namespace) -> int:
+    from metagui.core.history import HistoryReader
+    from metagui.core.study_export import pick_study
+
+    with HistoryReader(_db_existing(args)) as reader:
+        if args.study is None:
+            studies = reader.studies()
+            if not studies:
+                print("no studies yet")
+                return 0
+            print(f"{'study':30s} {'strategy':9s} {'status':9s} {'best':>10s}  trials")
+            for s in studies:
+                counts = " ".join(f"{k.lower()}={v}" for k, v in s.counts.items() if v)
+                print(
+                    f"{s.name:30s} {s.strategy:9s} {s.status:9s} {_fmt(s.best_value):>10s}  "
+                    f"{counts or '-'}"
+                )
+            return 0
+        study = pick_study(reader, args.study)
+        best = reader.best_trial(study.id)
+        print(f"study {study.name!r}: {study.strategy}, {study.direction}, {study.status}")
+        for t in reader.trials(study.id):
+            mark = "*" if best is not None and t.id == best.id else " "
+            excluded = " (excluded)" if t.excluded else ""
+            params = ", ".join(f"{k}={v}" for k, v in t.params.items())
+            detail = t.error or t.pruned_reason or ""
+            print(
+                f"{mark}{t.number:4d} {t.state:8s} {_fmt(t.value):>10s}{excluded}  {params}"
+                + (f"  [{detail}]" if detail else "")
+            )
+    return 0
+
+
+def add_study_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from metagui.core.study_export import EXPORT_FORMATS
+
+    run = sub.add_parser("run", help="run (or resume) a hyperparameter search headless")
+    run.add_argument("experiment", help="experiment file (YAML, JSON or TOML)")
+    run.add_argument("--db", help="history database (default: in the user data directory)")
+    run.add_argument("--device", default=None, help="auto, cpu, cuda, cuda:N or mps")
+    run.add_argument("--trials", type=int, default=None, help="total trials (overrides budget)")
+    run.add_argument("--timeout", type=float, default=None, help="wall-time budget in seconds")
+    run.add_argument("--resume", action="store_true", help="continue the study of this name")
+    run.add_argument("--study", default=None, help="study name (default: the experiment's)")
+    run.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a setting")
+    run.set_defaults(func=_run)
+
+    export = sub.add_parser("export", help="export a study's best settings or its trials")
+    export.add_argument("--db", help="history database (default: in the user data directory)")
+    export.add_argument("--study", default=None, help="study name (default: the latest)")
+    export.add_argument("--trial", type=int, default=None, help="trial number (default: best)")
+    export.add_argument("--format", required=True, choices=EXPORT_FORMATS)
+    export.add_argument("-o", "--output", required=True)
+    export.set_defaults(func=_export)
+
+    history = sub.add_parser("history", help="list studies, or one study's trials")
+    history.add_argument("--db", help="history database (default: in the user data directory)")
+    history.add_argument("--study", default=None, help="show this study's trials")
+    history.set_defaults(func=_history)

@@ -1,0 +1,172 @@
+"""An experiment: the base settings of a run (a ``TrainSpec``) plus what to search over, how,
+for how long, and what to optimise. One pydantic model is the single source of truth for the
+experiment file, the app's forms, validation, export and the JSON Schema."""
+
+from __future__ import annotations
+
+import copy
+import math
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from metagui.core.search_space import SearchSpace, lookup
+from metagui.core.spec import TrainSpec
+
+__all__ = [
+    "PRUNERS",
+    "STRATEGIES",
+    "BudgetSpec",
+    "ExperimentSpec",
+    "ObjectiveSpec",
+    "PrunerSpec",
+    "StrategySpec",
+    "set_path",
+]
+
+StrategyName = Literal["grid", "random", "sobol", "tpe", "gp", "cmaes", "nsga2", "pso", "de"]
+STRATEGIES: tuple[str, ...] = StrategyName.__args__  # type: ignore[attr-defined]
+PrunerName = Literal["none", "median", "percentile", "asha", "hyperband", "threshold", "patient"]
+PRUNERS: tuple[str, ...] = PrunerName.__args__  # type: ignore[attr-defined]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class ObjectiveSpec(_Strict):
+    """What a trial is scored by: the meta-test metric (accuracy for classification, MSE for
+    regression) after the evaluation adaptation steps, on held-out tasks of ``split``."""
+
+    split: Literal["validation", "test"] = "validation"
+    direction: Literal["auto", "minimize", "maximize"] = Field(
+        "auto", description="auto: maximise accuracy, minimise MSE"
+    )
+
+    def resolved_direction(self, task_kind: str) -> Literal["minimize", "maximize"]:
+        if self.direction != "auto":
+            return self.direction
+        return "maximize" if task_kind == "classification" else "minimize"
+
+
+class StrategySpec(_Strict):
+    """How the next trial's parameters are chosen."""
+
+    name: StrategyName = "tpe"
+    startup_trials: int = Field(
+        10, ge=0, description="random trials before a model-based strategy takes over"
+    )
+    population_size: int | None = Field(
+        None, ge=2, description="genetic, PSO, DE and CMA-ES population (default: library's)"
+    )
+
+
+class PrunerSpec(_Strict):
+    """When to stop an unpromising trial early, from its intermediate validation values."""
+
+    name: PrunerName = "none"
+    startup_trials: int = Field(5, ge=0, description="trials that are never pruned")
+    warmup_steps: int = Field(0, ge=0, description="evaluations before pruning may happen")
+    percentile: float = Field(25.0, gt=0, lt=100, description="percentile pruner's cut")
+    reduction_factor: int = Field(3, ge=2, description="ASHA / Hyperband")
+    min_resource: int = Field(1, ge=1, description="ASHA / Hyperband: evaluations first rung")
+    patience: int = Field(3, ge=1, description="patient pruner: evaluations without improving")
+    lower: float | None = Field(None, description="threshold pruner: prune below this")
+    upper: float | None = Field(None, description="threshold pruner: prune above this")
+
+
+class BudgetSpec(_Strict):
+    """How much searching: a number of trials, a wall time, or both (whichever ends first)."""
+
+    trials: int | None = Field(20, ge=1)
+    timeout_s: float | None = Field(None, gt=0)
+
+    @model_validator(mode="after")
+    def _some_budget(self) -> BudgetSpec:
+        if self.trials is None and self.timeout_s is None:
+            raise ValueError("give trials, timeout_s or both")
+        return self
+
+
+class ExperimentSpec(TrainSpec):
+    """A hyperparameter search over meta-training runs. The inherited ``TrainSpec`` fields are
+    the base settings; each trial overrides the ``search_space`` parameters it samples."""
+
+    name: str = Field("experiment", min_length=1, max_length=200)
+    objective: ObjectiveSpec = Field(default_factory=ObjectiveSpec)
+    search_space: SearchSpace = Field(default_factory=SearchSpace)
+    strategy: StrategySpec = Field(default_factory=StrategySpec)
+    pruner: PrunerSpec = Field(default_factory=PrunerSpec)
+    budget: BudgetSpec = Field(default_factory=BudgetSpec)
+    warm_start: list[str] = Field(
+        default_factory=list,
+        description="studies of the same history whose best trials seed this one",
+    )
+
+    @model_validator(mode="after")
+    def _paths_exist(self) -> ExperimentSpec:
+        base = self.base_settings().model_dump(mode="json")
+        names = set(self.search_space.names)
+        for i, p in enumerate(self.search_space.params):
+            where = f"search_space.params.{i}"
+            try:
+                lookup(base, p.name)
+            except KeyError:
+                raise ValueError(
+                    f"{where}.name: {p.name!r} is not a setting of this experiment"
+                ) from None
+            c = p.condition
+            if c is not None and c.param not in names:
+                try:
+                    lookup(base, c.param)
+                except KeyError:
+                    raise ValueError(
+                        f"{where}.condition.param: {p.name!r} is conditional on {c.param!r}, "
+                        "which is neither a search parameter nor a setting"
+                    ) from None
+        return self
+
+    def base_settings(self) -> TrainSpec:
+        """The fixed settings, as a plain ``TrainSpec``."""
+        fields = set(TrainSpec.model_fields)
+        return TrainSpec.model_validate(
+            {k: v for k, v in self.model_dump(mode="json").items() if k in fields}
+        )
+
+    def trial_spec(self, params: dict[str, Any], seed: int | None = None) -> TrainSpec:
+        """The base settings with ``params`` (dotted path -> value) filled in."""
+        data = self.base_settings().model_dump(mode="json")
+        for name, value in params.items():
+            set_path(data, name, value)
+        if seed is not None:
+            data["seed"] = seed
+        return TrainSpec.model_validate(data)
+
+    def with_params(self, params: dict[str, Any], seed: int | None = None) -> ExperimentSpec:
+        """This experiment with ``params`` filled in as fixed settings and no search left: a
+        file that re-runs exactly one trial."""
+        data = self.model_dump(mode="json", by_alias=True)
+        for name, value in params.items():
+            set_path(data, name, value)
+        if data["training"].get("eval_seed") is None:
+            # The study scored every trial on the tasks of its own seed: keep scoring on them.
+            data["training"]["eval_seed"] = self.seed
+        if seed is not None:
+            data["seed"] = seed
+        data["search_space"] = {"params": []}
+        data["budget"] = {"trials": 1, "timeout_s": None}
+        data["warm_start"] = []
+        return ExperimentSpec.model_validate(data)
+
+
+def set_path(data: dict[str, Any], dotted: str, value: Any) -> None:
+    """``data["a"]["b"] = value`` for ``"a.b"`` (levels must exist)."""
+    parts = dotted.split(".")
+    node = data
+    for part in parts[:-1]:
+        node = node[part]
+    node[parts[-1]] = copy.deepcopy(value) if isinstance(value, list | dict) else value
+
+
+def is_finite_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)

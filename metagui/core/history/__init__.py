@@ -1,0 +1,51 @@
+"""The history store: an SQLite file holding studies, their trials, per-step metrics and
+learned hyperparameters, and artifacts.
+
+One :class:`HistoryWriter` (in the worker that trains) writes it; any number of
+:class:`HistoryReader` objects, in this process or others, read it at the same time and follow
+a live run with :meth:`HistoryReader.changes_since`. The file is in WAL mode, so readers and the
+writer never wait for each other.
+"""
+
+from __future__ import annotations
+
+from metagui.core.history._reader import Changes, HistoryReader, Watermark
+from metagui.core.history._rows import (
+    DIRECTIONS,
+    FINISHED_STATES,
+    STUDY_STATUSES,
+    TRIAL_STATES,
+    ArtifactRow,
+    BestSoFar,
+    Direction,
+    MetricRow,
+    StudyRow,
+    StudyStatus,
+    StudySummary,
+    TrialRow,
+    TrialState,
+)
+from metagui.core.history._schema import SCHEMA_VERSION
+from metagui.core.history._writer import HistoryWriter, step_metrics
+
+__all__ = [
+    "DIRECTIONS",
+    "FINISHED_STATES",
+    "SCHEMA_VERSION",
+    "STUDY_STATUSES",
+    "TRIAL_STATES",
+    "ArtifactRow",
+    "BestSoFar",
+    "Changes",
+    "Direction",
+    "HistoryReader",
+    "HistoryWriter",
+    "MetricRow",
+    "StudyRow",
+    "StudyStatus",
+    "StudySummary",
+    "TrialRow",
+    "TrialState",
+    "Watermark",
+    "step_metrics",
+]

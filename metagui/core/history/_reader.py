@@ -1,0 +1,281 @@
+"""Reading a history, in full or only what changed since the last look (for following a run
+live, in this process or another)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from metagui.core.history._rows import (
+    TRIAL_STATES,
+    ArtifactRow,
+    BestSoFar,
+    MetricRow,
+    StudyRow,
+    StudySummary,
+    TrialRow,
+    TrialState,
+)
+from metagui.core.history._schema import connect_reader
+
+__all__ = ["Changes", "HistoryReader", "Watermark"]
+
+# The trials that count towards a study's best: finished normally and not excluded by hand.
+_COUNTING = "t.state = 'COMPLETE' AND t.excluded = 0 AND t.value IS NOT NULL"
+
+
+@dataclass(frozen=True, slots=True)
+class Watermark:
+    """How far a reader has read: the file's change counter and the last row id of each
+    append-only table. ``Watermark()`` means "nothing read yet"."""
+
+    seq: int = 0
+    metric_id: int = 0
+    learned_id: int = 0
+    artifact_id: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Changes:
+    """What changed since a watermark, read from one consistent snapshot.
+
+    ``studies`` holds the summary of every study that changed itself or whose trials changed;
+    ``trials`` the trials created or changed (their current state); the series and artifacts
+    the rows added. Pass ``watermark`` to the next call. ``more`` is True when a ``limit`` cut
+    the series short: call again to read the rest.
+    """
+
+    studies: tuple[StudySummary, ...]
+    trials: tuple[TrialRow, ...]
+    metrics: tuple[MetricRow, ...]
+    learned: tuple[MetricRow, ...]
+    artifacts: tuple[ArtifactRow, ...]
+    watermark: Watermark
+    more: bool = False
+
+    def __bool__(self) -> bool:
+        return bool(self.studies or self.trials or self.metrics or self.learned or self.artifacts)
+
+
+class HistoryReader:
+    """Reads a history file through its own read-only connection.
+
+    A reader never blocks the writer and is never blocked by it (WAL: it reads a snapshot), and
+    it cannot change the file. Calls are serialised by a lock, so one reader may be shared by
+    threads.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._db = connect_reader(self.path)
+        self._lock = threading.RLock()
+
+    # -- studies -------------------------------------------------------------------------------
+
+    def studies(self) -> list[StudySummary]:
+        """Every study, oldest first, with its best value and trial counts."""
+        with self._snapshot():
+            return self._summaries("1", [])
+
+    def study(self, name_or_id: str | int) -> StudyRow | None:
+        """The study with this name (str) or id (int), or None."""
+        column = "id" if isinstance(name_or_id, int) else "name"
+        rows = self._rows(f"SELECT * FROM studies WHERE {column} = ?", [name_or_id])
+        return StudyRow.from_row(rows[0]) if rows else None
+
+    def artifacts(self, study_id: int) -> list[ArtifactRow]:
+        """The files a study recorded, oldest first."""
+        rows = self._rows("SELECT * FROM artifacts WHERE study_id = ? ORDER BY id", [study_id])
+        return [ArtifactRow.from_row(row) for row in rows]
+
+    # -- trials --------------------------------------------------------------------------------
+
+    def trials(self, study_id: int) -> list[TrialRow]:
+        """A study's trials by number."""
+        rows = self._rows("SELECT * FROM trials WHERE study_id = ? ORDER BY number", [study_id])
+        return [TrialRow.from_row(row) for row in rows]
+
+    def trial(self, trial_id: int) -> TrialRow | None:
+        """One trial by id, or None."""
+        rows = self._rows("SELECT * FROM trials WHERE id = ?", [trial_id])
+        return TrialRow.from_row(rows[0]) if rows else None
+
+    def best_trial(self, study_id: int) -> TrialRow | None:
+        """The COMPLETE, not excluded trial with the best value in the study's direction
+        (the lower number on a tie), or None if there is none yet."""
+        rows = self._rows(
+            "SELECT t.* FROM trials t JOIN studies s ON s.id = t.study_id "
+            f"WHERE t.study_id = ? AND {_COUNTING} "
+            "ORDER BY CASE s.direction WHEN 'minimize' THEN t.value ELSE -t.value END, t.number "
+            "LIMIT 1",
+            [study_id],
+        )
+        return TrialRow.from_row(rows[0]) if rows else None
+
+    def best_so_far(self, study_id: int) -> list[BestSoFar]:
+        """The best value after each counting trial finished, in order of finishing."""
+        with self._snapshot():
+            direction = self._scalar("SELECT direction FROM studies WHERE id = ?", [study_id])
+            rows = self._rows(
+                f"SELECT t.number, t.finished, t.value FROM trials t WHERE t.study_id = ? "
+                f"AND {_COUNTING} ORDER BY t.finished, t.number",
+                [study_id],
+            )
+        points: list[BestSoFar] = []
+        for row in rows:
+            value = row["value"]
+            if points:
+                best = points[-1].best_value
+                value = min(value, best) if direction == "minimize" else max(value, best)
+            points.append(BestSoFar(row["number"], row["finished"], value))
+        return points
+
+    # -- per-step series -----------------------------------------------------------------------
+
+    def metrics(self, trial_id: int, name: str | None = None) -> list[MetricRow]:
+        """A trial's metric rows (only ``name`` if given), by name then step."""
+        return self._series("metrics", trial_id, name)
+
+    def learned(self, trial_id: int, name: str | None = None) -> list[MetricRow]:
+        """A trial's learned hyperparameter rows (only ``name`` if given), by name then step."""
+        return self._series("learned", trial_id, name)
+
+    # -- following a live run ------------------------------------------------------------------
+
+    def changes_since(
+        self, watermark: Watermark | None = None, *, limit: int | None = None
+    ) -> Changes:
+        """Everything added or changed after ``watermark`` (everything if None), from one
+        snapshot. ``limit`` caps the metric and learned rows returned per call.
+
+        Cheap when little changed: studies and trials are found through their ``updated_seq``
+        index, series and artifacts through their id."""
+        mark = watermark or Watermark()
+        row_limit = -1 if limit is None else limit
+        with self._snapshot():
+            seq = int(self._scalar("SELECT value FROM meta WHERE key = 'seq'"))
+            studies: list[StudySummary] = []
+            trials: list[TrialRow] = []
+            if seq != mark.seq:
+                studies = self._summaries(
+                    "s.updated_seq > ? OR s.id IN (SELECT study_id FROM trials "
+                    "WHERE updated_seq > ?)",
+                    [mark.seq, mark.seq],
+                )
+                rows = self._rows(
+                    "SELECT * FROM trials WHERE updated_seq > ? ORDER BY updated_seq, id",
+                    [mark.seq],
+                )
+                trials = [TrialRow.from_row(row) for row in rows]
+            metrics, learned = (
+                [
+                    MetricRow.from_row(row)
+                    for row in self._rows(
+                        f"SELECT * FROM {series} WHERE id > ? ORDER BY id LIMIT ?",
+                        [after, row_limit],
+                    )
+                ]
+                for series, after in (("metrics", mark.metric_id), ("learned", mark.learned_id))
+            )
+            artifacts = [
+                ArtifactRow.from_row(row)
+                for row in self._rows(
+                    "SELECT * FROM artifacts WHERE id > ? ORDER BY id", [mark.artifact_id]
+                )
+            ]
+        new_mark = Watermark(
+            seq=seq,
+            metric_id=metrics[-1].id if metrics else mark.metric_id,
+            learned_id=learned[-1].id if learned else mark.learned_id,
+            artifact_id=artifacts[-1].id if artifacts else mark.artifact_id,
+        )
+        more = limit is not None and (len(metrics) == limit or len(learned) == limit)
+        return Changes(
+            tuple(studies),
+            tuple(trials),
+            tuple(metrics),
+            tuple(learned),
+            tuple(artifacts),
+            new_mark,
+            more,
+        )
+
+    # -- lifetime ------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close the connection. Closing twice does nothing."""
+        with self._lock:
+            self._db.close()
+
+    def __enter__(self) -> HistoryReader:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- internals -----------------------------------------------------------------------------
+
+    @contextmanager
+    def _snapshot(self) -> Iterator[None]:
+        """Run several queries against one snapshot of the file (a read transaction), so
+        their answers agree with each other. Nested uses share the outer snapshot."""
+        with self._lock, self._db.atomic():
+            yield
+
+    def _rows(self, sql: str, params: list[Any]) -> list[dict[str, Any]]:
+        with self._snapshot():
+            return list(self._db.query(sql, params))
+
+    def _scalar(self, sql: str, params: list[Any] | None = None) -> Any:
+        with self._snapshot():
+            row = self._db.execute(sql, params).fetchone()
+        return None if row is None else row[0]
+
+    def _series(self, table: str, trial_id: int, name: str | None) -> list[MetricRow]:
+        where = "trial_id = ?" if name is None else "trial_id = ? AND name = ?"
+        params: list[Any] = [trial_id] if name is None else [trial_id, name]
+        rows = self._rows(f"SELECT * FROM {table} WHERE {where} ORDER BY name, step, id", params)
+        return [MetricRow.from_row(row) for row in rows]
+
+    def _summaries(self, where: str, params: list[Any]) -> list[StudySummary]:
+        """Summaries of the studies matching ``where`` (over ``studies s``), oldest first."""
+        rows = self._rows(
+            "SELECT s.*, (SELECT CASE s.direction WHEN 'minimize' THEN MIN(t.value) "
+            f"ELSE MAX(t.value) END FROM trials t WHERE t.study_id = s.id AND {_COUNTING}) "
+            f"AS best_value FROM studies s WHERE {where} ORDER BY s.created, s.id",
+            params,
+        )
+        counts: dict[int, dict[TrialState, int]] = {
+            row["id"]: dict.fromkeys(TRIAL_STATES, 0) for row in rows
+        }
+        for row in self._rows(
+            "SELECT study_id, state, COUNT(*) AS n FROM trials WHERE study_id IN "
+            f"(SELECT s.id FROM studies s WHERE {where}) GROUP BY study_id, state",
+            params,
+        ):
+            counts[row["study_id"]][row["state"]] = row["n"]
+        return [
+            StudySummary(
+                id=row["id"],
+                name=row["name"],
+                created=row["created"],
+                direction=row["direction"],
+                strategy=row["strategy"],
+                status=row["status"],
+                seed=row["seed"],
+                best_value=row["best_value"],
+                counts=counts[row["id"]],
+                updated_seq=row["updated_seq"],
+            )
+            for row in rows
+        ]

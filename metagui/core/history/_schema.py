@@ -1,0 +1,309 @@
+"""The on-disk schema of a history file, its versions and migrations, and how connections to it
+are opened, checked and configured.
+
+A history file is an SQLite database whose ``meta`` table holds ``app = 'metagui'`` and
+``schema_version``. A new (missing, empty, or table-less) file is initialised by running every
+migration from version 0; a file written by an older metagui is migrated forward; a file from a
+newer metagui, another program's SQLite file, or a file that is not SQLite at all is refused with
+a :class:`MetaguiError` and left byte-for-byte untouched.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from metagui.core.errors import MetaguiError
+
+__all__ = [
+    "APP",
+    "BUSY_TIMEOUT_MS",
+    "MIGRATIONS",
+    "SCHEMA_VERSION",
+    "connect_reader",
+    "connect_writer",
+    "inspect_version",
+    "write_transaction",
+]
+
+APP = "metagui"
+SCHEMA_VERSION = 1
+# How long a connection waits for a lock before giving up. Readers on a WAL database only ever
+# wait for the brief moments when the WAL index is rebuilt or reset; writers may wait for another
+# writer's transaction. Both are short in this program, so 5 s means "something is wrong".
+BUSY_TIMEOUT_MS = 5000
+
+_SQLITE_HEADER = b"SQLite format 3\x00"
+
+# Version 1. Written as plain DDL rather than through sqlite-utils' create_table because the
+# file format is a contract: CHECK constraints, AUTOINCREMENT (metric ids are reader watermarks,
+# so they must never be reused) and composite UNIQUE keys are all spelled out here in one place.
+_V1 = [
+    # `value` has no declared type, so the integers stored there (schema_version, seq) stay
+    # integers and `app` stays text.
+    "CREATE TABLE meta (key TEXT PRIMARY KEY, value)",
+    """CREATE TABLE studies (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        created REAL NOT NULL,
+        spec_json TEXT NOT NULL,
+        direction TEXT NOT NULL CHECK (direction IN ('minimize', 'maximize')),
+        strategy TEXT NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('running', 'finished', 'stopped')),
+        seed INTEGER,
+        updated_seq INTEGER NOT NULL
+    )""",
+    "CREATE INDEX studies_updated_seq ON studies (updated_seq)",
+    """CREATE TABLE trials (
+        id INTEGER PRIMARY KEY,
+        study_id INTEGER NOT NULL REFERENCES studies (id) ON DELETE CASCADE,
+        number INTEGER NOT NULL,
+        state TEXT NOT NULL
+            CHECK (state IN ('QUEUED', 'RUNNING', 'COMPLETE', 'PRUNED', 'FAILED')),
+        params_json TEXT NOT NULL,
+        value REAL,
+        test_value REAL,
+        seed INTEGER,
+        started REAL,
+        finished REAL,
+        error TEXT,
+        pruned_at_step INTEGER,
+        pruned_reason TEXT,
+        excluded INTEGER NOT NULL DEFAULT 0 CHECK (excluded IN (0, 1)),
+        device TEXT,
+        updated_seq INTEGER NOT NULL,
+        UNIQUE (study_id, number)
+    )""",
+    "CREATE INDEX trials_updated_seq ON trials (updated_seq)",
+    *(
+        f"""CREATE TABLE {series} (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            trial_id INTEGER NOT NULL REFERENCES trials (id) ON DELETE CASCADE,
+            step INTEGER NOT NULL,
+            name TEXT NOT NULL,
+            value REAL,
+            time REAL NOT NULL
+        )"""
+        for series in ("metrics", "learned")
+    ),
+    "CREATE INDEX metrics_trial_name_step ON metrics (trial_id, name, step)",
+    "CREATE INDEX learned_trial_name_step ON learned (trial_id, name, step)",
+    """CREATE TABLE artifacts (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        study_id INTEGER NOT NULL REFERENCES studies (id) ON DELETE CASCADE,
+        trial_id INTEGER REFERENCES trials (id) ON DELETE CASCADE,
+        kind TEXT NOT NULL,
+        path TEXT NOT NULL,
+        created REAL NOT NULL,
+        note TEXT
+    )""",
+    "CREATE INDEX artifacts_study ON artifacts (study_id)",
+]
+
+
+def _migrate_0_to_1(db: sqlite_utils.Database) -> None:
+    """Create every table of version 1 in a file that has none."""
+    for statement in _V1:
+        db.execute(statement)
+    rows: list[dict[str, Any]] = [{"key": "app", "value": APP}, {"key": "seq", "value": 0}]
+    db.table("meta").insert_all(rows)
+
+
+# MIGRATIONS[v] takes a file from version v to v + 1; a new file is version 0. They all run in
+# one write transaction, so a migration must not need a PRAGMA that cannot change inside one
+# (foreign_keys, journal_mode): plain DDL such as ALTER TABLE ... ADD COLUMN is what fits.
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_migrate_0_to_1]
+
+
+def inspect_version(conn: sqlite3.Connection, path: Path) -> int:
+    """The schema version of the history behind ``conn`` (0 for a file with no tables yet).
+
+    Raises :class:`MetaguiError` naming ``path`` if the file is not SQLite, belongs to another
+    program, or was written by a newer metagui. Only reads.
+    """
+    try:
+        tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
+        if not tables:
+            return 0
+        if "meta" not in tables:
+            raise MetaguiError(f"{path}: not a metagui history (an SQLite file of another program)")
+        meta = dict(
+            conn.execute("SELECT key, value FROM meta WHERE key IN ('app', 'schema_version')")
+        )
+    except sqlite3.DatabaseError as error:
+        # Also catches a foreign `meta` table without key/value columns ("no such column").
+        raise MetaguiError(f"{path}: not a metagui history ({error})") from error
+    if meta.get("app") != APP:
+        raise MetaguiError(f"{path}: not a metagui history (an SQLite file of another program)")
+    version = meta.get("schema_version")
+    if not isinstance(version, int) or version < 1:
+        raise MetaguiError(f"{path}: damaged metagui history (no valid schema_version)")
+    if version > SCHEMA_VERSION:
+        raise MetaguiError(
+            f"{path}: written by a newer metagui (history schema {version}, this version reads "
+            f"up to {SCHEMA_VERSION}); upgrade metagui to open it"
+        )
+    return version
+
+
+def _check_header(path: Path) -> None:
+    """Refuse a non-empty file that does not start with the SQLite header, before SQLite sees it."""
+    try:
+        with path.open("rb") as file:
+            header = file.read(len(_SQLITE_HEADER))
+    except OSError as error:
+        raise MetaguiError(f"{path}: cannot read history ({error.strerror})") from error
+    if header and header != _SQLITE_HEADER:
+        raise MetaguiError(f"{path}: not a metagui history (not an SQLite database)")
+
+
+def _configure(conn: sqlite3.Connection) -> sqlite_utils.Database:
+    """Wrap ``conn`` and set the per-connection pragmas every history connection needs."""
+    db = sqlite_utils.Database(conn)
+    db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    db.execute("PRAGMA foreign_keys = ON")
+    return db
+
+
+def _open_failed(path: Path, error: sqlite3.Error) -> MetaguiError:
+    return MetaguiError(f"{path}: cannot open history ({error})")
+
+
+def connect_reader(path: str | Path) -> sqlite_utils.Database:
+    """A read-only connection to an existing, current-version history at ``path``.
+
+    Read-only (``mode=ro``) so that a reader can never take a write lock, never checkpoint the
+    WAL into the file and never change a file it refuses. In WAL mode a reader works on a
+    snapshot and is never blocked by the writer, nor blocks it.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise MetaguiError(f"{path}: no history file there")
+    _check_header(path)
+    try:
+        # check_same_thread=False: a reader may be made in one thread and polled in another;
+        # HistoryReader serialises its own calls.
+        conn = sqlite3.connect(
+            path.resolve().as_uri() + "?mode=ro",
+            uri=True,
+            timeout=BUSY_TIMEOUT_MS / 1000,
+            check_same_thread=False,
+        )
+    except sqlite3.Error as error:
+        raise _open_failed(path, error) from error
+    try:
+        version = inspect_version(conn, path)
+        if version == 0:
+            raise MetaguiError(f"{path}: not a metagui history yet (no tables)")
+        if version < SCHEMA_VERSION:
+            raise MetaguiError(
+                f"{path}: history schema {version} is older than {SCHEMA_VERSION}; "
+                "open it once for writing (metagui run or the app) to upgrade it"
+            )
+        return _configure(conn)
+    except BaseException:
+        conn.close()
+        raise
+
+
+def connect_writer(path: str | Path) -> sqlite_utils.Database:
+    """A read-write connection to the history at ``path``, created or migrated as needed.
+
+    The file is checked through a read-only connection first, so a refused file is never
+    opened for writing (and so never modified). Accepted files are switched to WAL.
+    """
+    path = Path(path)
+    if not path.parent.is_dir():
+        raise MetaguiError(f"{path}: folder {path.parent} does not exist")
+    if path.exists():
+        _check_header(path)
+        if path.stat().st_size > 0:
+            probe = _probe(path)
+            try:
+                inspect_version(probe, path)
+            finally:
+                probe.close()
+    try:
+        conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False)
+    except sqlite3.Error as error:
+        raise _open_failed(path, error) from error
+    try:
+        db = _configure(conn)
+        # WAL: readers keep reading a consistent snapshot while the writer commits, so the GUI
+        # can follow a run live without ever blocking it. synchronous FULL rather than the
+        # NORMAL often paired with WAL: a commit is durable once it returns, so a finished
+        # trial survives even a power cut; series rows are batched, so that costs one fsync
+        # per batch.
+        db.execute("PRAGMA journal_mode = WAL")
+        db.execute("PRAGMA synchronous = FULL")
+        _migrate(db, path)
+        return db
+    except BaseException:
+        conn.close()
+        raise
+
+
+def _probe(path: Path) -> sqlite3.Connection:
+    """A plain read-only connection, for looking at a file before deciding to open it."""
+    try:
+        return sqlite3.connect(
+            path.resolve().as_uri() + "?mode=ro", uri=True, timeout=BUSY_TIMEOUT_MS / 1000
+        )
+    except sqlite3.Error as error:
+        raise _open_failed(path, error) from error
+
+
+def _migrate(db: sqlite_utils.Database, path: Path) -> None:
+    """Bring the file to SCHEMA_VERSION in one transaction: all migrations apply, or none."""
+    if len(MIGRATIONS) != SCHEMA_VERSION:
+        raise RuntimeError("MIGRATIONS must hold one function per schema version")
+    with write_transaction(db, path):
+        # Read the version again under the write lock: another process may have created or
+        # migrated the file since it was checked.
+        version = inspect_version(db.conn, path)
+        if version == SCHEMA_VERSION:
+            return
+        for step in range(version, SCHEMA_VERSION):
+            try:
+                MIGRATIONS[step](db)
+            except sqlite3.Error as error:
+                raise MetaguiError(
+                    f"{path}: upgrading history schema {step} to {step + 1} failed ({error}); "
+                    "the file was left as it was"
+                ) from error
+        db.execute(
+            "INSERT INTO meta (key, value) VALUES ('schema_version', ?) "
+            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            [SCHEMA_VERSION],
+        )
+
+
+@contextmanager
+def write_transaction(db: sqlite_utils.Database, path: Path) -> Iterator[None]:
+    """``BEGIN IMMEDIATE`` ... ``COMMIT``, rolled back on any error.
+
+    IMMEDIATE takes the write lock up front (waiting up to the busy timeout for another
+    writer), so a transaction that reads before it writes cannot fail half-way with
+    SQLITE_BUSY_SNAPSHOT, which the busy timeout does not cover.
+    """
+    try:
+        db.conn.execute("BEGIN IMMEDIATE")
+    except sqlite3.OperationalError as error:
+        raise MetaguiError(
+            f"{path}: history is busy, another program is writing it ({error})"
+        ) from error
+    try:
+        yield
+    except BaseException:
+        db.rollback()
+        raise
+    try:
+        db.conn.execute("COMMIT")
+    except BaseException:
+        db.rollback()
+        raise

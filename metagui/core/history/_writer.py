@@ -1,0 +1,375 @@
+"""The one writer of a history file: studies, trials, per-step series and artifacts."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from time import monotonic  # by name, so a test can replace the flush clock
+from types import TracebackType
+from typing import Any
+
+from metagui.core.errors import MetaguiError
+from metagui.core.history._rows import (
+    DIRECTIONS,
+    FINISHED_STATES,
+    STUDY_STATUSES,
+    Direction,
+    StudyRow,
+    StudyStatus,
+    TrialState,
+)
+from metagui.core.history._schema import connect_writer, write_transaction
+from metagui.core.reports import StepReport
+
+__all__ = ["HistoryWriter", "step_metrics"]
+
+_SERIES = ("metrics", "learned")
+
+
+def step_metrics(report: StepReport) -> dict[str, float]:
+    """The metric values of one training step under their stored names: ``train/loss``,
+    ``train/accuracy``, ``val/<metric>`` and ``val/<metric>_ci95`` (after the last adaptation
+    step). Learned hyperparameters are stored separately, under ``report.learned``'s names."""
+    values = {"train/loss": report.train_loss}
+    if report.train_accuracy is not None:
+        values["train/accuracy"] = report.train_accuracy
+    if report.validation is not None:
+        values[f"val/{report.validation.metric}"] = report.validation.final
+        values[f"val/{report.validation.metric}_ci95"] = report.validation.final_ci95
+    return values
+
+
+class HistoryWriter:
+    """Writes one history file; create it where the training runs (the worker).
+
+    Every study and trial change is its own committed transaction, so a crash never loses a
+    finished trial. Per-step series rows are buffered and written in one transaction every
+    ``flush_rows`` rows or ``flush_seconds`` seconds (checked when rows are added), on
+    :meth:`flush`, and with every other change; a crash loses at most that last buffer.
+
+    Calls are serialised by a lock, so the writer may be made in one thread and used in another
+    (or, rarely, from two).
+    """
+
+    def __init__(
+        self, path: str | Path, *, flush_rows: int = 500, flush_seconds: float = 1.0
+    ) -> None:
+        self.path = Path(path)
+        self.flush_rows = flush_rows
+        self.flush_seconds = flush_seconds
+        self._db = connect_writer(self.path)
+        self._lock = threading.RLock()
+        self._pending: dict[str, list[dict[str, Any]]] = {series: [] for series in _SERIES}
+        self._last_flush = monotonic()
+        self._known_trials: set[int] = set()
+        self._closed = False
+
+    # -- studies -------------------------------------------------------------------------------
+
+    def create_study(
+        self,
+        name: str,
+        spec_json: str,
+        direction: Direction,
+        strategy: str,
+        seed: int | None = None,
+    ) -> int:
+        """Record a new study and return its id; a name already taken is refused."""
+        _require_choice("direction", direction, DIRECTIONS)
+        try:
+            json.loads(spec_json)
+        except (TypeError, ValueError) as error:
+            raise MetaguiError(f"study {name!r}: spec_json is not JSON text ({error})") from error
+        with self._transaction():
+            if self._scalar("SELECT 1 FROM studies WHERE name = ?", [name]) is not None:
+                raise MetaguiError(f"{self.path}: a study named {name!r} already exists")
+            row = {
+                "name": name,
+                "created": time.time(),
+                "spec_json": spec_json,
+                "direction": direction,
+                "strategy": strategy,
+                "status": "running",
+                "seed": seed,
+                "updated_seq": self._next_seq(),
+            }
+            return self._insert("studies", row)
+
+    def get_study(self, name: str) -> StudyRow | None:
+        """The study called ``name``, or None."""
+        with self._lock:
+            rows = list(self._db.query("SELECT * FROM studies WHERE name = ?", [name]))
+        return StudyRow.from_row(rows[0]) if rows else None
+
+    def set_study_status(self, study_id: int, status: StudyStatus) -> None:
+        """Mark a study running, finished or stopped."""
+        _require_choice("status", status, STUDY_STATUSES)
+        self._update("studies", study_id, {"status": status})
+
+    # -- trials --------------------------------------------------------------------------------
+
+    def start_trial(
+        self,
+        study_id: int,
+        number: int,
+        params: Mapping[str, Any],
+        seed: int | None = None,
+        device: str | None = None,
+    ) -> int:
+        """Record trial ``number`` of a study as RUNNING with its sampled ``params``; return
+        its id. A number already used in the study is refused."""
+        params_json = _params_json(params)
+        with self._lock, self._transaction():
+            if self._scalar("SELECT 1 FROM studies WHERE id = ?", [study_id]) is None:
+                raise MetaguiError(f"{self.path}: no study with id {study_id}")
+            taken = "SELECT 1 FROM trials WHERE study_id = ? AND number = ?"
+            if self._scalar(taken, [study_id, number]) is not None:
+                raise MetaguiError(f"{self.path}: study {study_id} already has a trial {number}")
+            row = {
+                "study_id": study_id,
+                "number": number,
+                "state": "RUNNING",
+                "params_json": params_json,
+                "seed": seed,
+                "started": time.time(),
+                "device": device,
+                "excluded": 0,
+                "updated_seq": self._next_seq(),
+            }
+            trial_id = self._insert("trials", row)
+        # Known only once committed: series rows for an uncommitted trial would fail every
+        # later transaction on their foreign key.
+        self._known_trials.add(trial_id)
+        return trial_id
+
+    def finish_trial(
+        self,
+        trial_id: int,
+        state: TrialState,
+        value: float | None = None,
+        test_value: float | None = None,
+        error: str | None = None,
+        pruned_at_step: int | None = None,
+        pruned_reason: str | None = None,
+    ) -> None:
+        """End a running trial as COMPLETE, PRUNED or FAILED, with its buffered series rows,
+        in one committed transaction. Ending a trial twice is refused."""
+        _require_choice("state", state, FINISHED_STATES)
+        with self._transaction():
+            current = self._scalar("SELECT state FROM trials WHERE id = ?", [trial_id])
+            if current is None:
+                raise MetaguiError(f"{self.path}: no trial with id {trial_id}")
+            if current in FINISHED_STATES:
+                raise MetaguiError(f"{self.path}: trial {trial_id} already ended as {current}")
+            changes = {
+                "state": state,
+                "value": _optional_float(value),
+                "test_value": _optional_float(test_value),
+                "error": error,
+                "pruned_at_step": pruned_at_step,
+                "pruned_reason": pruned_reason,
+                "finished": time.time(),
+                "updated_seq": self._next_seq(),
+            }
+            self._db.table("trials").update(trial_id, changes)
+
+    def set_excluded(self, trial_id: int, excluded: bool) -> None:
+        """Leave a trial out of (or take it back into) best values and best-so-far."""
+        self._update("trials", trial_id, {"excluded": int(bool(excluded))})
+
+    def mark_running_trials_failed(self, study_id: int, reason: str) -> int:
+        """End every trial of a study still RUNNING (left so by a crash) as FAILED with
+        ``reason``; return how many there were. Call it before resuming a study."""
+        with self._transaction():
+            cursor = self._db.execute(
+                "UPDATE trials SET state = 'FAILED', error = ?, finished = ?, updated_seq = ? "
+                "WHERE study_id = ? AND state = 'RUNNING'",
+                [reason, time.time(), self._next_seq(), study_id],
+            )
+            return cursor.rowcount
+
+    # -- per-step series -----------------------------------------------------------------------
+
+    def add_metrics(
+        self, trial_id: int, step: int, values: Mapping[str, float], time: float | None = None
+    ) -> None:
+        """Buffer metric values (``{'train/loss': 0.3, 'val/accuracy': 0.8}``) of a step."""
+        self._buffer("metrics", trial_id, step, values, time)
+
+    def add_learned(
+        self, trial_id: int, step: int, values: Mapping[str, float], time: float | None = None
+    ) -> None:
+        """Buffer learned hyperparameter values (``{'inner_lr/body.0': 0.01}``) of a step."""
+        self._buffer("learned", trial_id, step, values, time)
+
+    def add_step(self, trial_id: int, report: StepReport, time: float | None = None) -> None:
+        """Buffer the metrics (see :func:`step_metrics`) and learned values of a StepReport."""
+        self.add_metrics(trial_id, report.step, step_metrics(report), time)
+        if report.learned:
+            self.add_learned(trial_id, report.step, report.learned, time)
+
+    def flush(self) -> None:
+        """Write the buffered series rows now, in one transaction."""
+        with self._lock:
+            if any(self._pending.values()):
+                with self._transaction():
+                    pass
+            self._last_flush = monotonic()
+
+    # -- artifacts -----------------------------------------------------------------------------
+
+    def add_artifact(
+        self,
+        study_id: int,
+        kind: str,
+        path: str | Path,
+        trial_id: int | None = None,
+        note: str | None = None,
+    ) -> int:
+        """Record a file the study produced (``kind`` e.g. 'checkpoint'); return its id."""
+        row = {
+            "study_id": study_id,
+            "trial_id": trial_id,
+            "kind": kind,
+            "path": str(path),
+            "created": time.time(),
+            "note": note,
+        }
+        with self._transaction():
+            try:
+                return self._insert("artifacts", row)
+            except sqlite3.IntegrityError as error:
+                raise MetaguiError(
+                    f"{self.path}: artifact for unknown study {study_id} or trial {trial_id}"
+                ) from error
+
+    # -- lifetime ------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Write what is buffered and close the file. Closing twice does nothing."""
+        with self._lock:
+            if self._closed:
+                return
+            try:
+                self.flush()
+                # Copy what readers do not hold back into the main file now, so the .db file
+                # alone is complete; PASSIVE never waits for a reader.
+                self._db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            finally:
+                self._closed = True
+                self._db.close()
+
+    def __enter__(self) -> HistoryWriter:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- internals -----------------------------------------------------------------------------
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """One write transaction that also writes the buffered series rows; the buffer is
+        emptied only once they are committed, so a failed commit loses nothing."""
+        with self._lock:
+            if self._closed:
+                raise MetaguiError(f"{self.path}: the history writer is closed")
+            with write_transaction(self._db, self.path):
+                for series, rows in self._pending.items():
+                    if rows:
+                        self._db.table(series).insert_all(rows)
+                yield
+            for rows in self._pending.values():
+                rows.clear()
+            self._last_flush = monotonic()
+
+    def _buffer(
+        self,
+        series: str,
+        trial_id: int,
+        step: int,
+        values: Mapping[str, float],
+        when: float | None,
+    ) -> None:
+        with self._lock:
+            # Checked here, not at flush: a row for a missing trial would make every later
+            # transaction fail on its foreign key.
+            if trial_id not in self._known_trials:
+                if self._scalar("SELECT 1 FROM trials WHERE id = ?", [trial_id]) is None:
+                    raise MetaguiError(f"{self.path}: no trial with id {trial_id}")
+                self._known_trials.add(trial_id)
+            stamp = time.time() if when is None else float(when)
+            self._pending[series].extend(
+                {
+                    "trial_id": trial_id,
+                    "step": int(step),
+                    "name": name,
+                    "value": float(value),
+                    "time": stamp,
+                }
+                for name, value in values.items()
+            )
+            pending = sum(len(rows) for rows in self._pending.values())
+            if pending >= self.flush_rows or monotonic() - self._last_flush >= self.flush_seconds:
+                self.flush()
+
+    def _update(self, table: str, row_id: int, changes: dict[str, Any]) -> None:
+        with self._transaction():
+            cursor = self._db.execute(
+                f"UPDATE {table} SET {', '.join(f'{column} = ?' for column in changes)}, "
+                "updated_seq = ? WHERE id = ?",
+                [*changes.values(), self._next_seq(), row_id],
+            )
+            if cursor.rowcount == 0:
+                noun = {"studies": "study", "trials": "trial"}[table]
+                raise MetaguiError(f"{self.path}: no {noun} with id {row_id}")
+
+    def _insert(self, table: str, row: dict[str, Any]) -> int:
+        """Insert one row and return its id."""
+        row_id = self._db.table(table).insert(row).last_pk
+        assert isinstance(row_id, int)
+        return row_id
+
+    def _next_seq(self) -> int:
+        """Advance the file's change counter and return it, inside the current transaction.
+
+        Write transactions are serialised by SQLite, so seq values commit in increasing order:
+        a reader that has seen seq N can ask for ``updated_seq > N`` and miss nothing."""
+        self._db.execute("UPDATE meta SET value = value + 1 WHERE key = 'seq'")
+        return int(self._scalar("SELECT value FROM meta WHERE key = 'seq'"))
+
+    def _scalar(self, sql: str, params: list[Any] | None = None) -> Any:
+        row = self._db.execute(sql, params).fetchone()
+        return None if row is None else row[0]
+
+
+def _require_choice(what: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise MetaguiError(f"{what} must be one of {', '.join(choices)}, not {value!r}")
+
+
+def _optional_float(value: float | None) -> float | None:
+    return None if value is None else float(value)
+
+
+def _params_json(params: Mapping[str, Any]) -> str:
+    def plain(value: Any) -> Any:
+        # numpy and torch scalars, which search libraries hand back, have .item()
+        if hasattr(value, "item"):
+            return value.item()
+        raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+    try:
+        return json.dumps(dict(params), default=plain, sort_keys=True)
+    except (TypeError, ValueError) as error:
+        raise MetaguiError(f"trial parameters cannot be stored: {error}") from error

@@ -1,0 +1,139 @@
+"""Export a study's best (or a chosen) trial from the history: the one function behind both
+``metagui export`` and the app's export dialog, so they write exactly the same files."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from metagui.core.errors import MetaguiError
+
+if TYPE_CHECKING:
+    from metagui.core.history import HistoryReader, StudyRow, TrialRow
+
+__all__ = ["EXPORT_FORMATS", "export_from_history", "pick_study", "pick_trial"]
+
+EXPORT_FORMATS: tuple[str, ...] = ("yaml", "json", "toml", "hydra", "args", "csv", "checkpoint")
+
+
+def pick_study(reader: HistoryReader, name: str | None) -> StudyRow:
+    """The study called ``name``, or the most recently created one."""
+    if name is not None:
+        study = reader.study(name)
+        if study is None:
+            known = ", ".join(s.name for s in reader.studies()) or "none"
+            raise MetaguiError(f"{reader.path}: no study named {name!r} (studies: {known})")
+        return study
+    summaries = reader.studies()
+    if not summaries:
+        raise MetaguiError(f"{reader.path}: the history holds no study yet")
+    latest = max(summaries, key=lambda s: s.created)
+    study = reader.study(latest.id)
+    assert study is not None
+    return study
+
+
+def pick_trial(reader: HistoryReader, study: StudyRow, number: int | None) -> TrialRow:
+    """Trial ``number`` of ``study``, or its best trial (excluded trials never count)."""
+    if number is None:
+        best = reader.best_trial(study.id)
+        if best is None:
+            raise MetaguiError(f"study {study.name!r} has no completed trial to export")
+        return best
+    for trial in reader.trials(study.id):
+        if trial.number == number:
+            return trial
+    raise MetaguiError(f"study {study.name!r} has no trial {number}")
+
+
+def export_from_history(
+    db_path: str | os.PathLike[str],
+    fmt: str,
+    output: str | os.PathLike[str],
+    *,
+    study: str | None = None,
+    trial: int | None = None,
+) -> Path:
+    """Write ``fmt`` for the chosen trial of a study (``csv``: the whole trials table) to
+    ``output``; returns the path written."""
+    from metagui.core.experiment import ExperimentSpec
+    from metagui.core.experiment_io import write_text_atomic
+    from metagui.core.export import (
+        ExportMeta,
+        export_args,
+        export_experiment,
+        export_hydra,
+        export_trials_csv,
+    )
+    from metagui.core.history import HistoryReader
+
+    if fmt not in EXPORT_FORMATS:
+        raise MetaguiError(f"export: unknown format {fmt!r} (use {', '.join(EXPORT_FORMATS)})")
+    out = Path(output)
+    with HistoryReader(Path(db_path)) as reader:
+        chosen_study = pick_study(reader, study)
+        if fmt == "csv":
+            trials = reader.trials(chosen_study.id)
+            names = sorted({name for t in trials for name in t.params})
+            rows = [
+                {
+                    "number": t.number,
+                    "state": t.state,
+                    "value": t.value,
+                    "seed": t.seed,
+                    "started": t.started,
+                    "finished": t.finished,
+                    "duration_s": t.duration,
+                    "pruned_at_step": t.pruned_at_step,
+                    "error": t.error,
+                    "excluded": t.excluded,
+                    "params": t.params,
+                }
+                for t in trials
+            ]
+            export_trials_csv(rows, names, out)
+            return out
+        chosen = pick_trial(reader, chosen_study, trial)
+        if fmt == "checkpoint":
+            return _copy_checkpoint(reader, chosen_study, chosen, out)
+        if fmt == "args":
+            write_text_atomic(out, export_args(chosen.params) + "\n")
+            return out
+        if chosen.state != "COMPLETE" or chosen.value is None:
+            raise MetaguiError(
+                f"study {chosen_study.name!r}: trial {chosen.number} is {chosen.state}, "
+                "only a completed trial has settings worth exporting"
+            )
+        if fmt == "hydra":
+            export_hydra(chosen.params, chosen.value, out)
+            return out
+        spec = ExperimentSpec.model_validate(chosen_study.spec)
+        meta = ExportMeta(
+            study=chosen_study.name,
+            trial=chosen.number,
+            value=chosen.value,
+            direction=chosen_study.direction,
+            strategy=chosen_study.strategy,
+            seed=chosen.seed,
+        )
+        export_experiment(spec, chosen.params, meta, out, fmt)
+        return out
+
+
+def _copy_checkpoint(reader: HistoryReader, study: StudyRow, trial: TrialRow, out: Path) -> Path:
+    artifacts = [
+        a for a in reader.artifacts(study.id) if a.kind == "checkpoint" and a.trial_id == trial.id
+    ]
+    if not artifacts:
+        raise MetaguiError(
+            f"study {study.name!r}: no checkpoint was kept for trial {trial.number} "
+            "(the study keeps the checkpoint of its best trial)"
+        )
+    source = Path(artifacts[-1].path)
+    if not source.is_file():
+        raise MetaguiError(f"checkpoint {source} of trial {trial.number} no longer exists")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(source, out)
+    return out

@@ -1,0 +1,32 @@
+"""Shared fixtures: tiny synthetic data sets, written under each test's own ``tmp_path``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+
+def _write_gray_classes(
+    root: Path, levels: Mapping[str, int], per_class: int, *, size: int = 16, seed: int = 0
+) -> Path:
+    """One folder per class under ``root``, holding ``per_class`` PNGs of that class's solid
+    gray ``level`` with up to ±6 of pixel noise: classes a glance tells apart. Returns ``root``."""
+    rng = np.random.default_rng(seed)
+    for name, level in levels.items():
+        folder = root / name
+        folder.mkdir(parents=True, exist_ok=True)
+        for i in range(per_class):
+            noise = rng.integers(-6, 7, (size, size))
+            pixels = np.clip(level + noise, 0, 255).astype(np.uint8)
+            Image.fromarray(pixels).save(folder / f"{i:02d}.png")
+    return root
+
+
+@pytest.fixture(scope="session")
+def write_gray_classes() -> Callable[..., Path]:
+    """``write_gray_classes(root, {"class": gray level, ...}, per_class, size=16, seed=0)``."""
+    return _write_gray_classes
