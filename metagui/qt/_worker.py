@@ -1,0 +1,118 @@
+"""Drives a study in a worker thread: the core runner generator, stepped in a ``QThread``.
+
+Stop, pause and resume take effect at the generator's next yield (the engine yields at
+least every ~100 ms). Reports cross to the GUI thread through ``Signal(object)`` queued
+connections; ``Tick`` reports are not forwarded at all, so the GUI thread only sees what it
+draws. Every receiver of these signals must be a ``@Slot`` (PySide6 6.8+ requires it for
+cross-thread delivery).
+"""
+
+from __future__ import annotations
+
+import threading
+import traceback
+import weakref
+from collections.abc import Callable, Generator
+from typing import Any
+
+from PySide6.QtCore import QObject, QThread, Signal
+
+from metagui.core.reports import Tick
+
+__all__ = ["StudyWorker", "running_workers"]
+
+_THREADS: weakref.WeakSet[QThread] = weakref.WeakSet()
+
+
+def running_workers() -> int:
+    """How many study worker threads are running (tests check none is left behind)."""
+    return sum(1 for t in _THREADS if t.isRunning())
+
+
+class _Thread(QThread):
+    def __init__(self, worker: StudyWorker) -> None:
+        super().__init__()
+        self._worker = worker
+
+    def run(self) -> None:
+        self._worker._work()
+
+
+class StudyWorker(QObject):
+    """Runs ``make_generator()`` (e.g. ``StudyRunner(...).run``) in its own thread.
+
+    Signals: ``report(object)`` for every non-tick report, ``failed(str, str)`` with the
+    message and the traceback of an unexpected exception, ``finished()`` when the thread is
+    done (normally, stopped or failed), ``paused_changed(bool)``."""
+
+    report = Signal(object)
+    failed = Signal(str, str)
+    finished = Signal()
+    paused_changed = Signal(bool)
+
+    def __init__(
+        self,
+        make_generator: Callable[[], Generator[Any, None, None]],
+        parent: QObject | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self._make = make_generator
+        self._stop = threading.Event()
+        self._running = threading.Event()
+        self._running.set()
+        self._thread = _Thread(self)
+        _THREADS.add(self._thread)
+        self._thread.finished.connect(self.finished)
+
+    # -- control (GUI thread) ------------------------------------------------------------------
+    def start(self) -> None:
+        self._thread.start()
+
+    def pause(self) -> None:
+        self._running.clear()
+        self.paused_changed.emit(True)
+
+    def resume(self) -> None:
+        self._running.set()
+        self.paused_changed.emit(False)
+
+    @property
+    def paused(self) -> bool:
+        return not self._running.is_set()
+
+    def stop(self) -> None:
+        """Ask the run to stop at its next yield (a paused run stops too)."""
+        self._stop.set()
+        self._running.set()
+
+    def is_running(self) -> bool:
+        return self._thread.isRunning()
+
+    def wait(self, ms: int = 30_000) -> bool:
+        return self._thread.wait(ms)
+
+    # -- the thread ----------------------------------------------------------------------------
+    def _work(self) -> None:
+        generator: Generator[Any, None, None] | None = None
+        try:
+            generator = self._make()
+            for item in generator:
+                if self._stop.is_set():
+                    break
+                if not isinstance(item, Tick):
+                    self.report.emit(item)
+                if not self._running.is_set():
+                    # Paused: the generator stays suspended at this yield until resumed.
+                    self._running.wait()
+                    if self._stop.is_set():
+                        break
+        except Exception as exc:
+            self.failed.emit(f"{type(exc).__name__}: {exc}", traceback.format_exc())
+        finally:
+            if generator is not None:
+                try:
+                    # Closing raises GeneratorExit at the yield: the runner marks the running
+                    # trial and closes the database before this thread ends.
+                    generator.close()
+                except Exception as exc:
+                    self.failed.emit(f"{type(exc).__name__}: {exc}", traceback.format_exc())

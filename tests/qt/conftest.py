@@ -1,0 +1,38 @@
+"""GUI tests: offscreen Qt, isolated settings, and no thread, timer or window left behind."""
+
+from __future__ import annotations
+
+import os
+
+# Before any QApplication exists: render offscreen, never on a real display.
+os.environ["QT_QPA_PLATFORM"] = "offscreen"
+os.environ.setdefault("QT_QUICK_BACKEND", "software")
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def _isolated_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keep tests away from the user's settings, recent files and databases."""
+    monkeypatch.setenv("METAGUI_CONFIG_DIR", str(tmp_path / "config"))
+    monkeypatch.setenv("METAGUI_DATA_DIR", str(tmp_path / "data"))
+
+
+@pytest.fixture(autouse=True)
+def _no_leaks(qapp: object) -> Iterator[None]:
+    """Fail a test that leaves a top-level window open or a QThread running."""
+    from PySide6.QtWidgets import QApplication
+
+    from metagui.qt._worker import running_workers
+
+    before = {id(w) for w in QApplication.topLevelWidgets()}
+    yield
+    QApplication.processEvents()
+    leaked = [w for w in QApplication.topLevelWidgets() if id(w) not in before and w.isVisible()]
+    for w in leaked:
+        w.close()
+    assert not leaked, f"windows left open: {[type(w).__name__ for w in leaked]}"
+    assert running_workers() == 0, "a study worker thread is still running"
