@@ -1,0 +1,191 @@
+"""``metagui run``, ``export`` and ``history`` from the command line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from metagui.cli import main
+from metagui.core.history import HistoryReader
+
+TINY = {
+    "name": "cli-tiny",
+    "taskset": {"family": "sinusoid", "k_shot": 4, "q_query": 4},
+    "model": {"hidden_sizes": [8]},
+    "training": {
+        "iterations": 4,
+        "meta_batch_size": 2,
+        "eval_every": 2,
+        "eval_tasks": 4,
+        "test_tasks": 4,
+        "log_every": 2,
+    },
+    "search_space": {
+        "params": [
+            {"name": "algorithm.inner_lr", "type": "float", "low": 0.001, "high": 0.1, "log": True},
+        ]
+    },
+    "strategy": {"name": "random"},
+    "budget": {"trials": 2},
+    "device": "cpu",
+}
+
+
+@pytest.fixture
+def experiment_file(tmp_path: Path) -> Path:
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(TINY))
+    return path
+
+
+def one_error_line(err: str) -> str:
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1, err
+    assert lines[0].startswith("metagui: error:")
+    return lines[0]
+
+
+def test_run_history_and_every_export_format(
+    experiment_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "h.sqlite"
+    assert main(["run", str(experiment_file), "--db", str(db)]) == 0
+    out = capsys.readouterr().out
+    assert "study 'cli-tiny' ended (budget)" in out and "2 complete" in out
+
+    assert main(["history", "--db", str(db)]) == 0
+    listing = capsys.readouterr().out
+    assert "cli-tiny" in listing and "complete=2" in listing
+    assert main(["history", "--db", str(db), "--study", "cli-tiny"]) == 0
+    trials = capsys.readouterr().out.splitlines()
+    assert sum(line.lstrip("* ").split()[0] in ("0", "1") for line in trials[1:]) == 2
+    assert sum(line.startswith("*") for line in trials) == 1  # the best is marked
+
+    with HistoryReader(db) as reader:
+        study = reader.study("cli-tiny")
+        assert study is not None
+        best = reader.best_trial(study.id)
+    assert best is not None
+    for fmt, name in [
+        ("yaml", "b.yaml"),
+        ("json", "b.json"),
+        ("toml", "b.toml"),
+        ("hydra", "optimization_results.yaml"),
+        ("args", "b.txt"),
+        ("csv", "trials.csv"),
+        ("checkpoint", "best.pt"),
+    ]:
+        target = tmp_path / name
+        assert main(["export", "--db", str(db), "--format", fmt, "-o", str(target)]) == 0
+        assert target.is_file() and target.stat().st_size > 0
+    exported = json.loads((tmp_path / "b.json").read_text())
+    assert exported["_meta"]["trial"] == best.number
+    assert exported["algorithm"]["inner_lr"] == pytest.approx(best.params["algorithm.inner_lr"])
+    assert exported["search_space"] == {"params": []}
+    hydra = yaml.safe_load((tmp_path / "optimization_results.yaml").read_text())
+    assert hydra["best_value"] == pytest.approx(best.value)
+    assert (tmp_path / "b.txt").read_text().startswith("--algorithm.inner_lr=")
+    assert len((tmp_path / "trials.csv").read_text().strip().splitlines()) == 3
+    capsys.readouterr()
+
+
+def test_run_resume_adds_budget(
+    experiment_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "h.sqlite"
+    assert main(["run", str(experiment_file), "--db", str(db)]) == 0
+    assert main(["run", str(experiment_file), "--db", str(db), "--resume", "--trials", "3"]) == 0
+    assert "resuming study 'cli-tiny'" in capsys.readouterr().out
+    with HistoryReader(db) as reader:
+        study = reader.study("cli-tiny")
+        assert study is not None
+        assert [t.number for t in reader.trials(study.id)] == [0, 1, 2]
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (
+            {
+                "search_space": {
+                    "params": [
+                        {"name": "algorithm.inner_lr", "type": "float", "low": 1.0, "high": 0.1}
+                    ]
+                }
+            },
+            "search_space.params.0",
+        ),
+        ({"algorithm": {"name": "nope"}}, "algorithm.name"),
+        (
+            {
+                "search_space": {
+                    "params": [{"name": "optimizer.name", "type": "categorical", "choices": []}]
+                }
+            },
+            "choices",
+        ),
+        (
+            {
+                "search_space": {
+                    "params": [
+                        {
+                            "name": "algorithm.inner_lr",
+                            "type": "float",
+                            "low": 0.0,
+                            "high": 1.0,
+                            "log": True,
+                        }
+                    ]
+                }
+            },
+            "log",
+        ),
+    ],
+)
+def test_a_bad_experiment_file_is_one_line_and_writes_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], change: dict, expected: str
+) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump({**TINY, **change}))
+    db = tmp_path / "h.sqlite"
+    assert main(["run", str(path), "--db", str(db)]) == 2
+    line = one_error_line(capsys.readouterr().err)
+    assert "bad.yaml" in line and expected in line
+    assert not db.exists()
+
+
+def test_errors_name_the_database_and_the_study(
+    experiment_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "none.sqlite"
+    assert main(["history", "--db", str(missing)]) == 2
+    assert "none.sqlite" in one_error_line(capsys.readouterr().err)
+    db = tmp_path / "h.sqlite"
+    assert main(["run", str(experiment_file), "--db", str(db)]) == 0
+    capsys.readouterr()
+    assert (
+        main(
+            [
+                "export",
+                "--db",
+                str(db),
+                "--study",
+                "other",
+                "--format",
+                "yaml",
+                "-o",
+                str(tmp_path / "x.yaml"),
+            ]
+        )
+        == 2
+    )
+    assert "no study named 'other'" in one_error_line(capsys.readouterr().err)
+    assert main(["run", str(experiment_file), "--db", str(db), "--resume", "--study", "zz"]) == 2
+    assert "no study named 'zz'" in one_error_line(capsys.readouterr().err)
+    not_history = tmp_path / "text.sqlite"
+    not_history.write_text("hello")
+    assert main(["history", "--db", str(not_history)]) == 2
+    assert "text.sqlite" in one_error_line(capsys.readouterr().err)
