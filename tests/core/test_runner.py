@@ -274,3 +274,29 @@ def test_sigkill_mid_trial_leaves_a_consistent_database_that_resumes(tmp_path: P
     for number, trial in before.items():
         again = next(t for t in after if t.number == number)
         assert (again.state, again.value, again.params) == (trial.state, trial.value, trial.params)
+
+
+@pytest.mark.parametrize("error", ["cuda", "cpu"])
+def test_out_of_memory_fails_the_trial_and_the_study_goes_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, error: str
+) -> None:
+    import torch
+
+    import metagui.core.training as training
+
+    original = training.MetaTraining.run
+    calls = {"n": 0}
+
+    def run_or_oom(self: training.MetaTraining) -> Any:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            if error == "cuda":
+                raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2 GiB")
+            raise MemoryError("cannot allocate 2 GiB")
+        return original(self)
+
+    monkeypatch.setattr(training.MetaTraining, "run", run_or_oom)
+    reports = run_all(StudyRunner(experiment(budget={"trials": 2}), tmp_path / "h.sqlite"))
+    ended = [r for r in reports if isinstance(r, TrialEnded)]
+    assert [e.state for e in ended] == ["FAILED", "COMPLETE"]
+    assert ended[0].error is not None and "memory" in ended[0].error.lower()
