@@ -189,3 +189,77 @@ def test_errors_name_the_database_and_the_study(
     not_history.write_text("hello")
     assert main(["history", "--db", str(not_history)]) == 2
     assert "text.sqlite" in one_error_line(capsys.readouterr().err)
+
+
+def test_exclude_and_include_a_trial(
+    experiment_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "h.sqlite"
+    assert main(["run", str(experiment_file), "--db", str(db)]) == 0
+    with HistoryReader(db) as reader:
+        study = reader.study("cli-tiny")
+        assert study is not None
+        best = reader.best_trial(study.id)
+    assert best is not None
+    capsys.readouterr()
+    args = ["history", "--db", str(db), "--study", "cli-tiny"]
+    assert main([*args, "--exclude", str(best.number)]) == 0
+    assert "excluded" in capsys.readouterr().out
+    with HistoryReader(db) as reader:
+        other = reader.best_trial(study.id)
+        assert other is not None and other.number != best.number
+        assert len(reader.trials(study.id)) == 2  # still recorded
+    assert main([*args, "--include", str(best.number)]) == 0
+    with HistoryReader(db) as reader:
+        again = reader.best_trial(study.id)
+        assert again is not None and again.number == best.number
+
+
+def test_ctrl_c_stops_cleanly_and_resume_continues(tmp_path: Path) -> None:
+    import os
+    import signal
+    import sqlite3
+    import subprocess
+    import sys
+    import time
+
+    slow = {**TINY, "training": {**TINY["training"], "iterations": 400}, "budget": {"trials": 2}}
+    exp = tmp_path / "slow.yaml"
+    exp.write_text(yaml.safe_dump(slow))
+    db = tmp_path / "h.sqlite"
+    command = [sys.executable, "-m", "metagui.cli", "run", str(exp), "--db", str(db)]
+    proc = subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        time.sleep(0.2)
+        if db.exists():
+            conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
+            try:
+                running = conn.execute("SELECT COUNT(*) FROM trials WHERE state='RUNNING'")
+                if running.fetchone()[0]:
+                    break
+            except sqlite3.OperationalError:
+                pass
+            finally:
+                conn.close()
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "--resume" in out
+    with HistoryReader(db) as reader:
+        study = reader.study("cli-tiny")
+        assert study is not None and study.status == "stopped"
+        trials = reader.trials(study.id)
+    assert [t.state for t in trials] == ["FAILED"]
+    assert "interrupted" in (trials[0].error or "")
+    assert (
+        main(["run", str(exp), "--db", str(db), "--resume", "--set", "training.iterations=4"]) == 0
+    )
+    with HistoryReader(db) as reader:
+        assert [t.state for t in reader.trials(study.id)] == ["FAILED", "COMPLETE"]

@@ -146,10 +146,21 @@ def _db_existing(args: argparse.Namespace) -> Path:
 
 
 def _history(args: argparse.Namespace) -> int:
-    from metagui.core.history import HistoryReader
-    from metagui.core.study_export import pick_study
+    from metagui.core.history import HistoryReader, HistoryWriter
+    from metagui.core.study_export import pick_study, pick_trial
 
-    with HistoryReader(_db_existing(args)) as reader:
+    db = _db_existing(args)
+    for number, excluded in [(n, True) for n in args.exclude or []] + [
+        (n, False) for n in args.include or []
+    ]:
+        with HistoryReader(db) as reader:
+            study = pick_study(reader, args.study)
+            trial = pick_trial(reader, study, number)
+        with HistoryWriter(db) as writer:
+            writer.set_excluded(trial.id, excluded)
+        verb = "excluded from" if excluded else "counted again for"
+        print(f"trial {number} of study {study.name!r} is {verb} the best value")
+    with HistoryReader(db) as reader:
         if args.study is None:
             studies = reader.studies()
             if not studies:
@@ -203,4 +214,14 @@ def add_study_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser])
     history = sub.add_parser("history", help="list studies, or one study's trials")
     history.add_argument("--db", help="history database (default: in the user data directory)")
     history.add_argument("--study", default=None, help="show this study's trials")
+    history.add_argument(
+        "--exclude",
+        type=int,
+        action="append",
+        metavar="N",
+        help="leave trial N out of the best value (it stays recorded)",
+    )
+    history.add_argument(
+        "--include", type=int, action="append", metavar="N", help="count an excluded trial N again"
+    )
     history.set_defaults(func=_history)
