@@ -179,11 +179,11 @@ def _history(args: argparse.Namespace) -> int:
         print(f"study {study.name!r}: {study.strategy}, {study.direction}, {study.status}")
         for t in reader.trials(study.id):
             mark = "*" if best is not None and t.id == best.id else " "
-            excluded = " (excluded)" if t.excluded else ""
+            note = " (excluded)" if t.excluded else ""
             params = ", ".join(f"{k}={v}" for k, v in t.params.items())
             detail = t.error or t.pruned_reason or ""
             print(
-                f"{mark}{t.number:4d} {t.state:8s} {_fmt(t.value):>10s}{excluded}  {params}"
+                f"{mark}{t.number:4d} {t.state:8s} {_fmt(t.value):>10s}{note}  {params}"
                 + (f"  [{detail}]" if detail else "")
             )
     return 0
