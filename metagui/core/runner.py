@@ -431,11 +431,8 @@ def _describe(exc: BaseException) -> str:
 
 def _release_memory() -> None:
     """Free what a failed or finished trial held, including cached CUDA blocks."""
-    gc.collect()
-    try:
-        import torch
+    import torch
 
-        if torch.cuda.is_available():
-            torch.cuda.empty_cache()
-    except ImportError:  # pragma: no cover - torch is a dependency
-        pass
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()

@@ -217,6 +217,7 @@ class HistoryWriter:
         """Write the buffered series rows now, in one transaction."""
         with self._lock:
             if any(self._pending.values()):
+                # Committing a transaction is what writes the buffered rows (see _transaction).
                 with self._transaction():
                     pass
             self._last_flush = monotonic()
