@@ -109,7 +109,7 @@ def _predict(args: argparse.Namespace) -> int:
 
 
 class _UsageError(Exception):
-    pass
+    """A command-line mistake (e.g. an unknown benchmark name): one line, exit code 2."""
 
 
 def _parser() -> argparse.ArgumentParser:
