@@ -39,11 +39,31 @@ def test_installed_console_script_runs() -> None:
     assert (done.returncode, done.stdout, done.stderr) == (0, f"metagui {__version__}\n", "")
 
 
-def test_no_command_prints_help(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main([]) == 0
+def test_help_lists_the_commands_and_the_app_options(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--help"])
+    assert exit_info.value.code == 0
     out = capsys.readouterr().out
-    for command in ("demo", "bench", "predict"):
-        assert command in out
+    for word in ("demo", "run", "export", "history", "bench", "predict", "--screenshot"):
+        assert word in out
+
+
+def test_no_command_without_a_display_says_so_instead_of_aborting(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr("sys.platform", "linux")
+    assert main([]) == 2
+    err = capsys.readouterr().err
+    assert "no display" in err and "--screenshot" in err
+
+
+def test_app_options_before_a_command_are_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--demo", "history"])
+    assert exit_info.value.code == 2
+    assert "options of the app" in capsys.readouterr().err
 
 
 def test_demo_prints_the_meta_test_after_k_steps(capsys: pytest.CaptureFixture[str]) -> None:

@@ -1,4 +1,5 @@
-"""The ``metagui`` command line: the same core as the app, without a window."""
+"""The ``metagui`` command line: the same core as the app, without a window; ``metagui``
+without a command opens the desktop app."""
 
 from __future__ import annotations
 
@@ -77,14 +78,17 @@ def _resource(relative: str) -> Path:
 
 
 def _bench(args: argparse.Namespace) -> int:
+    if args.gui:
+        return _bench_gui(args)
     from metagui.core.bench import BENCHMARKS, run_benchmark
 
     names = args.only or list(BENCHMARKS)
     unknown = [n for n in names if n not in BENCHMARKS]
     if unknown:
         raise _UsageError(f"bench: unknown benchmark {unknown[0]!r} (have {', '.join(BENCHMARKS)})")
+    seconds = 6.0 if args.seconds is None else args.seconds
     for name in names:
-        result = run_benchmark(name, device=args.device, min_seconds=args.seconds)
+        result = run_benchmark(name, device=args.device, min_seconds=seconds)
         if args.json:
             print(json.dumps(result), flush=True)
         else:
@@ -98,6 +102,21 @@ def _bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bench_gui(args: argparse.Namespace) -> int:
+    """What the app costs training (the same study headless and in the window), and how long
+    the window's event loop stalls meanwhile."""
+    if args.only:
+        raise _UsageError("bench: --only names the training benchmarks, not --gui")
+    if args.seconds is not None and not args.seconds > 0:
+        raise _UsageError("bench: --seconds must be positive")
+    from metagui.qt.bench_gui import DEFAULT_SECONDS, format_summary, run_gui_benchmark
+
+    seconds = DEFAULT_SECONDS if args.seconds is None else args.seconds
+    result = run_gui_benchmark(seconds, device=args.device)
+    print(json.dumps(result) if args.json else format_summary(result), flush=True)
+    return 0
+
+
 def _predict(args: argparse.Namespace) -> int:
     from metagui.core.predict import predict_folders
 
@@ -106,6 +125,39 @@ def _predict(args: argparse.Namespace) -> int:
     ):
         print(f"{path}\t{label}")
     return 0
+
+
+def _app(args: argparse.Namespace) -> int:
+    """The desktop app; with ``--screenshot``, rendered offscreen into a PNG."""
+    if args.app_run_seconds is not None and args.app_run_seconds < 0:
+        raise _UsageError("--run-seconds must not be negative")
+    if args.app_experiment is not None and not Path(args.app_experiment).is_file():
+        raise _UsageError(f"{args.app_experiment}: no such experiment file")
+    if args.app_screenshot is None and not _has_display():
+        raise _UsageError(
+            "no display to open the window on (DISPLAY and WAYLAND_DISPLAY are unset); "
+            "use a command (metagui --help), or --screenshot PATH"
+        )
+    from metagui.qt.app import run_app
+
+    return run_app(
+        experiment=args.app_experiment,
+        database=args.app_db,
+        demo=args.app_demo,
+        screenshot=args.app_screenshot,
+        run_seconds=args.app_run_seconds,
+        plot=args.app_plot,
+    )
+
+
+def _has_display() -> bool:
+    """False on a Linux machine without X11 or Wayland (where Qt would abort), unless a Qt
+    platform was chosen explicitly (e.g. ``QT_QPA_PLATFORM=offscreen``)."""
+    import os
+
+    if not sys.platform.startswith("linux") or os.environ.get("QT_QPA_PLATFORM"):
+        return True
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
 
 
 class _UsageError(Exception):
@@ -119,6 +171,35 @@ def _parser() -> argparse.ArgumentParser:
         prog="metagui", description="Desktop experiment manager for meta-learning."
     )
     parser.add_argument("--version", action="version", version=f"metagui {__version__}")
+    app = parser.add_argument_group("the desktop app (metagui without a command)")
+    app.add_argument(
+        "--experiment", dest="app_experiment", metavar="FILE", help="open this experiment file"
+    )
+    app.add_argument(
+        "--demo", dest="app_demo", action="store_true", help="open the demo study and run it"
+    )
+    app.add_argument(
+        "--db", dest="app_db", metavar="PATH", help="record runs in this history database"
+    )
+    app.add_argument(
+        "--screenshot",
+        dest="app_screenshot",
+        metavar="PATH",
+        help="render the window offscreen into this PNG and exit (no display needed)",
+    )
+    app.add_argument(
+        "--plot",
+        dest="app_plot",
+        choices=("loss", "hyperparameters", "best_so_far", "parallel_coordinates", "importance"),
+        help="the live plot to show (with --screenshot)",
+    )
+    app.add_argument(
+        "--run-seconds",
+        dest="app_run_seconds",
+        type=float,
+        metavar="N",
+        help="run the experiment for N seconds (before the screenshot)",
+    )
     sub = parser.add_subparsers(dest="command")
 
     demo = sub.add_parser("demo", help="a short sinusoid MAML training with a progress bar")
@@ -144,7 +225,18 @@ def _parser() -> argparse.ArgumentParser:
     bench = sub.add_parser("bench", help="measure meta-training throughput")
     bench.add_argument("--json", action="store_true", help="one JSON object per benchmark")
     bench.add_argument("--device", default="auto")
-    bench.add_argument("--seconds", type=float, default=6.0, help="time per measured path")
+    bench.add_argument(
+        "--seconds",
+        type=float,
+        default=None,
+        help="time per measured path (default: 6, with --gui 20)",
+    )
+    bench.add_argument(
+        "--gui",
+        action="store_true",
+        help="the app's cost instead: the demo study headless and in the window (offscreen "
+        "without a display), and the window's event-loop stalls while it trains",
+    )
     bench.add_argument("--only", action="append", metavar="NAME", help="run only this benchmark")
     bench.set_defaults(func=_bench)
 
@@ -163,10 +255,22 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     parser = _parser()
     args = parser.parse_args(argv)
-    if args.command is None:
-        parser.print_help()
-        return 0
+    app_options = (
+        "app_experiment",
+        "app_demo",
+        "app_db",
+        "app_screenshot",
+        "app_run_seconds",
+        "app_plot",
+    )
+    if args.command is not None and any(getattr(args, name) for name in app_options):
+        parser.error(
+            "--experiment, --demo, --db, --screenshot and --run-seconds before a command "
+            "are options of the app (metagui without a command)"
+        )
     try:
+        if args.command is None:
+            return _app(args)
         code: int = args.func(args)
         return code
     except (MetaguiError, _UsageError) as exc:

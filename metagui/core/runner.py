@@ -127,7 +127,11 @@ class StudyRunner:
         device: str | None = None,
         trials: int | None = None,
         timeout_s: float | None = None,
+        collect_garbage: bool = True,
     ) -> None:
+        """``collect_garbage=False`` leaves cyclic garbage collection to the caller: a GUI
+        must collect in its own thread, because a collection frees toolkit objects left in
+        cycles, and freeing them from the study thread can deadlock against the GUI thread."""
         self.spec = spec
         self.db_path = Path(db_path)
         self.study_name = study or spec.name
@@ -138,6 +142,7 @@ class StudyRunner:
         self.direction = spec.objective.resolved_direction(task_kind(spec))
         self._prune_requested = False
         self._best_candidate: tuple[Any, Any] | None = None
+        self._collect_garbage = collect_garbage
 
     def _better(self, value: float, than: float | None) -> bool:
         if than is None:
@@ -284,7 +289,7 @@ class StudyRunner:
             outcome = {"state": "FAILED", "error": _describe(exc)}
         finally:
             training = None  # type: ignore[assignment]
-            _release_memory()
+            _release_memory(self._collect_garbage)
         state: EndState = outcome["state"]
         if state == "COMPLETE":
             strategy.tell(proposal, outcome["value"])
@@ -429,10 +434,11 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
 
 
-def _release_memory() -> None:
+def _release_memory(collect_garbage: bool) -> None:
     """Free what a failed or finished trial held, including cached CUDA blocks."""
     import torch
 
-    gc.collect()
+    if collect_garbage:
+        gc.collect()
     if torch.cuda.is_available():
         torch.cuda.empty_cache()

@@ -9,12 +9,13 @@ Run stays disabled.
 
 from __future__ import annotations
 
-import copy
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject, Signal
-from PySide6.QtGui import QUndoCommand, QUndoStack
+from PySide6.QtCore import QObject, Signal, Slot
+from PySide6.QtGui import QAction
+from shiboken6 import isValid
 
 from metagui.core.errors import MetaguiError
 from metagui.core.experiment import ExperimentSpec, set_path
@@ -33,18 +34,145 @@ def validation_message(exc: Exception) -> str:
     return str(exc)
 
 
-class _Change(QUndoCommand):
-    def __init__(
-        self, doc: ExperimentDocument, before: ExperimentSpec, after: ExperimentSpec, text: str
-    ) -> None:
-        super().__init__(text)
-        self._doc, self._before, self._after = doc, before, after
+class UndoHistory(QObject):
+    """The document's undo history, with QUndoStack's interface where the app uses it.
 
-    def redo(self) -> None:
-        self._doc._apply(self._after)
+    ``state(i)`` is the spec after the i-th edit (``state(0)``: as opened); undo and redo move
+    ``index()``. It is plain Python on purpose: QUndoStack owns its commands in C++, and with
+    PySide6 6.11 a command pushed from Python was deleted a second time when the stack went
+    (a crash in ``QUndoStack::clear`` during garbage collection)."""
+
+    indexChanged = Signal(int)
+    cleanChanged = Signal(bool)
+    canUndoChanged = Signal(bool)
+    canRedoChanged = Signal(bool)
+    undoTextChanged = Signal(str)
+    redoTextChanged = Signal(str)
+
+    def __init__(self, initial: ExperimentSpec, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._states: list[ExperimentSpec] = [initial]
+        self._texts: list[str] = []  # _texts[i]: the edit that led to _states[i + 1]
+        self._index = 0
+        self._clean: int | None = 0
+
+    # -- reading -------------------------------------------------------------------------------
+    def state(self, index: int) -> ExperimentSpec:
+        return self._states[index]
+
+    def index(self) -> int:
+        return self._index
+
+    def count(self) -> int:
+        return len(self._texts)
+
+    def canUndo(self) -> bool:
+        return self._index > 0
+
+    def canRedo(self) -> bool:
+        return self._index < len(self._texts)
+
+    def undoText(self) -> str:
+        return self._texts[self._index - 1] if self.canUndo() else ""
+
+    def redoText(self) -> str:
+        return self._texts[self._index] if self.canRedo() else ""
+
+    def isClean(self) -> bool:
+        return self._clean == self._index
+
+    # -- changing ------------------------------------------------------------------------------
+    def push(self, spec: ExperimentSpec, text: str) -> None:
+        """Record an edit that leads to ``spec`` (the redo branch is dropped) and move to it."""
+        self._change(lambda: self._record(spec, text))
 
     def undo(self) -> None:
-        self._doc._apply(self._before)
+        if self.canUndo():
+            self._change(lambda: self._move(-1))
+
+    def redo(self) -> None:
+        if self.canRedo():
+            self._change(lambda: self._move(+1))
+
+    def setClean(self) -> None:
+        self._change(lambda: setattr(self, "_clean", self._index))
+
+    def clear(self, initial: ExperimentSpec) -> None:
+        """Forget every edit: ``initial`` is the new starting state (and clean)."""
+
+        def forget() -> None:
+            self._states, self._texts, self._index, self._clean = [initial], [], 0, 0
+
+        self._change(forget)
+
+    def createUndoAction(self, parent: QObject, prefix: str = "Undo") -> QAction:
+        return self._action(parent, prefix, self.canUndo, self.undoText, self.undo, True)
+
+    def createRedoAction(self, parent: QObject, prefix: str = "Redo") -> QAction:
+        return self._action(parent, prefix, self.canRedo, self.redoText, self.redo, False)
+
+    # -- inside --------------------------------------------------------------------------------
+    def _record(self, spec: ExperimentSpec, text: str) -> None:
+        del self._states[self._index + 1 :]
+        del self._texts[self._index :]
+        if self._clean is not None and self._clean > self._index:
+            self._clean = None  # the clean state was on the branch just dropped
+        self._states.append(spec)
+        self._texts.append(text)
+        self._index += 1
+
+    def _move(self, step: int) -> None:
+        self._index += step
+
+    def _change(self, change: Callable[[], None]) -> None:
+        """Apply ``change`` and emit what it changed, as QUndoStack does."""
+        before = self._snapshot()
+        change()
+        after = self._snapshot()
+        signals = (
+            self.indexChanged,
+            self.cleanChanged,
+            self.canUndoChanged,
+            self.canRedoChanged,
+            self.undoTextChanged,
+            self.redoTextChanged,
+        )
+        for signal, old, new in zip(signals, before, after, strict=True):
+            if old != new:
+                signal.emit(new)
+
+    def _snapshot(self) -> tuple[int, bool, bool, bool, str, str]:
+        return (
+            self._index,
+            self.isClean(),
+            self.canUndo(),
+            self.canRedo(),
+            self.undoText(),
+            self.redoText(),
+        )
+
+    def _action(
+        self,
+        parent: QObject,
+        prefix: str,
+        enabled: Callable[[], bool],
+        text: Callable[[], str],
+        trigger: Callable[[], None],
+        undo: bool,
+    ) -> QAction:
+        action = QAction(parent)
+
+        def update() -> None:
+            if not isValid(action):  # the window that owned it is gone
+                return
+            action.setEnabled(enabled())
+            action.setText(f"{prefix} {text()}".strip())
+
+        update()
+        action.triggered.connect(trigger)
+        (self.canUndoChanged if undo else self.canRedoChanged).connect(update)
+        (self.undoTextChanged if undo else self.redoTextChanged).connect(update)
+        return action
 
 
 class ExperimentDocument(QObject):
@@ -58,7 +186,8 @@ class ExperimentDocument(QObject):
     def __init__(self, spec: ExperimentSpec | None = None, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._spec = spec or ExperimentSpec()
-        self.undo_stack = QUndoStack(self)
+        self.undo_stack = UndoHistory(self._spec, self)
+        self.undo_stack.indexChanged.connect(self._on_index)
         self._invalid: dict[str, str] = {}
         self.path: Path | None = None
 
@@ -105,15 +234,18 @@ class ExperimentDocument(QObject):
         """Make ``spec`` the document's spec as one undoable step (nothing if unchanged)."""
         if spec == self._spec:
             return
-        self.undo_stack.push(_Change(self, copy.deepcopy(self._spec), spec, text))
+        self.undo_stack.push(spec, text)  # moves the index: _on_index applies it
 
-    def _apply(self, spec: ExperimentSpec) -> None:
-        self._spec = spec
-        self.changed.emit()
+    @Slot(int)
+    def _on_index(self, index: int) -> None:
+        spec = self.undo_stack.state(index)
+        if spec is not self._spec:
+            self._spec = spec
+            self.changed.emit()
 
     def reset(self, spec: ExperimentSpec, path: Path | None = None) -> None:
         """A new document (open, new): clears undo history and invalid fields."""
-        self.undo_stack.clear()
+        self.undo_stack.clear(spec)
         self._invalid.clear()
         self.path = path
         self._spec = spec

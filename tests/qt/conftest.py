@@ -21,6 +21,18 @@ def _isolated_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("METAGUI_DATA_DIR", str(tmp_path / "data"))
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _gui_thread_collection(qapp: object) -> Iterator[None]:
+    """As in the app (``run_app``): garbage cycles, Qt wrappers among them, are freed in the
+    GUI thread only, never in the preview, plot or study threads (see ``metagui.qt._gc``)."""
+    from metagui.qt._gc import GuiThreadGarbageCollector
+
+    collector = GuiThreadGarbageCollector()
+    collector.start()
+    yield
+    collector.stop()
+
+
 @pytest.fixture(autouse=True)
 def _no_leaks(qapp: object) -> Iterator[None]:
     """Fail a test that leaves a top-level window open or a QThread running."""

@@ -1,0 +1,141 @@
+"""New, Open, Save, Save As and Open Recent for the main window's experiment document.
+
+Files are read and written by the same functions as the command line
+(``metagui.core.experiment_io`` through :meth:`ExperimentDocument.open` / ``save``), so a file
+saved here runs with ``metagui run`` and the other way round. Every file opened or saved goes
+to the front of the recent files and becomes the experiment the app reopens next time.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import QObject, Slot
+from PySide6.QtWidgets import QFileDialog, QMessageBox
+
+from metagui.core.errors import MetaguiError
+
+if TYPE_CHECKING:
+    from metagui.qt.main_window import MainWindow
+
+__all__ = ["EXPERIMENT_FILTER", "ExperimentFiles"]
+
+EXPERIMENT_FILTER = "Experiments (*.yaml *.yml *.json *.toml);;All files (*)"
+
+
+class ExperimentFiles(QObject):
+    """The window's file commands over ``window.doc`` and ``window.settings``."""
+
+    def __init__(self, window: MainWindow) -> None:
+        super().__init__(window)
+        self._window = window
+
+    @Slot()
+    def new(self) -> None:
+        if not self.may_discard_changes():
+            return
+        from metagui.core.experiment import ExperimentSpec
+
+        self._window.doc.reset(ExperimentSpec())
+
+    @Slot()
+    def open_dialog(self) -> None:
+        if not self.may_discard_changes():
+            return
+        doc = self._window.doc
+        start = str(doc.path.parent) if doc.path else ""
+        path, _ = QFileDialog.getOpenFileName(
+            self._window, "Open experiment", start, EXPERIMENT_FILTER
+        )
+        if path:
+            self.open(path)
+
+    def open(self, path: str | Path) -> bool:
+        """Open an experiment file; a file that does not load is reported and changes
+        nothing."""
+        try:
+            self._window.doc.open(path)
+        except (MetaguiError, OSError) as exc:
+            QMessageBox.warning(self._window, "Cannot open the experiment", str(exc))
+            return False
+        self._remember(Path(path))
+        self._window.statusBar().showMessage(f"Opened {path}", 5000)
+        return True
+
+    def open_copy(self, path: str | Path) -> bool:
+        """Load ``path`` as an untitled experiment (not remembered, saved under a new name)."""
+        from metagui.core.experiment_io import load_experiment
+
+        try:
+            spec = load_experiment(path)
+        except (MetaguiError, OSError) as exc:
+            QMessageBox.warning(self._window, "Cannot open the experiment", str(exc))
+            return False
+        self._window.doc.reset(spec)
+        self._window.statusBar().showMessage(f"A copy of {path}: Save asks for a file name", 8000)
+        return True
+
+    @Slot()
+    def save(self) -> bool:
+        path = self._window.doc.path
+        return self.save_as() if path is None else self.save_to(path)
+
+    @Slot()
+    def save_as(self) -> bool:
+        doc = self._window.doc
+        start = str(doc.path) if doc.path else f"{doc.spec.name}.yaml"
+        path, _ = QFileDialog.getSaveFileName(
+            self._window, "Save experiment", start, EXPERIMENT_FILTER
+        )
+        if not path:
+            return False
+        if not Path(path).suffix:
+            path += ".yaml"
+        return self.save_to(path)
+
+    def save_to(self, path: str | Path) -> bool:
+        try:
+            saved = self._window.doc.save(path)
+        except (MetaguiError, OSError) as exc:
+            QMessageBox.warning(self._window, "Cannot save the experiment", str(exc))
+            return False
+        self._remember(saved)
+        self._window.statusBar().showMessage(f"Saved {saved}", 5000)
+        return True
+
+    def _remember(self, path: Path) -> None:
+        settings = self._window.settings
+        settings.add_recent(path)
+        settings.last_experiment = str(path.resolve())
+        self._window.save_settings()
+
+    @Slot()
+    def fill_recent_menu(self) -> None:
+        menu = self._window.commands.recent_menu
+        menu.clear()
+        for entry in self._window.settings.recent_files:
+            action = menu.addAction(entry)
+            action.triggered.connect(lambda _=False, p=entry: self._open_recent(p))
+        if not self._window.settings.recent_files:
+            menu.addAction("No recent files").setEnabled(False)
+
+    def _open_recent(self, path: str) -> None:
+        if self.may_discard_changes():
+            self.open(path)
+
+    def may_discard_changes(self) -> bool:
+        """Ask before unsaved edits are thrown away (True: go on)."""
+        if self._window.doc.undo_stack.isClean():
+            return True
+        buttons = QMessageBox.StandardButton
+        answer = QMessageBox.question(
+            self._window,
+            "Unsaved changes",
+            "The experiment has unsaved changes. Save them first?",
+            buttons.Save | buttons.Discard | buttons.Cancel,
+            buttons.Save,
+        )
+        if answer == buttons.Save:
+            return self.save()
+        return answer == buttons.Discard

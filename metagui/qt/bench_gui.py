@@ -1,0 +1,411 @@
+"""``metagui bench --gui``: what the app costs the training it shows, and how long its event
+loop stalls while it trains.
+
+The same study (the built-in demo study by default, same seed, same device) runs twice in this
+process, each time into its own temporary history database:
+
+- **headless**, as ``metagui run`` runs it: the core runner's generator consumed in a plain
+  loop in this thread;
+- **in the app**: a real :class:`~metagui.qt.main_window.MainWindow`, shown (offscreen when
+  there is no display), runs it through its Run path (the study worker thread, the live
+  history polling, the plots and the table redrawn on their timers) with the loss plot shown.
+  Every second the plot tabs switch between the loss curves and the hyperparameter
+  trajectories, as someone watching would.
+
+**Throughput** is counted from what each run recorded, the same way for both paths: every
+recorded training step carries the wall time at which the study thread recorded it, so the
+tasks trained (meta-iterations times the trial's meta-batch size) in the ``seconds`` after the
+first recorded step are known without hooking into either path, and trial and study start-up
+(imports, the first model) stay out of the window. The demo's trials differ (it searches over
+learners and inner steps: slow and fast trials alternate), so the two windows' counts would
+compare different mixes of trials. The ratio therefore compares the time each path took to
+train the same first ``common_tasks`` tasks (all that the slower path trained in its window),
+that is, the same trials (``same_trials`` checks that both sampled the same ones); the
+``*_tasks_per_s`` figures are those tasks over those times, so ``ratio`` is their quotient.
+
+**Stalls**: while the app trains, a precise timer in the GUI thread fires every
+``interval_ms``; the time between two firings beyond the interval is how long the event loop
+could not react to anything (a click, a key, a repaint).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+import tempfile
+import time
+from bisect import bisect_left, bisect_right
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from PySide6.QtCore import QEvent, QEventLoop, QObject, Qt, QTimer, Slot
+from PySide6.QtGui import QGuiApplication
+from PySide6.QtWidgets import QApplication
+
+from metagui.core.errors import MetaguiError
+
+if TYPE_CHECKING:
+    from metagui.core.experiment import ExperimentSpec
+    from metagui.qt.main_window import MainWindow
+
+__all__ = [
+    "COST_BAR_PERCENT",
+    "DEFAULT_SECONDS",
+    "STALL_P99_BAR_MS",
+    "format_summary",
+    "run_gui_benchmark",
+]
+
+DEFAULT_SECONDS = 20.0
+COST_BAR_PERCENT = 5.0
+"""The app may slow training down by at most this much."""
+STALL_P99_BAR_MS = 50.0
+"""99% of the event loop's stalls while training must be shorter than this."""
+
+_MARGIN_S = 0.5  # each path runs this much past its window, so that the window is full
+_START_TIMEOUT_S = 300.0  # for the first trained step of a path
+_TAB_SWITCH_MS = 1000
+_ENOUGH_TRIALS = 100_000  # the study must not end inside the window
+_TMP_PREFIX = "metagui-bench-gui-"
+_APPLICATION: list[QApplication] = []  # one this module created, kept alive for the process
+
+
+def run_gui_benchmark(
+    seconds: float = DEFAULT_SECONDS,
+    *,
+    device: str = "auto",
+    experiment: str | Path | None = None,
+    interval_ms: int = 5,
+    interact: bool = True,
+    app_first: bool = False,
+) -> dict[str, Any]:
+    """Run the study of ``experiment`` (default: the demo study) headless, then in the app
+    (``app_first``: the other way round), ``seconds`` of training each, and return the
+    figures as one JSON-ready dict (see the module's documentation for how they are counted).
+
+    Needs a QApplication: the existing one, or one created here (offscreen unless there is a
+    display or ``QT_QPA_PLATFORM`` chooses a platform). Everything else it starts (the window,
+    the study thread, the temporary databases) is gone when it returns."""
+    if not seconds > 0 or not math.isfinite(seconds):
+        raise MetaguiError(f"bench --gui: --seconds must be a positive number, not {seconds}")
+    if interval_ms < 1:
+        raise MetaguiError(
+            f"bench --gui: the timer interval must be at least 1 ms, not {interval_ms!r}"
+        )
+    from metagui.core.experiment_io import load_experiment
+    from metagui.qt.app import DEMO_EXPERIMENT
+
+    path = Path(experiment) if experiment is not None else DEMO_EXPERIMENT
+    overrides = [f"device={device}", f"budget.trials={_ENOUGH_TRIALS}", "budget.timeout_s=null"]
+    spec = load_experiment(path, overrides=overrides)
+    _application()
+    work: dict[str, _Work] = {}
+    stalls: list[float] = []
+    for which in ("app", "headless") if app_first else ("headless", "app"):
+        with tempfile.TemporaryDirectory(prefix=_TMP_PREFIX) as folder:
+            db = Path(folder) / "history.sqlite"
+            if which == "headless":
+                _run_headless(spec, db, seconds)
+            else:
+                stalls = _run_in_app(spec, db, seconds, interval_ms, interact)
+            work[which] = _recorded_work(spec, db)
+    head, app = work["headless"], work["app"]
+    common = min(head.done_by(seconds), app.done_by(seconds))
+    if common <= 0:
+        raise MetaguiError("bench --gui: a path trained nothing in its window")
+    head_s, app_s = head.time_to(common), app.time_to(common)
+    trials = max(head.trials_to(common), app.trials_to(common))
+    ratio = head_s / app_s
+    p50, p99, worst = _stall_statistics(stalls)
+    return {
+        "name": "gui",
+        "experiment": spec.name,
+        "device": _device_name(spec.device),
+        "qt_platform": QGuiApplication.platformName(),
+        "seconds": float(seconds),
+        "order": "app, headless" if app_first else "headless, app",
+        "headless_tasks": head.done_by(seconds),
+        "app_tasks": app.done_by(seconds),
+        "common_tasks": common,
+        "trials": trials,
+        "same_trials": head.params[:trials] == app.params[:trials],
+        "headless_s": head_s,
+        "app_s": app_s,
+        "headless_tasks_per_s": common / head_s,
+        "app_tasks_per_s": common / app_s,
+        "ratio": ratio,
+        "cost_percent": (1.0 - ratio) * 100.0,
+        "cost_bar_percent": COST_BAR_PERCENT,
+        "cost_ok": (1.0 - ratio) * 100.0 <= COST_BAR_PERCENT,
+        "interval_ms": interval_ms,
+        "stall_samples": len(stalls),
+        "stall_p50_ms": p50,
+        "stall_p99_ms": p99,
+        "stall_max_ms": worst,
+        "stall_p99_bar_ms": STALL_P99_BAR_MS,
+        "stalls_ok": p99 < STALL_P99_BAR_MS,
+    }
+
+
+def format_summary(result: dict[str, Any]) -> str:
+    """Two lines for a person: throughput and cost, then the stalls."""
+    verdict = "ok" if result["cost_ok"] else "OVER THE BAR"
+    stalls = "ok" if result["stalls_ok"] else "OVER THE BAR"
+    same = "" if result["same_trials"] else " (the two paths sampled different trials!)"
+    return (
+        f"gui {result['device']} ({result['experiment']}, {result['seconds']:g} s per path, "
+        f"Qt {result['qt_platform']}): headless {result['headless_tasks_per_s']:.1f} tasks/s, "
+        f"app {result['app_tasks_per_s']:.1f} tasks/s over the same {result['common_tasks']} "
+        f"tasks ({result['trials']} trials){same}: x{result['ratio']:.3f}, the app costs "
+        f"{result['cost_percent']:.1f}% (bar {result['cost_bar_percent']:g}%: {verdict})\n"
+        f"gui event-loop stalls while training ({result['stall_samples']} samples every "
+        f"{result['interval_ms']} ms): p50 {result['stall_p50_ms']:.1f} ms, "
+        f"p99 {result['stall_p99_ms']:.1f} ms, max {result['stall_max_ms']:.1f} ms "
+        f"(bar p99 < {result['stall_p99_bar_ms']:g} ms: {stalls})"
+    )
+
+
+# -- the headless path -------------------------------------------------------------------------
+def _run_headless(spec: ExperimentSpec, db: Path, seconds: float) -> None:
+    """Like ``metagui run``: the runner's generator in a plain loop, in this thread, until
+    ``seconds`` (and a margin) after its first trained step."""
+    from metagui.core.runner import StudyRunner, TrialStep
+
+    generator = StudyRunner(spec, db).run()
+    began = time.monotonic()
+    first: float | None = None
+    try:
+        for report in generator:
+            now = time.monotonic()
+            if first is None:
+                if isinstance(report, TrialStep):
+                    first = now
+                elif now - began > _START_TIMEOUT_S:
+                    raise MetaguiError("bench --gui: the headless run trained nothing")
+            elif now - first >= seconds + _MARGIN_S:
+                break
+        else:
+            raise MetaguiError("bench --gui: the study ended before the headless window did")
+    finally:
+        generator.close()  # marks the running trial and closes the database
+
+
+# -- the app path ------------------------------------------------------------------------------
+def _application() -> QApplication:
+    existing = QApplication.instance()
+    if isinstance(existing, QApplication):
+        return existing
+    from metagui.qt.app import create_application
+
+    offscreen = not os.environ.get("QT_QPA_PLATFORM") and not _display_available()
+    app = create_application(offscreen=offscreen)
+    _APPLICATION.append(app)
+    return app
+
+
+def _display_available() -> bool:
+    if not sys.platform.startswith("linux"):
+        return True
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+def _run_in_app(
+    spec: ExperimentSpec, db: Path, seconds: float, interval_ms: int, interact: bool
+) -> list[float]:
+    """Run the study from a main window (as ``metagui --demo`` does) until ``seconds`` (and a
+    margin) after its first trained step; return the event loop's stalls (ms) meanwhile. The
+    window is closed and the study thread ended before this returns, whatever happens."""
+    from metagui.qt import error_dialog
+    from metagui.qt._gc import GuiThreadGarbageCollector
+    from metagui.qt._settings import AppSettings
+    from metagui.qt.app import SCREENSHOT_SIZE
+    from metagui.qt.main_window import MainWindow
+
+    app = _application()
+    collector = GuiThreadGarbageCollector(app)  # as run_app has it
+    collector.start()
+    error_dialog.set_interactive(False)  # nobody can answer a dialog here: errors are logged
+    failures: list[str] = []
+    window = MainWindow(AppSettings(), database=db, restore=False)
+    window.persist_settings = False
+    window.run.failed.connect(lambda message, _details: failures.append(message))
+    try:
+        window.resize(*SCREENSHOT_SIZE)
+        window.show()
+        window.doc.reset(spec)
+        if window.doc.spec != spec or not window.doc.is_valid:
+            raise MetaguiError("bench --gui: the window does not run the benchmark's experiment")
+        window.start_run()
+        if not window.is_running():
+            raise MetaguiError("bench --gui: the window did not start the run")
+        window.live.tabs.setCurrentIndex(0)  # the loss plot
+        probe = _Probe(window, seconds, interval_ms, interact)
+        try:
+            probe.run()
+        finally:
+            probe.deleteLater()
+        if failures:
+            raise MetaguiError(f"bench --gui: the run in the app failed: {failures[0]}")
+        if probe.error:
+            raise MetaguiError(f"bench --gui: {probe.error}")
+        return probe.stalls_ms
+    finally:
+        window.run.stop_and_wait()
+        window.close()
+        window.deleteLater()
+        QApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+        app.processEvents()
+        error_dialog.set_interactive(True)
+        collector.stop()
+        collector.deleteLater()
+
+
+class _Probe(QObject):
+    """Runs the event loop while the window trains: a precise timer every ``interval_ms``
+    notes how late it fires, once the first step has arrived, until the window is over."""
+
+    def __init__(
+        self, window: MainWindow, seconds: float, interval_ms: int, interact: bool
+    ) -> None:
+        super().__init__()
+        self.window = window
+        self.seconds = seconds
+        self.interval_ms = interval_ms
+        self.interact = interact
+        self.stalls_ms: list[float] = []
+        self.error = ""
+        self._loop = QEventLoop(self)
+        self._timer = QTimer(self)
+        self._timer.setTimerType(Qt.TimerType.PreciseTimer)
+        self._timer.setInterval(interval_ms)
+        self._timer.timeout.connect(self._tick)
+        self._switcher = QTimer(self)
+        self._switcher.setInterval(_TAB_SWITCH_MS)
+        self._switcher.timeout.connect(self._switch_tab)
+        self._began = 0.0
+        self._first: float | None = None
+        self._last = 0.0
+
+    def run(self) -> None:
+        self._began = self._last = time.perf_counter()
+        self._timer.start()
+        try:
+            self._loop.exec()
+        finally:
+            self._timer.stop()
+            self._switcher.stop()
+
+    def _quit(self, error: str = "") -> None:
+        self.error = error
+        self._timer.stop()
+        self._loop.quit()
+
+    @Slot()
+    def _tick(self) -> None:
+        now = time.perf_counter()
+        if self._first is not None:
+            self.stalls_ms.append(max(0.0, (now - self._last) * 1000.0 - self.interval_ms))
+            if now - self._first >= self.seconds + _MARGIN_S:
+                self._quit()
+                return
+        else:
+            progress = self.window.run.progress
+            if progress.step > 0 or progress.finished > 0:
+                self._first = now
+                if self.interact:
+                    self._switcher.start()
+            elif now - self._began > _START_TIMEOUT_S:
+                self._quit("the run in the app trained nothing")
+                return
+        self._last = now
+        if not self.window.is_running():
+            self._quit("the study in the app ended before its window did")
+
+    @Slot()
+    def _switch_tab(self) -> None:
+        tabs = self.window.live.tabs
+        tabs.setCurrentIndex(1 if tabs.currentIndex() == 0 else 0)  # loss <-> trajectories
+
+
+# -- counting ----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class _Work:
+    """What one run recorded: the wall time (UNIX s) of each recorded training step, the
+    tasks trained from the first recorded step to it, and the trials' sampled parameters."""
+
+    times: list[float]
+    tasks: list[int]
+    trial_of: list[int]  # index into ``params`` of each step's trial
+    params: list[dict[str, Any]]
+
+    def done_by(self, seconds: float) -> int:
+        """Tasks trained in the ``seconds`` after the first recorded step."""
+        return self.tasks[bisect_right(self.times, self.times[0] + seconds) - 1]
+
+    def time_to(self, tasks: int) -> float:
+        """Seconds from the first recorded step until ``tasks`` tasks were trained (linear
+        between two recorded steps)."""
+        i = bisect_left(self.tasks, tasks)
+        if i == 0:
+            return 0.0
+        if i >= len(self.tasks):
+            raise ValueError(f"only {self.tasks[-1]} tasks were trained, not {tasks}")
+        t0, t1 = self.times[i - 1], self.times[i]
+        w0, w1 = self.tasks[i - 1], self.tasks[i]
+        return t0 + (tasks - w0) / (w1 - w0) * (t1 - t0) - self.times[0]
+
+    def trials_to(self, tasks: int) -> int:
+        """How many trials trained until ``tasks`` tasks were trained."""
+        i = min(bisect_left(self.tasks, tasks), len(self.tasks) - 1)
+        return self.trial_of[i] + 1
+
+
+def _recorded_work(spec: ExperimentSpec, db: Path) -> _Work:
+    from metagui.core.history import HistoryReader
+
+    steps: list[tuple[float, int, int]] = []  # (time, tasks of this step, trial index)
+    params: list[dict[str, Any]] = []
+    with HistoryReader(db) as reader:
+        studies = reader.studies()
+        if len(studies) != 1:
+            raise MetaguiError(f"bench --gui: {len(studies)} studies in the run's database")
+        for index, trial in enumerate(reader.trials(studies[0].id)):
+            params.append(trial.params)
+            batch = spec.trial_spec(trial.params, trial.seed).training.meta_batch_size
+            previous = 0
+            for row in reader.metrics(trial.id, "train/loss"):  # one row per reported step
+                steps.append((row.time, (row.step - previous) * batch, index))
+                previous = row.step
+    if not steps:
+        raise MetaguiError("bench --gui: a path recorded no training step")
+    steps.sort()
+    times: list[float] = []
+    tasks: list[int] = []
+    trial_of: list[int] = []
+    total = 0
+    for i, (when, done, trial_index) in enumerate(steps):
+        total += done if i else 0  # the first step's work was done before the window
+        times.append(when)
+        tasks.append(total)
+        trial_of.append(trial_index)
+    return _Work(times, tasks, trial_of, params)
+
+
+def _stall_statistics(stalls: list[float]) -> tuple[float, float, float]:
+    import numpy as np
+
+    if not stalls:
+        raise MetaguiError("bench --gui: the event loop's timer never fired while training")
+    p50, p99 = np.percentile(np.asarray(stalls, dtype=float), [50.0, 99.0])
+    return float(p50), float(p99), float(max(stalls))
+
+
+def _device_name(name: str) -> str:
+    from metagui.core.device import describe_device, resolve_device
+
+    try:
+        return describe_device(resolve_device(name))
+    except MetaguiError:
+        return name

@@ -1,0 +1,252 @@
+"""Export a study's best (or a chosen) trial, exactly as ``metagui export`` does.
+
+"Export" calls :func:`metagui.core.study_export.export_from_history`, the function behind the
+command line, so the dialog and ``metagui export --db DB --study S --trial N --format F -o FILE``
+write the same bytes (up to the date in the ``_meta`` block). "Export plots…" writes every plot
+of the study as PNG or SVG with :func:`metagui.qt.views.export_plot`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from pathlib import Path
+
+from PySide6.QtCore import Slot
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from metagui.core.errors import MetaguiError
+from metagui.core.study_export import EXPORT_FORMATS
+
+__all__ = ["FORMAT_LABELS", "ExportDialog", "default_file_name"]
+
+FORMAT_LABELS: dict[str, str] = {
+    "yaml": "Experiment file, YAML (re-runs the trial)",
+    "json": "Experiment file, JSON",
+    "toml": "Experiment file, TOML",
+    "hydra": "Hydra optimization_results.yaml",
+    "args": "Command-line flags (one line)",
+    "csv": "All trials as CSV",
+    "checkpoint": "Trained model checkpoint (.pt)",
+}
+_SUFFIX = {
+    "yaml": ".yaml",
+    "json": ".json",
+    "toml": ".toml",
+    "hydra": ".yaml",
+    "args": ".txt",
+    "csv": ".csv",
+    "checkpoint": ".pt",
+}
+
+
+def default_file_name(study: str, fmt: str, trial: int | None) -> str:
+    """``<study>-trial<N>.yaml``, ``<study>-trials.csv``, ``optimization_results.yaml``..."""
+    if fmt == "hydra":
+        return "optimization_results.yaml"
+    if fmt == "csv":
+        return f"{study}-trials.csv"
+    which = "best" if trial is None else f"trial{trial}"
+    return f"{study}-{which}{_SUFFIX[fmt]}"
+
+
+class ExportDialog(QDialog):
+    """Export from study ``study`` of the history ``db_path``; ``trial`` preselects a trial
+    number (None: the best). ``plots`` (name -> plot widget) enables "Export plots…"."""
+
+    def __init__(
+        self,
+        db_path: str | Path,
+        study: str,
+        trial: int | None = None,
+        *,
+        plots: Mapping[str, QWidget] | None = None,
+        start_dir: str | None = None,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.setObjectName("exportDialog")
+        self.setWindowTitle(f"Export — {study}")
+        self.db_path = Path(db_path)
+        self.study = study
+        self.plots = dict(plots or {})
+        self.last_dir: str | None = None
+        self.written: list[Path] = []
+        self._folder = Path(start_dir) if start_dir else Path.cwd()
+
+        self.trial_box = QComboBox()
+        self.trial_box.setObjectName("trialBox")
+        self.format_box = QComboBox()
+        self.format_box.setObjectName("formatBox")
+        for fmt in EXPORT_FORMATS:
+            self.format_box.addItem(FORMAT_LABELS.get(fmt, fmt), fmt)
+        self.path_edit = QLineEdit()
+        self.path_edit.setObjectName("pathEdit")
+        browse = QPushButton("Browse…")
+        browse.clicked.connect(self._browse)
+        path_row = QHBoxLayout()
+        path_row.addWidget(self.path_edit, 1)
+        path_row.addWidget(browse)
+        self.message = QLabel()
+        self.message.setObjectName("exportMessage")
+        self.message.setWordWrap(True)
+
+        form = QFormLayout()
+        form.addRow("Study:", QLabel(study))
+        form.addRow("Trial:", self.trial_box)
+        form.addRow("Format:", self.format_box)
+        form.addRow("File:", path_row)
+
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        self.export_button = buttons.addButton("Export", QDialogButtonBox.ButtonRole.ApplyRole)
+        self.export_button.setObjectName("exportButton")
+        self.export_button.setDefault(True)
+        self.plots_button = buttons.addButton(
+            "Export plots…", QDialogButtonBox.ButtonRole.ActionRole
+        )
+        self.plots_button.setEnabled(bool(self.plots))
+        self.plots_button.setToolTip("Write every plot of this study as PNG or SVG")
+        self.export_button.clicked.connect(self.export)
+        self.plots_button.clicked.connect(self._export_plots_dialog)
+        buttons.rejected.connect(self.reject)
+
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(self.message)
+        layout.addWidget(buttons)
+        self.setMinimumWidth(560)
+
+        self._fill_trials(trial)
+        self.format_box.currentIndexChanged.connect(self._suggest_path)
+        self.trial_box.currentIndexChanged.connect(self._suggest_path)
+        self._suggest_path()
+
+    # -- choices -------------------------------------------------------------------------------
+    def _fill_trials(self, preselect: int | None) -> None:
+        from metagui.core.history import HistoryReader
+
+        self.trial_box.addItem("Best trial", None)
+        try:
+            with HistoryReader(self.db_path) as reader:
+                found = reader.study(self.study)
+                trials = [] if found is None else reader.trials(found.id)
+                best = None if found is None else reader.best_trial(found.id)
+        except Exception as exc:
+            self._say(f"Cannot read {self.db_path}: {exc}", error=True)
+            return
+        if best is not None:
+            self.trial_box.setItemText(0, f"Best trial (#{best.number}, {_fmt(best.value)})")
+        for t in trials:
+            value = f", {_fmt(t.value)}" if t.value is not None else ""
+            self.trial_box.addItem(f"#{t.number} {t.state.lower()}{value}", t.number)
+        if preselect is not None:
+            index = self.trial_box.findData(preselect)
+            if index >= 0:
+                self.trial_box.setCurrentIndex(index)
+
+    @property
+    def trial(self) -> int | None:
+        data = self.trial_box.currentData()
+        return None if data is None else int(data)
+
+    @property
+    def fmt(self) -> str:
+        return str(self.format_box.currentData())
+
+    def set_format(self, fmt: str) -> None:
+        self.format_box.setCurrentIndex(self.format_box.findData(fmt))
+
+    @Slot()
+    def _suggest_path(self) -> None:
+        self.trial_box.setEnabled(self.fmt != "csv")
+        current = self.path_edit.text().strip()
+        folder = Path(current).parent if current else self._folder
+        self.path_edit.setText(str(folder / default_file_name(self.study, self.fmt, self.trial)))
+
+    @Slot()
+    def _browse(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Export to", self.path_edit.text())
+        if path:
+            self.path_edit.setText(path)
+
+    # -- export --------------------------------------------------------------------------------
+    @Slot()
+    def export(self) -> Path | None:
+        """Write the chosen format to the chosen file; returns the path, or None on an error
+        (shown in the dialog)."""
+        from metagui.core.study_export import export_from_history
+
+        text = self.path_edit.text().strip()
+        if not text:
+            self._say("Choose a file to write.", error=True)
+            return None
+        try:
+            path = export_from_history(
+                self.db_path, self.fmt, text, study=self.study, trial=self.trial
+            )
+        except (MetaguiError, OSError) as exc:
+            self._say(str(exc), error=True)
+            return None
+        self.written.append(path)
+        self.last_dir = str(path.parent)
+        self._say(f"Wrote {path}")
+        return path
+
+    @Slot()
+    def _export_plots_dialog(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Export plots to", str(self._folder))
+        if not folder:
+            return
+        self.export_plots(folder, "svg" if self._ask_svg() else "png")
+
+    def _ask_svg(self) -> bool:
+        from PySide6.QtWidgets import QInputDialog
+
+        choice, ok = QInputDialog.getItem(
+            self, "Plot format", "Write the plots as:", ["PNG", "SVG"], 0, False
+        )
+        return ok and choice == "SVG"
+
+    def export_plots(self, folder: str | Path, fmt: str = "png") -> list[Path]:
+        """Write every plot to ``folder`` as ``<study>-<plot>.<fmt>``; returns the files."""
+        from metagui.qt.views import export_plot
+
+        target = Path(folder)
+        target.mkdir(parents=True, exist_ok=True)
+        written: list[Path] = []
+        try:
+            for name, widget in self.plots.items():
+                path = target / f"{self.study}-{name}.{fmt}"
+                export_plot(widget, path)
+                written.append(path)
+        except Exception as exc:
+            self._say(f"Cannot export the plots: {exc}", error=True)
+            return written
+        self.written.extend(written)
+        self.last_dir = str(target)
+        self._say(f"Wrote {len(written)} plots to {target}")
+        return written
+
+    def _say(self, text: str, *, error: bool = False) -> None:
+        self.message.setText(text)
+        self.message.setProperty("error", error)
+        self.message.style().unpolish(self.message)
+        self.message.style().polish(self.message)
+
+
+def _fmt(value: float | None) -> str:
+    if value is None or not math.isfinite(value):
+        return "–"
+    return f"{value:.4g}"

@@ -1,0 +1,369 @@
+"""Browse any metagui history database, including one a headless ``metagui run`` in another
+process is writing right now: the browser follows it live through a :class:`HistoryModel`
+(polling only what changed).
+
+Left, the studies (name, strategy, status, best value, trials by state); right, the plots and
+the trials table of the selected study. Selecting two or more studies compares their
+best-so-far curves.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+from pathlib import Path
+
+from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QFileDialog,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QPushButton,
+    QSizePolicy,
+    QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from metagui.core.history import StudySummary
+from metagui.qt._history_model import HistoryModel, StudyData
+
+__all__ = ["HistoryBrowser", "StudyViews"]
+
+_PLOTS = (
+    ("loss", "Loss"),
+    ("hyperparameters", "Hyperparameters"),
+    ("best_so_far", "Best so far"),
+    ("parallel_coordinates", "Parallel coordinates"),
+    ("importance", "Importance"),
+)
+
+
+class StudyViews(QSplitter):
+    """The plots of one study (tabs) over its trials table; with ``compare``, a last tab that
+    compares the best-so-far curves of several studies. Used for the live run and the
+    history browser alike."""
+
+    def __init__(
+        self, model: HistoryModel, *, compare: bool = False, parent: QWidget | None = None
+    ) -> None:
+        from metagui.qt.views import (
+            BestSoFarPlot,
+            CompareStudies,
+            ImportancePlot,
+            LiveView,
+            LossPlot,
+            ParallelCoordinates,
+            TrajectoryPlot,
+            TrialsTable,
+        )
+
+        super().__init__(Qt.Orientation.Vertical, parent)
+        self.setObjectName("studyViews")
+        self.setChildrenCollapsible(False)
+        self.model = model
+        self.selected_trial_id: int | None = None
+        self._study_id: int | None = None
+        self.compared: list[int] = []
+        classes = (LossPlot, TrajectoryPlot, BestSoFarPlot, ParallelCoordinates, ImportancePlot)
+        self.plots: dict[str, LiveView] = {}
+        self.tabs = QTabWidget()
+        self.tabs.setObjectName("plotTabs")
+        self.tabs.setDocumentMode(True)
+        for (key, title), cls in zip(_PLOTS, classes, strict=True):
+            view = cls(model)
+            self.plots[key] = view
+            self.tabs.addTab(view, title)
+        self.compare: CompareStudies | None = None
+        if compare:
+            self.compare = CompareStudies(model)
+            self.plots["compare"] = self.compare
+            self.tabs.addTab(self.compare, "Compare studies")
+        self.table = TrialsTable(model)
+        self.table.trial_selected.connect(self._on_trial_selected)
+        for plot in self.plots.values():
+            selected = getattr(plot, "trial_selected", None)
+            if selected is not None:
+                selected.connect(self._on_trial_selected)
+        self.addWidget(self.tabs)
+        self.addWidget(self.table)
+        self.setStretchFactor(0, 3)
+        self.setStretchFactor(1, 2)
+        self.setSizes([600, 320])
+
+    def show_plot(self, key: str) -> None:
+        """Bring the plot ``key`` (``loss``, ``hyperparameters``, ``best_so_far``,
+        ``parallel_coordinates``, ``importance``) to the front."""
+        keys = [k for k, _ in _PLOTS]
+        if key not in keys:
+            raise ValueError(f"no plot {key!r} (have {', '.join(keys)})")
+        self.tabs.setCurrentIndex(keys.index(key))
+
+    @property
+    def study_id(self) -> int | None:
+        return self._study_id
+
+    def study(self) -> StudyData | None:
+        sid = self.study_id
+        return None if sid is None else self.model.studies.get(sid)
+
+    def set_study(self, study_id: int | None) -> None:
+        """Show ``study_id`` in every plot and the table."""
+        self._study_id = study_id
+        self.selected_trial_id = None
+        for key, view in self.plots.items():
+            if key != "compare":
+                view.set_study(study_id)
+        self.table.set_study(study_id)
+
+    def set_compared(self, study_ids: list[int]) -> None:
+        self.compared = list(study_ids)
+        if self.compare is not None:
+            self.compare.set_studies(study_ids)
+
+    @Slot(int)
+    def _on_trial_selected(self, trial_id: int) -> None:
+        """A trial picked in one view (a table row, a curve, a point) is focused in all."""
+        self.selected_trial_id = trial_id
+        source = self.sender()
+        for view in self.plots.values():
+            focus = getattr(view, "set_trial", None)
+            if focus is not None and view is not source:
+                focus(trial_id)
+        if source is not self.table:
+            self.table.select_trial(trial_id)
+
+    def selected_trial_number(self) -> int | None:
+        study = self.study()
+        if study is None or self.selected_trial_id is None:
+            return None
+        trial = study.trials.get(self.selected_trial_id)
+        return None if trial is None else trial.number
+
+
+_COLUMNS = (
+    "Study",
+    "Strategy",
+    "Status",
+    "Best",
+    "Trials",
+    "Complete",
+    "Pruned",
+    "Failed",
+    "Running",
+    "Created",
+)
+
+
+def _cell(text: str, sort_value: object = None, align_right: bool = False) -> QTableWidgetItem:
+    item = QTableWidgetItem(text)
+    item.setFlags(Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemIsEnabled)
+    if align_right:
+        item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+    if sort_value is not None:
+        item.setData(Qt.ItemDataRole.UserRole + 1, sort_value)
+    return item
+
+
+def _study_cells(s: StudySummary) -> list[QTableWidgetItem]:
+    best = "–" if s.best_value is None or not math.isfinite(s.best_value) else f"{s.best_value:.4g}"
+    arrow = "↓" if s.direction == "minimize" else "↑"
+    created = datetime.fromtimestamp(s.created).strftime("%Y-%m-%d %H:%M")
+    cells = [
+        _cell(s.name),
+        _cell(s.strategy),
+        _cell(s.status),
+        _cell(f"{best} {arrow}", s.best_value, align_right=True),
+        _cell(str(s.n_trials), s.n_trials, align_right=True),
+    ]
+    for state in ("COMPLETE", "PRUNED", "FAILED", "RUNNING"):
+        n = s.counts.get(state, 0)
+        cells.append(_cell(str(n) if n else "", n, align_right=True))
+    cells.append(_cell(created, s.created))
+    cells[0].setData(Qt.ItemDataRole.UserRole, s.id)
+    cells[0].setToolTip(f"{s.name}: {s.direction} the objective, seed {s.seed}")
+    cells[2].setData(Qt.ItemDataRole.UserRole + 2, s.status)
+    return cells
+
+
+class HistoryBrowser(QWidget):
+    """Studies of one history database, followed live, with their plots and trials.
+
+    The trials table's requests are forwarded (``exclude_requested(trial id, excluded)``,
+    ``rerun_requested(trial id)``, ``export_requested(trial id)``) for the window to act on."""
+
+    exclude_requested = Signal(int, bool)
+    rerun_requested = Signal(int)
+    export_requested = Signal(int)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("historyBrowser")
+        self.model = HistoryModel(self)
+        self.path_label = QLabel("No history database open.")
+        self.path_label.setObjectName("historyPath")
+        self.path_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.open_button = QPushButton("Open database…")
+        self.open_button.clicked.connect(self.open_dialog)
+        top = QHBoxLayout()
+        top.addWidget(self.path_label, 1)
+        top.addWidget(self.open_button)
+        self.path_label.setSizePolicy(
+            QSizePolicy.Policy.Ignored, self.path_label.sizePolicy().verticalPolicy()
+        )
+
+        self.studies = QTableWidget(0, len(_COLUMNS))
+        self.studies.setObjectName("studiesTable")
+        self.studies.setHorizontalHeaderLabels(list(_COLUMNS))
+        self.studies.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.studies.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.studies.verticalHeader().hide()
+        self.studies.setAlternatingRowColors(True)
+        self.studies.setShowGrid(False)
+        self.studies.setWordWrap(False)
+        header = self.studies.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setStretchLastSection(True)
+        self.studies.verticalHeader().setDefaultSectionSize(22)
+        self.studies.setToolTip("Select a study to see its trials; select several to compare")
+        self.studies.itemSelectionChanged.connect(self._on_selection)
+        hint = QLabel("Select two or more studies (Ctrl/Shift+click) to compare them.")
+        hint.setObjectName("hint")
+        top.insertWidget(1, hint)
+
+        self.views = StudyViews(self.model, compare=True)
+        self.views.table.exclude_requested.connect(self.exclude_requested)
+        self.views.table.rerun_requested.connect(self.rerun_requested)
+        self.views.table.export_requested.connect(self.export_requested)
+        # Studies above, full width (every column readable), the selected study below.
+        split = QSplitter(Qt.Orientation.Vertical)
+        split.setChildrenCollapsible(False)
+        split.addWidget(self.studies)
+        split.addWidget(self.views)
+        split.setStretchFactor(0, 1)
+        split.setStretchFactor(1, 4)
+        split.setSizes([170, 800])
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(6, 6, 6, 6)
+        layout.addLayout(top)
+        layout.addWidget(split, 1)
+        self.model.studies_changed.connect(self._fill_studies)
+        self.model.error.connect(self._on_error)
+
+    # -- the database --------------------------------------------------------------------------
+    @Slot()
+    def open_dialog(self) -> None:
+        start = str(self.model.path or "")
+        path, _ = QFileDialog.getOpenFileName(
+            self,
+            "Open history database",
+            start,
+            "History databases (*.sqlite *.sqlite3 *.db);;All files (*)",
+        )
+        if path:
+            self.open(path)
+
+    def open(self, path: str | Path) -> bool:
+        """Follow ``path``; shows the newest study. False (and says why) if it cannot be read."""
+        target = Path(path)
+        if not target.is_file():
+            self._on_error(f"{target}: no such file")
+            return False
+        self.views.set_study(None)
+        self.views.set_compared([])
+        self.studies.setRowCount(0)
+        try:
+            self.model.open(target)
+        except Exception as exc:  # not a history: say so, keep the browser usable
+            self.model.close()
+            self.model.path = None
+            self._on_error(f"{target} is not a metagui history ({exc})")
+            return False
+        self.path_label.setText(str(target))
+        self.path_label.setProperty("error", False)
+        self._repolish(self.path_label)
+        if self.studies.rowCount():
+            self.studies.selectRow(0)
+        return True
+
+    def refresh(self) -> None:
+        """Read what changed now (instead of at the next poll)."""
+        if self.model.path is not None:
+            self.model.poll()
+
+    def close_database(self) -> None:
+        self.model.close()
+
+    @Slot(str)
+    def _on_error(self, message: str) -> None:
+        self.path_label.setText(message)
+        self.path_label.setProperty("error", True)
+        self._repolish(self.path_label)
+
+    @staticmethod
+    def _repolish(widget: QWidget) -> None:
+        widget.style().unpolish(widget)
+        widget.style().polish(widget)
+
+    # -- studies -------------------------------------------------------------------------------
+    def study_ids(self) -> list[int]:
+        """Every listed study, in the order shown (newest first)."""
+        return [self._row_id(row) for row in range(self.studies.rowCount())]
+
+    def selected_study_ids(self) -> list[int]:
+        rows = sorted({index.row() for index in self.studies.selectedIndexes()})
+        return [self._row_id(row) for row in rows]
+
+    def select_studies(self, study_ids: list[int]) -> None:
+        wanted = set(study_ids)
+        self.studies.clearSelection()
+        mode = self.studies.selectionMode()
+        self.studies.setSelectionMode(QAbstractItemView.SelectionMode.MultiSelection)
+        for row in range(self.studies.rowCount()):
+            if self._row_id(row) in wanted:
+                self.studies.selectRow(row)
+        self.studies.setSelectionMode(mode)
+
+    def _row_id(self, row: int) -> int:
+        item = self.studies.item(row, 0)
+        assert item is not None
+        return int(item.data(Qt.ItemDataRole.UserRole))
+
+    @Slot()
+    def _fill_studies(self) -> None:
+        selected = self.selected_study_ids()
+        summaries = sorted(
+            (s.summary for s in self.model.studies.values()), key=lambda s: -s.created
+        )
+        self.studies.blockSignals(True)
+        try:
+            self.studies.setRowCount(len(summaries))
+            for row, summary in enumerate(summaries):
+                for column, item in enumerate(_study_cells(summary)):
+                    self.studies.setItem(row, column, item)
+            if selected:
+                self.select_studies(selected)
+        finally:
+            self.studies.blockSignals(False)
+        if not selected and summaries:
+            self.studies.selectRow(0)
+
+    @Slot()
+    def _on_selection(self) -> None:
+        ids = self.selected_study_ids()
+        current = self.studies.currentRow()
+        focus = self._row_id(current) if 0 <= current < self.studies.rowCount() else None
+        if focus not in ids:
+            focus = ids[0] if ids else None
+        if focus != self.views.study_id:
+            self.views.set_study(focus)
+        was_comparing = len(self.views.compared) > 1
+        self.views.set_compared(ids)
+        if len(ids) > 1 and not was_comparing and self.views.compare is not None:
+            self.views.tabs.setCurrentWidget(self.views.compare)

@@ -1,0 +1,148 @@
+"""The strategy panel: how the search proposes trials, when it stops them early, how long it
+runs, what it optimises, on which device, and which earlier studies seed it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from PySide6.QtCore import Slot
+from PySide6.QtWidgets import QGroupBox, QLabel, QVBoxLayout, QWidget
+
+from metagui.core.experiment import ExperimentSpec, ObjectiveSpec, PrunerSpec, StrategySpec
+from metagui.qt._document import ExperimentDocument
+from metagui.qt.panels._form import ModelForm
+from metagui.qt.panels._layout import ColumnFlow
+from metagui.qt.panels._strategy_parts import BudgetEditor, DeviceEditor, WarmStartList
+
+__all__ = ["PRUNER_NOTES", "STRATEGY_NOTES", "StrategyPanel", "pruner_fields", "strategy_fields"]
+
+STRATEGY_NOTES = {
+    "grid": "Grid: the combinations of the parameters' values, in turn.",
+    "random": "Random: independent draws from each parameter's range.",
+    "sobol": "Sobol: a quasi-random sequence that covers the space evenly.",
+    "tpe": "TPE (Optuna): models which values go with good trials; a strong default.",
+    "gp": "Gaussian process: Bayesian optimisation for few, costly trials.",
+    "cmaes": "CMA-ES: an evolution strategy over the numeric parameters.",
+    "nsga2": "NSGA-II: a genetic algorithm.",
+    "pso": "Particle swarm optimisation (nevergrad).",
+    "de": "Differential evolution (nevergrad).",
+}
+PRUNER_NOTES = {
+    "none": "Every trial runs to the end.",
+    "median": "Stops a trial whose best value is worse than the median of earlier trials.",
+    "percentile": "Stops a trial outside the best percentile of earlier trials.",
+    "asha": "Asynchronous successive halving: keeps the top 1/factor at each rung.",
+    "hyperband": "Hyperband: successive halving over several brackets.",
+    "threshold": "Stops a trial whose value leaves [lower, upper].",
+    "patient": "Waits for a number of evaluations without improvement, then asks a median pruner.",
+}
+
+
+def strategy_fields(name: str) -> list[str]:
+    """The strategy settings that apply to strategy ``name``."""
+    fields = ["name"]
+    if name in ("tpe", "gp", "cmaes"):
+        fields.append("startup_trials")
+    if name in ("cmaes", "nsga2", "pso", "de"):
+        fields.append("population_size")
+    return fields
+
+
+def pruner_fields(name: str) -> list[str]:
+    """The pruner settings that apply to pruner ``name``."""
+    return {
+        "none": ["name"],
+        "median": ["name", "startup_trials", "warmup_steps"],
+        "percentile": ["name", "percentile", "startup_trials", "warmup_steps"],
+        "asha": ["name", "min_resource", "reduction_factor", "startup_trials"],
+        "hyperband": ["name", "min_resource", "reduction_factor", "startup_trials"],
+        "threshold": ["name", "lower", "upper", "warmup_steps"],
+        "patient": ["name", "patience", "startup_trials", "warmup_steps"],
+    }.get(name, ["name"])
+
+
+def _group(title: str, *widgets: QWidget) -> QGroupBox:
+    box = QGroupBox(title)
+    layout = QVBoxLayout(box)
+    for widget in widgets:
+        layout.addWidget(widget)
+    return box
+
+
+def _note() -> QLabel:
+    label = QLabel()
+    label.setObjectName("hint")
+    label.setWordWrap(True)
+    return label
+
+
+class StrategyPanel(QWidget):
+    """Edits the search's strategy, pruner, budget, objective, seed, device, name and warm
+    start. ``studies_provider`` lists the studies of the open history (for warm start)."""
+
+    def __init__(
+        self,
+        doc: ExperimentDocument,
+        parent: QWidget | None = None,
+        *,
+        studies_provider: Callable[[], list[str]] | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.doc = doc
+        self.experiment = ModelForm(doc, ExperimentSpec, "", fields=("name", "seed"))
+        self.device = DeviceEditor(doc)
+        self.experiment.add_row("Device", self.device)
+        self.objective = ModelForm(doc, ObjectiveSpec, "objective")
+        self.budget = BudgetEditor(doc)
+        self.strategy = ModelForm(
+            doc,
+            StrategySpec,
+            "strategy",
+            placeholders={"population_size": "library default"},
+            labels={"name": "Strategy"},
+        )
+        self.strategy_note = _note()
+        self.pruner = ModelForm(
+            doc,
+            PrunerSpec,
+            "pruner",
+            placeholders={"lower": "none", "upper": "none"},
+            labels={"name": "Pruner"},
+        )
+        self.pruner_note = _note()
+        self.warm_start = WarmStartList(doc, studies_provider)
+        for form in (self.strategy, self.pruner):
+            form.field_checked.connect(self._update_visible)
+
+        left = QWidget()
+        left_layout = QVBoxLayout(left)
+        left_layout.setContentsMargins(0, 0, 0, 0)
+        left_layout.addWidget(_group("Experiment", self.experiment))
+        left_layout.addWidget(_group("Objective", self.objective))
+        left_layout.addWidget(_group("Budget", self.budget))
+        left_layout.addStretch(1)
+        right = QWidget()
+        right_layout = QVBoxLayout(right)
+        right_layout.setContentsMargins(0, 0, 0, 0)
+        right_layout.addWidget(_group("Search strategy", self.strategy, self.strategy_note))
+        right_layout.addWidget(_group("Pruner", self.pruner, self.pruner_note))
+        right_layout.addWidget(_group("Warm start", self.warm_start), 1)
+        self.warm_start.setMinimumHeight(160)
+        layout = QVBoxLayout(self)
+        layout.addWidget(ColumnFlow([left, right], column_width=420))
+        doc.changed.connect(self._update_visible)
+        self._update_visible()
+
+    @Slot()
+    def _update_visible(self, *_: object) -> None:
+        """Show only the options of the strategy and pruner shown."""
+        strategy = str(self.strategy.current("name"))
+        self.strategy.set_visible_fields(strategy_fields(strategy))
+        self.strategy_note.setText(STRATEGY_NOTES.get(strategy, ""))
+        pruner = str(self.pruner.current("name"))
+        self.pruner.set_visible_fields(pruner_fields(pruner))
+        self.pruner_note.setText(PRUNER_NOTES.get(pruner, ""))
+
+    def visible_fields(self, form: ModelForm) -> list[str]:
+        """The fields ``form`` shows now (tests check what applies)."""
+        return [n for n in form.names if form.is_field_visible(n)]

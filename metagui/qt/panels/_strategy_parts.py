@@ -1,0 +1,310 @@
+"""The strategy panel's editors that are not plain fields: the budget (trials and/or wall
+time in minutes), the device with its actual name, and the warm-start studies."""
+
+from __future__ import annotations
+
+import inspect
+import weakref
+from collections.abc import Callable
+from typing import Any
+
+from PySide6.QtCore import QSignalBlocker, Qt, QTimer, Slot
+from PySide6.QtGui import QShowEvent
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from metagui.core.errors import MetaguiError
+from metagui.qt._document import ExperimentDocument
+from metagui.qt.panels._editors import humanize, set_invalid
+
+__all__ = ["BudgetEditor", "DeviceEditor", "WarmStartList"]
+
+StudiesProvider = Callable[[], list[str]]
+
+
+def _error_label() -> QLabel:
+    label = QLabel()
+    label.setObjectName("fieldError")
+    label.setWordWrap(True)
+    label.hide()
+    return label
+
+
+class BudgetEditor(QWidget):
+    """``budget``: a number of trials, a wall time, or both (the search ends at the first)."""
+
+    def __init__(self, doc: ExperimentDocument, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._doc = doc
+        self.limit_trials = QCheckBox("Trials")
+        self.trials = QSpinBox()
+        self.trials.setRange(0, 10_000_000)
+        self.limit_time = QCheckBox("Wall time")
+        self.minutes = QDoubleSpinBox()
+        self.minutes.setRange(0.0, 10_000_000.0)
+        self.minutes.setDecimals(1)
+        self.minutes.setSuffix(" min")
+        for spin in (self.trials, self.minutes):
+            spin.setKeyboardTracking(False)
+            spin.valueChanged.connect(self._commit)
+        for check in (self.limit_trials, self.limit_time):
+            check.toggled.connect(self._commit)
+        self.error = _error_label()
+        grid = QGridLayout(self)
+        grid.setContentsMargins(0, 0, 0, 0)
+        grid.addWidget(self.limit_trials, 0, 0)
+        grid.addWidget(self.trials, 0, 1)
+        grid.addWidget(self.limit_time, 1, 0)
+        grid.addWidget(self.minutes, 1, 1)
+        grid.addWidget(self.error, 2, 0, 1, 2)
+        grid.setColumnStretch(1, 1)
+        self._timeout_s: float | None = None
+        doc.changed.connect(self.refresh)
+        self.refresh()
+
+    @Slot()
+    def refresh(self) -> None:
+        budget = self._doc.value("budget")
+        trials, timeout = budget["trials"], budget["timeout_s"]
+        self._timeout_s = timeout
+        widgets = (self.limit_trials, self.trials, self.limit_time, self.minutes)
+        blockers = [QSignalBlocker(w) for w in widgets]
+        self.limit_trials.setChecked(trials is not None)
+        if trials is not None:
+            self.trials.setValue(trials)
+        self.limit_time.setChecked(timeout is not None)
+        if timeout is not None:
+            self.minutes.setValue(timeout / 60.0)
+        del blockers
+        self.trials.setEnabled(trials is not None)
+        self.minutes.setEnabled(timeout is not None)
+        self._set_error(None)
+
+    def _timeout(self) -> float | None:
+        if not self.limit_time.isChecked():
+            return None
+        minutes = self.minutes.value()
+        old = self._timeout_s
+        # The box shows minutes to one decimal: an untouched box keeps the exact seconds.
+        if old is not None and round(old / 60.0, 1) == minutes:
+            return old
+        return minutes * 60.0
+
+    @Slot()
+    def _commit(self) -> None:
+        self.trials.setEnabled(self.limit_trials.isChecked())
+        self.minutes.setEnabled(self.limit_time.isChecked())
+        data: dict[str, Any] = {
+            "trials": self.trials.value() if self.limit_trials.isChecked() else None,
+            "timeout_s": self._timeout(),
+        }
+        if data["trials"] is None and data["timeout_s"] is None:
+            self._set_error("tick Trials, Wall time or both: a search needs an end")
+            return
+        spec, error = self._doc.try_value("budget", data)
+        if spec is None:
+            self._set_error(humanize(error.removeprefix("budget: ")) if error else "invalid")
+        else:
+            self._set_error(None)
+            self._doc.replace(spec, "set budget")
+
+    def _set_error(self, reason: str | None) -> None:
+        # No limit at all is fixed by ticking a box; a refused number, in its box.
+        none_ticked = not (self.limit_trials.isChecked() or self.limit_time.isChecked())
+        for check in (self.limit_trials, self.limit_time):
+            set_invalid(check, reason is not None and none_ticked)
+        for spin in (self.trials, self.minutes):
+            set_invalid(spin, reason is not None and spin.isEnabled())
+        self.error.setText(reason or "")
+        self.error.setVisible(reason is not None)
+        self._doc.mark_invalid("budget", reason)
+
+
+class DeviceEditor(QWidget):
+    """``device``: auto, cpu, each visible CUDA GPU, mps, with the name of the device it
+    means. Torch is imported the first time the editor is shown, not when the app starts."""
+
+    def __init__(self, doc: ExperimentDocument, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._doc = doc
+        self._names: dict[str, str] = {}  # device -> what it is here ("" until probed)
+        self._probed = False
+        self.combo = QComboBox()
+        self.combo.setObjectName("deviceCombo")
+        self.combo.addItems(["auto", "cpu"])
+        self.combo.currentIndexChanged.connect(self._on_chosen)
+        self.description = QLabel("…")
+        self.description.setObjectName("deviceName")
+        self.description.setWordWrap(True)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(2)
+        layout.addWidget(self.combo)
+        layout.addWidget(self.description)
+        doc.changed.connect(self.refresh)
+        self.refresh()
+
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        if not self._probed:
+            QTimer.singleShot(0, self, self.probe)  # after the first paint: torch loads slowly
+
+    @Slot()
+    def probe(self) -> None:
+        """List this machine's devices and name each (imports torch once)."""
+        if self._probed:
+            return
+        self._probed = True
+        import torch
+
+        from metagui.core.device import describe_device, resolve_device
+
+        names = ["auto", "cpu"]
+        names += [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+        mps = getattr(torch.backends, "mps", None)
+        if mps is not None and mps.is_available():
+            names.append("mps")
+        for name in names:
+            try:
+                self._names[name] = describe_device(resolve_device(name))
+            except MetaguiError as exc:
+                self._names[name] = str(exc)
+        with QSignalBlocker(self.combo):
+            self.combo.clear()
+            self.combo.addItems(names)
+        self.refresh()
+
+    def describe(self, name: str) -> tuple[str, bool]:
+        """What device ``name`` is here, and whether it is usable."""
+        if not self._probed:
+            return "", True
+        if name not in self._names:
+            from metagui.core.device import describe_device, resolve_device
+
+            try:
+                self._names[name] = describe_device(resolve_device(name))
+            except MetaguiError as exc:
+                return str(exc).removeprefix("device: "), False
+        text = self._names[name]
+        return (f"→ {text}" if name == "auto" else text), True
+
+    @Slot()
+    def refresh(self) -> None:
+        name = self._doc.spec.device
+        with QSignalBlocker(self.combo):
+            if self.combo.findText(name) < 0:
+                self.combo.addItem(name)  # e.g. cuda:3 from a file written on a bigger machine
+            self.combo.setCurrentText(name)
+        text, usable = self.describe(name)
+        self.description.setText(text or "…")
+        self.description.setProperty("warning", not usable)
+        set_invalid(self.combo, not usable)
+
+    @Slot(int)
+    def _on_chosen(self, _index: int) -> None:
+        self._doc.set_value("device", self.combo.currentText())
+
+
+class WarmStartList(QWidget):
+    """``warm_start``: the studies of the history whose best trials seed this one."""
+
+    def __init__(
+        self,
+        doc: ExperimentDocument,
+        studies_provider: StudiesProvider | None = None,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self._doc = doc
+        # A bound method (e.g. the main window's) is held weakly: a strong reference from
+        # this child widget would keep its owner alive after it is closed.
+        self._provider: Callable[[], StudiesProvider | None]
+        if inspect.ismethod(studies_provider):
+            self._provider = weakref.WeakMethod(studies_provider)
+        else:
+            self._provider = lambda: studies_provider
+        self._studies: list[str] = []
+        self._loaded = False
+        self.list = QListWidget()
+        self.list.setObjectName("warmStartList")
+        self.list.itemChanged.connect(self._on_item_changed)
+        self.reload_button = QPushButton("Reload")
+        self.reload_button.setToolTip("Read the studies of the history again")
+        self.reload_button.clicked.connect(self.reload)
+        self.reload_button.setEnabled(studies_provider is not None)
+        self.hint = QLabel()
+        self.hint.setObjectName("hint")
+        self.hint.setWordWrap(True)
+        head = QHBoxLayout()
+        head.addWidget(self.hint, 1)
+        head.addWidget(self.reload_button)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(head)
+        layout.addWidget(self.list, 1)
+        doc.changed.connect(self.refresh)
+        self.refresh()
+
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        if not self._loaded:
+            self.reload()
+
+    @Slot()
+    def reload(self) -> None:
+        """Ask the provider for the history's studies (a database read: not on every edit)."""
+        self._loaded = True
+        provider = self._provider()
+        if provider is not None:
+            try:
+                self._studies = list(provider())
+            except Exception as exc:  # a damaged or locked history must not break the panel
+                self._studies = []
+                self.hint.setText(f"Cannot read the history: {exc}")
+                self.refresh(keep_hint=True)
+                return
+        self.refresh()
+
+    @Slot()
+    def refresh(self, keep_hint: bool = False) -> None:
+        chosen = list(self._doc.spec.warm_start)
+        names = self._studies + [n for n in chosen if n not in self._studies]
+        with QSignalBlocker(self.list):
+            self.list.clear()
+            for name in names:
+                text = name if name in self._studies else f"{name}  (not in this history)"
+                item = QListWidgetItem(text)
+                item.setData(Qt.ItemDataRole.UserRole, name)
+                item.setFlags(Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsUserCheckable)
+                checked = Qt.CheckState.Checked if name in chosen else Qt.CheckState.Unchecked
+                item.setCheckState(checked)
+                self.list.addItem(item)
+        if not keep_hint:
+            self.hint.setText(
+                "Seed this study with the best trials of the checked studies."
+                if names
+                else "No earlier studies in the history yet."
+            )
+
+    def chosen(self) -> list[str]:
+        return [
+            str(item.data(Qt.ItemDataRole.UserRole))
+            for item in (self.list.item(i) for i in range(self.list.count()))
+            if item.checkState() == Qt.CheckState.Checked
+        ]
+
+    @Slot(QListWidgetItem)
+    def _on_item_changed(self, _item: QListWidgetItem) -> None:
+        self._doc.set_value("warm_start", self.chosen())

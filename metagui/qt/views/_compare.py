@@ -1,0 +1,127 @@
+"""Several studies' best-so-far curves on one plot, for the history browser."""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+
+import pyqtgraph as pg
+from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
+
+from metagui.qt._history_model import HistoryModel, StudyData
+from metagui.qt.views._best import X_AXES, best_so_far_curve, time_axis_unit
+from metagui.qt.views._common import (
+    CATEGORY_COLORS,
+    LiveView,
+    objective_label,
+    style_plot,
+    value_axes,
+)
+
+__all__ = ["CompareStudies"]
+
+
+class CompareStudies(LiveView):
+    """The best-so-far value of each chosen study (``set_studies``) against trial number or
+    wall time since each study began, one colour per study, legend by study name."""
+
+    def __init__(self, model: HistoryModel, parent: QWidget | None = None) -> None:
+        super().__init__(model, parent)
+        self._study_ids: list[int] = []
+        controls = QHBoxLayout()
+        controls.addWidget(QLabel("x axis:"))
+        self.x_axis_box = QComboBox()
+        self.x_axis_box.addItems(X_AXES)
+        self.x_axis_box.currentIndexChanged.connect(self.invalidate)
+        controls.addWidget(self.x_axis_box)
+        controls.addStretch(1)
+
+        palette = self.palette()
+        self.plot_widget = pg.PlotWidget(
+            background=palette.color(palette.ColorRole.Base), axisItems=value_axes()
+        )
+        self.plot: pg.PlotItem = self.plot_widget.getPlotItem()
+        style_plot(self.plot, palette)
+        self.plot.showGrid(x=True, y=True, alpha=0.15)
+        self.legend = self.plot.addLegend(offset=(-10, 10), labelTextColor=palette.text().color())
+        self.curves: dict[int, pg.PlotDataItem] = {}
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(controls)
+        layout.addWidget(self.plot_widget, 1)
+
+    def export_item(self) -> pg.PlotItem:
+        return self.plot
+
+    def set_study(self, study_id: int | None) -> None:
+        self.set_studies([] if study_id is None else [study_id])
+
+    def set_studies(self, study_ids: list[int]) -> None:
+        """Compare these studies (in this order)."""
+        if list(study_ids) != self._study_ids:
+            self._study_ids = list(study_ids)
+            self._study_id = self._study_ids[0] if self._study_ids else None
+            self.invalidate()
+
+    def set_x_axis(self, which: str) -> None:
+        if which not in X_AXES:
+            raise ValueError(f"x axis must be one of {X_AXES}, not {which!r}")
+        self.x_axis_box.setCurrentText(which)
+
+    def studies(self) -> list[StudyData]:
+        return [self.model.studies[i] for i in self._study_ids if i in self.model.studies]
+
+    def _data_key(self) -> Hashable:
+        states = tuple(
+            (i, id(s), s.revision)
+            for i in self._study_ids
+            if (s := self.model.studies.get(i)) is not None
+        )
+        return (tuple(self._study_ids), states, self._options)
+
+    def _draw(self, study: StudyData | None) -> None:
+        studies = self.studies()
+        by_time = self.x_axis_box.currentText() == "wall time"
+        paths: dict[int, tuple[list[float], list[float]]] = {}
+        longest = 0.0
+        for data in studies:
+            trials = data.counted()
+            if by_time:
+                points = [
+                    ((t.finished or data.summary.created) - data.summary.created, t.value or 0.0)
+                    for t in trials
+                ]
+                ends = [t.finished for t in data.trials.values() if t.finished is not None]
+                until = max(ends, default=data.summary.created) - data.summary.created
+            else:
+                points = [(float(t.number), t.value or 0.0) for t in trials]
+                until = float(max((t.number for t in data.trials.values()), default=0))
+            paths[data.summary.id] = best_so_far_curve(points, data.maximize, until)
+            longest = max(longest, until)
+        scale, unit = time_axis_unit(longest) if by_time else (1.0, "")
+        self.legend.clear()
+        for study_id in list(self.curves):
+            if study_id not in paths:
+                self.plot.removeItem(self.curves.pop(study_id))
+        for i, data in enumerate(studies):
+            curve = self.curves.get(data.summary.id)
+            if curve is None:
+                curve = pg.PlotDataItem(antialias=True)
+                self.plot.addItem(curve)
+                self.curves[data.summary.id] = curve
+            curve.setPen(pg.mkPen(CATEGORY_COLORS[i % len(CATEGORY_COLORS)], width=2.5))
+            xs, ys = paths[data.summary.id]
+            curve.setData([x / scale for x in xs], ys)
+            best = data.best_trial()
+            best_text = f"{best.value:.4g}" if best and best.value is not None else "no result"
+            self.legend.addItem(curve, f"{data.name}: best {best_text} ({data.summary.strategy})")
+        labels = {objective_label(s) for s in studies}
+        self.plot.setLabel("left", labels.pop() if len(labels) == 1 else "best value")
+        self.plot.setLabel(
+            "bottom",
+            f"wall time since each study began ({unit})" if by_time else "trial number",
+        )
+        names = (
+            ", ".join(s.name for s in studies) if len(studies) <= 3 else f"{len(studies)} studies"
+        )
+        self.plot.setTitle(f"Best so far: {names}" if studies else "Choose studies to compare")

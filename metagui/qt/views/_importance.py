@@ -1,0 +1,248 @@
+"""Parameter importance from Optuna's evaluator, over the completed trials, as horizontal bars.
+
+The evaluation can take a second, so it runs in a background thread, only when the set of
+completed trials changed, and at most every few seconds."""
+
+from __future__ import annotations
+
+import math
+import time
+import warnings
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyqtgraph as pg
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QLabel, QStackedWidget, QVBoxLayout, QWidget
+
+from metagui.qt._history_model import HistoryModel, StudyData
+from metagui.qt.views._common import STATE_COLORS, LiveView, format_number, style_plot
+
+__all__ = ["ImportancePlot", "Importances", "compute_importances"]
+
+_EXECUTOR: ThreadPoolExecutor | None = None
+
+
+def _executor() -> ThreadPoolExecutor:
+    # One shared worker: evaluations are rare and short, and never need to run side by side.
+    global _EXECUTOR
+    if _EXECUTOR is None:
+        _EXECUTOR = ThreadPoolExecutor(max_workers=1, thread_name_prefix="metagui-importance")
+    return _EXECUTOR
+
+
+@dataclass(frozen=True)
+class Importances:
+    """Importance per parameter (summing to 1, most important first), and the evaluator's
+    caveats (e.g. too few trials in some regime of a conditional parameter)."""
+
+    values: dict[str, float]
+    evaluator: str
+    trials: int
+    notes: tuple[str, ...] = field(default=())
+
+
+def compute_importances(
+    entries: list[dict[str, Any]],
+    trials: list[tuple[dict[str, Any], float]],
+    maximize: bool,
+) -> Importances:
+    """Optuna's parameter importances over completed ``(params, value)`` trials, in an
+    in-memory study whose distributions come from the stored search-space ``entries``.
+    Runs in a worker thread: plain data in, plain data out."""
+    import optuna
+    from optuna.trial import create_trial
+
+    from metagui.core.search_space import FixedParam, SearchSpace
+    from metagui.core.strategies._optuna import distribution
+
+    space = SearchSpace.model_validate({"params": entries})
+    dists = {p.name: distribution(p) for p in space.params if not isinstance(p, FixedParam)}
+    study = optuna.create_study(
+        direction="maximize" if maximize else "minimize",
+        sampler=optuna.samplers.RandomSampler(seed=0),
+    )
+    for params, value in trials:
+        used = {k: v for k, v in params.items() if k in dists}
+        try:
+            trial = create_trial(
+                params=used, distributions={k: dists[k] for k in used}, value=value
+            )
+        except ValueError:
+            continue  # a value outside the stored range (an edited space): leave it out
+        study.add_trial(trial)
+    # Optuna warns when a regime has few trials; the warning is news for the user, shown
+    # under the chart, not an error. (Warning filters are process-wide: this context is kept
+    # as short as the evaluation itself.)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        values = optuna.importance.get_param_importances(study)
+    notes = tuple(dict.fromkeys(str(w.message) for w in caught))
+    return Importances(dict(values), "PED-ANOVA", len(study.trials), notes)
+
+
+def _study_of(key: object) -> object:
+    return key[0] if isinstance(key, tuple) else None
+
+
+class ImportancePlot(LiveView):
+    """Horizontal bars of parameter importance (most important on top), recomputed in the
+    background when the completed trials change; a message instead while fewer than
+    ``MIN_COMPLETED`` trials have completed."""
+
+    MIN_COMPLETED = 4
+
+    def __init__(self, model: HistoryModel, parent: QWidget | None = None) -> None:
+        super().__init__(model, parent)
+        self.min_interval_s = 3.0
+        self.importances: Importances | None = None
+        self._shown_key: object = None
+        self._wanted: tuple[object, tuple[Any, ...]] | None = None
+        self._job: Future[Importances] | None = None
+        self._job_key: object = None
+        self._last_start = -math.inf
+
+        palette = self.palette()
+        self.plot_widget = pg.PlotWidget(background=palette.color(palette.ColorRole.Base))
+        self.plot: pg.PlotItem = self.plot_widget.getPlotItem()
+        style_plot(self.plot, palette)
+        self.plot.setMouseEnabled(x=False, y=False)
+        self.plot.hideButtons()
+        self.plot.setMenuEnabled(False)
+        self.plot.setLabel("bottom", "importance (share of the total)")
+        self.plot.showGrid(x=True, alpha=0.15)
+        self._text_color = palette.color(palette.ColorRole.Text)
+        self.bars: pg.BarGraphItem | None = None
+        self._labels: list[pg.TextItem] = []
+        self.note_label = QLabel()
+        self.note_label.setWordWrap(True)
+        self.message_label = QLabel()
+        self.message_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.message_label.setWordWrap(True)
+
+        page = QWidget()
+        page_layout = QVBoxLayout(page)
+        page_layout.setContentsMargins(0, 0, 0, 0)
+        page_layout.addWidget(self.plot_widget, 1)
+        page_layout.addWidget(self.note_label)
+        self.stack = QStackedWidget()
+        self.stack.addWidget(self.message_label)
+        self.stack.addWidget(page)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.stack)
+        self._show_message("No study selected.")
+
+    def export_item(self) -> pg.PlotItem:
+        return self.plot
+
+    def showing_message(self) -> bool:
+        return self.stack.currentWidget() is self.message_label
+
+    def busy(self) -> bool:
+        """Whether an evaluation is running or waiting for its turn."""
+        return self._job is not None or (
+            self._wanted is not None and self._wanted[0] != self._shown_key
+        )
+
+    # -- drawing --------------------------------------------------------------------------------
+    def _study_changed(self) -> None:
+        self._shown_key = None
+        self._wanted = None
+        self.importances = None
+
+    def _draw(self, study: StudyData | None) -> None:
+        if study is None:
+            self._wanted = None
+            self._show_message("No study selected.")
+            return
+        completed = [t for t in study.counted() if t.params]
+        if len(completed) < self.MIN_COMPLETED:
+            self._wanted = None
+            self._shown_key = None
+            self._show_message(
+                f"Parameter importance needs at least {self.MIN_COMPLETED} completed trials "
+                f"({len(completed)} so far)."
+            )
+            return
+        key = (self.study_id, tuple((t.id, t.value) for t in completed))
+        if key in (self._shown_key, self._job_key):
+            return
+        trials = [(dict(t.params), float(t.value or 0.0)) for t in completed]
+        self._wanted = (key, (list(study.search_params()), trials, study.maximize))
+        if self.importances is None:
+            self._show_message(f"Computing parameter importance over {len(trials)} trials…")
+        self._start_if_due()
+
+    def _on_timer(self) -> None:
+        super()._on_timer()
+        self._collect()
+
+    def _start_if_due(self) -> None:
+        if self._job is not None or self._wanted is None:
+            return
+        key, args = self._wanted
+        if key == self._shown_key or time.monotonic() - self._last_start < self.min_interval_s:
+            return
+        self._last_start = time.monotonic()
+        self._job_key = key
+        self._job = _executor().submit(compute_importances, *args)
+
+    def _collect(self) -> None:
+        """Show a finished evaluation (polled from the redraw timer: no cross-thread signal
+        has to outlive this widget), then start the next one if the trials changed since."""
+        job = self._job
+        if job is not None and job.done():
+            self._job = None
+            key, self._job_key = self._job_key, None
+            # Shown even if the trials changed meanwhile (the next evaluation follows), but
+            # never over another study.
+            if self._wanted is not None and _study_of(self._wanted[0]) == _study_of(key):
+                self._shown_key = key
+                try:
+                    self._show(job.result())
+                except Exception as exc:  # shown, not raised: the study itself is fine
+                    self.importances = None
+                    self._show_message(f"Parameter importance could not be computed: {exc}")
+        self._start_if_due()
+
+    def _show_message(self, text: str) -> None:
+        self.message_label.setText(text)
+        self.stack.setCurrentWidget(self.message_label)
+
+    def _show(self, result: Importances) -> None:
+        self.importances = result
+        if not result.values:
+            self._show_message("No parameter varies across the completed trials.")
+            return
+        plot = self.plot
+        if self.bars is not None:
+            plot.removeItem(self.bars)
+        for label in self._labels:
+            plot.removeItem(label)
+        self._labels = []
+        names = list(result.values)
+        values = [result.values[n] for n in names]
+        ys = [float(len(names) - 1 - i) for i in range(len(names))]
+        self.bars = pg.BarGraphItem(
+            x0=0.0,
+            y=ys,
+            height=0.6,
+            width=values,
+            brush=pg.mkBrush(STATE_COLORS["RUNNING"]),
+            pen=pg.mkPen(None),
+        )
+        plot.addItem(self.bars)
+        for y, value in zip(ys, values, strict=True):
+            label = pg.TextItem(format_number(round(value, 3)), self._text_color, anchor=(0, 0.5))
+            label.setPos(value, y)
+            plot.addItem(label)
+            self._labels.append(label)
+        plot.getAxis("left").setTicks([list(zip(ys, names, strict=True))])
+        plot.setXRange(0.0, max(values) * 1.15 or 1.0, padding=0.02)
+        plot.setYRange(-0.6, len(names) - 0.4, padding=0)
+        plot.setTitle(f"Parameter importance ({result.evaluator}, {result.trials} trials)")
+        self.note_label.setText("\n".join(result.notes))
+        self.note_label.setVisible(bool(result.notes))
+        self.stack.setCurrentIndex(1)

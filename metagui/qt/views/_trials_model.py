@@ -1,0 +1,318 @@
+"""The trials of one study as a Qt table model that follows a :class:`HistoryModel`
+incrementally: new trials are inserted rows, changed trials are changed rows."""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+from PySide6.QtCore import (
+    QAbstractTableModel,
+    QModelIndex,
+    QObject,
+    QPersistentModelIndex,
+    QSortFilterProxyModel,
+    Qt,
+)
+from PySide6.QtGui import QBrush, QColor, QFont
+
+from metagui.core.history import TrialRow
+from metagui.qt._history_model import HistoryModel, StudyData
+from metagui.qt.views._common import STATE_COLORS, format_number, objective_label
+
+__all__ = ["SORT_ROLE", "TRIAL_ID_ROLE", "TrialsFilterProxy", "TrialsTableModel"]
+
+SORT_ROLE = Qt.ItemDataRole.UserRole + 1
+"""The raw value a column sorts by (a number, or None for a blank cell)."""
+TRIAL_ID_ROLE = Qt.ItemDataRole.UserRole + 2
+
+FIXED_COLUMNS = ("#", "State", "Value", "Test value", "Duration", "Started")
+NUMBER, STATE, VALUE, TEST, DURATION, STARTED = range(len(FIXED_COLUMNS))
+BEST_BACKGROUND = QColor(255, 200, 0, 70)
+EXCLUDED_FOREGROUND = QColor(128, 128, 128)
+_STATE_ORDER = {"RUNNING": 0, "QUEUED": 1, "COMPLETE": 2, "PRUNED": 3, "FAILED": 4}
+
+Index = QModelIndex | QPersistentModelIndex
+
+
+def format_duration(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    seconds = max(0.0, seconds)
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, secs = divmod(round(seconds), 60)
+    if minutes < 60:
+        return f"{minutes} min {secs:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
+def format_time(stamp: float | None, full: bool = False) -> str:
+    """A start time, short for the table (``Jun 15 15:06``) or ``full`` for its tooltip."""
+    if stamp is None:
+        return ""
+    return time.strftime("%Y-%m-%d %H:%M:%S" if full else "%b %d %H:%M", time.localtime(stamp))
+
+
+def why_not(trial: TrialRow) -> str:
+    """The error of a failed trial, or why a pruned one was pruned."""
+    if trial.state == "FAILED":
+        return trial.error or "failed"
+    if trial.state == "PRUNED":
+        where = f" at step {trial.pruned_at_step}" if trial.pruned_at_step is not None else ""
+        return f"pruned{where}: {trial.pruned_reason}" if trial.pruned_reason else f"pruned{where}"
+    return ""
+
+
+class TrialsTableModel(QAbstractTableModel):
+    """Rows: the study's trials in the order they started. Columns: number, state, value,
+    test value, duration, start time, one per sampled parameter, and the error (or why the
+    trial was pruned). The best trial has a ★, bold text and a highlighted background;
+    excluded trials are grey and say so in their state."""
+
+    def __init__(self, model: HistoryModel, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.model = model
+        self._study_id: int | None = None
+        self._study: StudyData | None = None
+        self._ids: list[int] = []
+        self._row_of: dict[int, int] = {}
+        self._seq: dict[int, int] = {}
+        self._params: list[str] = []
+        self._best: int | None = None
+
+    # -- following the history -------------------------------------------------------------------
+    def set_study(self, study_id: int | None) -> None:
+        self._study_id = study_id
+        self._reset()
+
+    def _reset(self) -> None:
+        self.beginResetModel()
+        self._study = None if self._study_id is None else self.model.studies.get(self._study_id)
+        self._ids, self._row_of, self._seq, self._params, self._best = [], {}, {}, [], None
+        if self._study is not None:
+            self._params = self._study.param_names()
+            for trial in self._study.ordered_trials():
+                self._row_of[trial.id] = len(self._ids)
+                self._ids.append(trial.id)
+                self._seq[trial.id] = trial.updated_seq
+            best = self._study.best_trial()
+            self._best = best.id if best else None
+        self.endResetModel()
+
+    def refresh(self) -> None:
+        """Catch up with the history: insert new trials and parameters, update changed rows."""
+        study = None if self._study_id is None else self.model.studies.get(self._study_id)
+        if study is not self._study:  # another study, or the file was reopened
+            self._reset()
+            return
+        if study is None:
+            return
+        new_params = [p for p in study.param_names() if p not in self._params]
+        if new_params:
+            first = len(FIXED_COLUMNS) + len(self._params)
+            self.beginInsertColumns(QModelIndex(), first, first + len(new_params) - 1)
+            self._params.extend(new_params)
+            self.endInsertColumns()
+        new = sorted(
+            (t for t in study.trials.values() if t.id not in self._row_of), key=lambda t: t.number
+        )
+        if new:
+            first = len(self._ids)
+            self.beginInsertRows(QModelIndex(), first, first + len(new) - 1)
+            for trial in new:
+                self._row_of[trial.id] = len(self._ids)
+                self._ids.append(trial.id)
+                self._seq[trial.id] = trial.updated_seq
+            self.endInsertRows()
+        changed = [tid for tid in self._ids if study.trials[tid].updated_seq != self._seq.get(tid)]
+        best = study.best_trial()
+        best_id = best.id if best else None
+        if best_id != self._best:
+            changed += [tid for tid in (self._best, best_id) if tid is not None]
+            self._best = best_id
+        last = self.columnCount() - 1
+        for tid in dict.fromkeys(changed):
+            self._seq[tid] = study.trials[tid].updated_seq
+            row = self._row_of[tid]
+            self.dataChanged.emit(self.index(row, 0), self.index(row, last))
+
+    # -- lookup ----------------------------------------------------------------------------------
+    def trial_at(self, row: int) -> TrialRow | None:
+        if self._study is None or not 0 <= row < len(self._ids):
+            return None
+        return self._study.trials.get(self._ids[row])
+
+    def row_of(self, trial_id: int) -> int | None:
+        return self._row_of.get(trial_id)
+
+    def best_trial_id(self) -> int | None:
+        return self._best
+
+    @property
+    def error_column(self) -> int:
+        return len(FIXED_COLUMNS) + len(self._params)
+
+    def param_column(self, name: str) -> int:
+        return len(FIXED_COLUMNS) + self._params.index(name)
+
+    # -- QAbstractTableModel ---------------------------------------------------------------------
+    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self._ids)
+
+    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(FIXED_COLUMNS) + len(self._params) + 1
+
+    def headerData(
+        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
+    ) -> Any:
+        if orientation != Qt.Orientation.Horizontal:
+            return None
+        names = [*FIXED_COLUMNS, *self._params, "Error / why pruned"]
+        if not 0 <= section < len(names):
+            return None
+        name = names[section]
+        if role == Qt.ItemDataRole.DisplayRole:
+            # "algorithm.inner_lr" on two lines: unambiguous and still narrow.
+            return name.replace(".", "\n", 1) if name in self._params else name
+        if role == Qt.ItemDataRole.ToolTipRole:
+            if section == VALUE and self._study is not None:
+                return f"Objective: {objective_label(self._study)}"
+            return name
+        return None
+
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        trial = self.trial_at(index.row()) if index.isValid() else None
+        if trial is None:
+            return None
+        column = index.column()
+        if role == Qt.ItemDataRole.DisplayRole:
+            return self._display(trial, column)
+        if role == SORT_ROLE:
+            return self._sort_key(trial, column)
+        if role == TRIAL_ID_ROLE:
+            return trial.id
+        if role == Qt.ItemDataRole.ToolTipRole:
+            if column == STARTED and trial.started is not None:
+                return f"Started {format_time(trial.started, full=True)}"
+            return self._tooltip(trial)
+        if role == Qt.ItemDataRole.FontRole:
+            if trial.id == self._best or trial.excluded:
+                font = QFont()
+                font.setBold(trial.id == self._best)
+                font.setItalic(trial.excluded)
+                return font
+            return None
+        if role == Qt.ItemDataRole.BackgroundRole:
+            return QBrush(BEST_BACKGROUND) if trial.id == self._best else None
+        if role == Qt.ItemDataRole.ForegroundRole:
+            if trial.excluded:
+                return QBrush(EXCLUDED_FOREGROUND)
+            if column == STATE:
+                return QBrush(STATE_COLORS.get(trial.state, EXCLUDED_FOREGROUND))
+            return None
+        if role == Qt.ItemDataRole.TextAlignmentRole:
+            if column in (NUMBER, VALUE, TEST, DURATION) or isinstance(
+                self._raw(trial, column), int | float
+            ):
+                return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+            return None
+        return None
+
+    def _raw(self, trial: TrialRow, column: int) -> Any:
+        if column < len(FIXED_COLUMNS):
+            return None
+        if column < self.error_column:
+            return trial.params.get(self._params[column - len(FIXED_COLUMNS)])
+        return why_not(trial)
+
+    def _display(self, trial: TrialRow, column: int) -> str:
+        if column == NUMBER:
+            return f"★ {trial.number}" if trial.id == self._best else str(trial.number)
+        if column == STATE:
+            state = trial.state.lower()
+            return f"{state} (excluded)" if trial.excluded else state
+        if column in (VALUE, TEST):
+            value = trial.value if column == VALUE else trial.test_value
+            return "" if value is None else format_number(value)
+        if column == DURATION:
+            return "running" if trial.state == "RUNNING" else format_duration(trial.duration)
+        if column == STARTED:
+            return format_time(trial.started)
+        raw = self._raw(trial, column)
+        if column == self.error_column:
+            return str(raw).splitlines()[0] if raw else ""
+        if raw is None:
+            return ""
+        if isinstance(raw, float):
+            return format_number(raw)
+        return str(raw)
+
+    def _sort_key(self, trial: TrialRow, column: int) -> Any:
+        if column == NUMBER:
+            return trial.number
+        if column == STATE:
+            return _STATE_ORDER.get(trial.state, 9)
+        if column == VALUE:
+            return trial.value
+        if column == TEST:
+            return trial.test_value
+        if column == DURATION:
+            return trial.duration
+        if column == STARTED:
+            return trial.started
+        raw = self._raw(trial, column)
+        return None if raw == "" else raw
+
+    def _tooltip(self, trial: TrialRow) -> str | None:
+        lines = []
+        if trial.state in ("FAILED", "PRUNED"):
+            lines.append(why_not(trial))
+        if trial.excluded:
+            lines.append("Excluded from best (right-click to include it again)")
+        if trial.id == self._best:
+            lines.append("The best trial of this study")
+        return "\n".join(lines) or None
+
+
+def _sort_value(value: Any) -> tuple[int, Any]:
+    """Blank cells sort after every value; numbers before text; NaN with the blanks."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return (2, 0)
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return (0, value)
+    return (1, str(value))
+
+
+class TrialsFilterProxy(QSortFilterProxyModel):
+    """Sorts by the raw values (``SORT_ROLE``) and keeps only trials in the chosen states."""
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._states: frozenset[str] | None = None
+        self.setSortRole(SORT_ROLE)
+        self.setDynamicSortFilter(True)
+
+    def set_states(self, states: set[str] | frozenset[str] | None) -> None:
+        """Show only trials in ``states`` (None: all)."""
+        self.beginFilterChange()
+        self._states = None if states is None else frozenset(states)
+        self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
+
+    def filterAcceptsRow(self, source_row: int, source_parent: Index) -> bool:
+        if self._states is None:
+            return True
+        source = self.sourceModel()
+        assert isinstance(source, TrialsTableModel)
+        trial = source.trial_at(source_row)
+        return trial is not None and trial.state in self._states
+
+    def lessThan(self, left: Index, right: Index) -> bool:
+        a, b = _sort_value(left.data(SORT_ROLE)), _sort_value(right.data(SORT_ROLE))
+        if a[0] != b[0]:
+            # Blanks last whichever way the column is sorted.
+            descending = self.sortOrder() == Qt.SortOrder.DescendingOrder
+            return (a[0] > b[0]) if descending else (a[0] < b[0])
+        return bool(a[1] < b[1])

@@ -1,0 +1,191 @@
+"""The trials table: every trial of a study, sortable and filterable by state, with the best
+highlighted and a context menu to exclude, re-run or export a trial."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QItemSelection, QItemSelectionModel, QPoint, Qt, Signal
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QMenu,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from metagui.qt._history_model import HistoryModel, StudyData
+from metagui.qt.views._common import LiveView
+from metagui.qt.views._trials_model import TRIAL_ID_ROLE, TrialsFilterProxy, TrialsTableModel
+
+__all__ = ["TrialsTable"]
+
+STATE_FILTERS: dict[str, set[str] | None] = {
+    "All states": None,
+    "Complete": {"COMPLETE"},
+    "Running": {"RUNNING"},
+    "Pruned": {"PRUNED"},
+    "Failed": {"FAILED"},
+    "Pruned or failed": {"PRUNED", "FAILED"},
+}
+
+
+class TrialsTable(LiveView):
+    """A sortable, state-filtered table of the study's trials that follows the history
+    incrementally (selection and scroll position are kept while rows arrive and change).
+
+    Signals (the main window acts on the requests): ``trial_selected(trial id)`` when the user
+    selects a row; ``exclude_requested(trial id, exclude)``, ``rerun_requested(trial id)`` and
+    ``export_requested(trial id)`` from the right-click menu."""
+
+    trial_selected = Signal(int)
+    exclude_requested = Signal(int, bool)
+    rerun_requested = Signal(int)
+    export_requested = Signal(int)
+
+    def __init__(self, model: HistoryModel, parent: QWidget | None = None) -> None:
+        super().__init__(model, parent)
+        self._selecting = False
+        self.table_model = TrialsTableModel(model, self)
+        self.proxy = TrialsFilterProxy(self)
+        self.proxy.setSourceModel(self.table_model)
+
+        self.state_box = QComboBox()
+        self.state_box.addItems(list(STATE_FILTERS))
+        self.state_box.currentTextChanged.connect(self._on_state_filter)
+        self.count_label = QLabel()
+        controls = QHBoxLayout()
+        controls.addWidget(QLabel("Show:"))
+        controls.addWidget(self.state_box)
+        controls.addStretch(1)
+        controls.addWidget(self.count_label)
+
+        self.view = QTableView()
+        self.view.setModel(self.proxy)
+        self.view.setSortingEnabled(True)
+        self.view.sortByColumn(0, Qt.SortOrder.AscendingOrder)
+        self.view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.view.setAlternatingRowColors(True)
+        self.view.setWordWrap(False)
+        self.view.verticalHeader().setVisible(False)
+        self.view.verticalHeader().setDefaultSectionSize(22)
+        header = self.view.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        header.setStretchLastSection(True)
+        self.view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.view.customContextMenuRequested.connect(self._on_context_menu)
+        self.view.selectionModel().selectionChanged.connect(self._on_selection)
+        self.table_model.columnsInserted.connect(self._fit_columns)
+        self.table_model.modelReset.connect(self._fit_columns)
+        self.table_model.rowsInserted.connect(self._on_rows_inserted)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(controls)
+        layout.addWidget(self.view, 1)
+
+    # -- public ---------------------------------------------------------------------------------
+    def set_state_filter(self, label: str) -> None:
+        """One of :data:`STATE_FILTERS`' labels, e.g. ``'Failed'``."""
+        if label not in STATE_FILTERS:
+            raise ValueError(f"state filter must be one of {list(STATE_FILTERS)}")
+        self.state_box.setCurrentText(label)
+
+    def selected_trial(self) -> int | None:
+        rows = self.view.selectionModel().selectedRows()
+        return rows[0].data(TRIAL_ID_ROLE) if rows else None
+
+    def select_trial(self, trial_id: int | None) -> None:
+        """Select (and scroll to) trial ``trial_id`` without emitting ``trial_selected``."""
+        self.redraw()  # the trial may have arrived since the last tick
+        selection = self.view.selectionModel()
+        self._selecting = True
+        try:
+            row = None if trial_id is None else self.table_model.row_of(trial_id)
+            index = None
+            if row is not None:
+                index = self.proxy.mapFromSource(self.table_model.index(row, 0))
+            if index is None or not index.isValid():
+                selection.clearSelection()
+                return
+            selection.select(
+                index,
+                QItemSelectionModel.SelectionFlag.ClearAndSelect
+                | QItemSelectionModel.SelectionFlag.Rows,
+            )
+            self.view.scrollTo(index)
+        finally:
+            self._selecting = False
+
+    def trial_ids_in_view_order(self) -> list[int]:
+        """Trial ids of the rows as shown (filtered and sorted)."""
+        return [
+            self.proxy.index(row, 0).data(TRIAL_ID_ROLE) for row in range(self.proxy.rowCount())
+        ]
+
+    def context_menu(self, trial_id: int) -> QMenu:
+        """The right-click menu of trial ``trial_id`` (the caller shows and deletes it)."""
+        menu = QMenu(self)
+        study = self.study()
+        trial = study.trials.get(trial_id) if study else None
+        if trial is None:
+            return menu
+        if trial.excluded:
+            include = menu.addAction("Include in best")
+            include.triggered.connect(lambda: self.exclude_requested.emit(trial_id, False))
+        else:
+            exclude = menu.addAction("Exclude from best")
+            exclude.setEnabled(trial.state == "COMPLETE")
+            exclude.triggered.connect(lambda: self.exclude_requested.emit(trial_id, True))
+        menu.addSeparator()
+        rerun = menu.addAction("Re-run with these settings")
+        rerun.triggered.connect(lambda: self.rerun_requested.emit(trial_id))
+        export = menu.addAction("Export…")
+        export.triggered.connect(lambda: self.export_requested.emit(trial_id))
+        return menu
+
+    # -- following the model --------------------------------------------------------------------
+    def _study_changed(self) -> None:
+        self.table_model.set_study(self.study_id)
+
+    def _draw(self, study: StudyData | None) -> None:
+        self.table_model.refresh()
+        total = self.table_model.rowCount()
+        shown = self.proxy.rowCount()
+        self.count_label.setText(
+            f"{total} trials" if shown == total else f"{shown} of {total} trials"
+        )
+
+    # -- events ---------------------------------------------------------------------------------
+    def _fit_columns(self, *_: object) -> None:
+        self.view.resizeColumnsToContents()
+        for column in range(self.table_model.columnCount()):
+            if self.view.columnWidth(column) > 220:
+                self.view.setColumnWidth(column, 220)
+
+    def _on_rows_inserted(self, _parent: object, first: int, _last: int) -> None:
+        # Fit the columns to the first rows only: later, keep the widths the user chose.
+        if first == 0:
+            self._fit_columns()
+
+    def _on_state_filter(self, label: str) -> None:
+        self.proxy.set_states(STATE_FILTERS.get(label))
+        self.invalidate()
+
+    def _on_selection(self, _selected: QItemSelection, _deselected: QItemSelection) -> None:
+        trial_id = self.selected_trial()
+        if trial_id is not None and not self._selecting:
+            self.trial_selected.emit(trial_id)
+
+    def _on_context_menu(self, pos: QPoint) -> None:
+        index = self.view.indexAt(pos)
+        if not index.isValid():
+            return
+        trial_id = index.data(TRIAL_ID_ROLE)
+        menu = self.context_menu(trial_id)
+        menu.exec(self.view.viewport().mapToGlobal(pos))
+        menu.deleteLater()
