@@ -133,7 +133,9 @@ def _app(args: argparse.Namespace) -> int:
         raise _UsageError("--run-seconds must not be negative")
     if args.app_experiment is not None and not Path(args.app_experiment).is_file():
         raise _UsageError(f"{args.app_experiment}: no such experiment file")
-    if args.app_screenshot is None and not _has_display():
+    from metagui.qt._display import has_display
+
+    if args.app_screenshot is None and not has_display():
         raise _UsageError(
             "no display to open the window on (DISPLAY and WAYLAND_DISPLAY are unset); "
             "use a command (metagui --help), or --screenshot PATH"
@@ -148,16 +150,6 @@ def _app(args: argparse.Namespace) -> int:
         run_seconds=args.app_run_seconds,
         plot=args.app_plot,
     )
-
-
-def _has_display() -> bool:
-    """False on a Linux machine without X11 or Wayland (where Qt would abort), unless a Qt
-    platform was chosen explicitly (e.g. ``QT_QPA_PLATFORM=offscreen``)."""
-    import os
-
-    if not sys.platform.startswith("linux") or os.environ.get("QT_QPA_PLATFORM"):
-        return True
-    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
 
 
 class _UsageError(Exception):

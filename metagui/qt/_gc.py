@@ -8,7 +8,7 @@ import threading
 
 from PySide6.QtCore import QObject, QTimer, Slot
 
-__all__ = ["GuiThreadGarbageCollector"]
+__all__ = ["GuiThreadGarbageCollector", "collect_in_gui_thread"]
 
 
 class GuiThreadGarbageCollector(QObject):
@@ -68,3 +68,13 @@ def _freeze_outside(gui_thread: int, phase: str, _info: dict[str, int]) -> None:
     """A ``gc.callbacks`` entry: a collection starting outside the GUI thread frees nothing."""
     if phase == "start" and threading.get_ident() != gui_thread:
         gc.freeze()
+
+
+def collect_in_gui_thread(app: QObject) -> GuiThreadGarbageCollector:
+    """The collector of ``app`` (the QApplication), started for as long as ``app`` lives; one
+    per application however often this is called."""
+    collector = app.findChild(GuiThreadGarbageCollector)
+    if collector is None:
+        collector = GuiThreadGarbageCollector(app)
+        collector.start()
+    return collector

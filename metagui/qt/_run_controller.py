@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, Signal, Slot
 
-from metagui.qt._gc import GuiThreadGarbageCollector
 from metagui.qt._worker import StudyWorker
 
 if TYPE_CHECKING:
@@ -100,7 +99,6 @@ class RunController(QObject):
         self._worker: StudyWorker | None = None
         self._runner: StudyRunner | None = None
         self._stopping = False
-        self._collector = GuiThreadGarbageCollector(self)
 
     # -- state ---------------------------------------------------------------------------------
     def is_running(self) -> bool:
@@ -143,7 +141,6 @@ class RunController(QObject):
         worker.paused_changed.connect(self._on_paused)
         worker.finished.connect(self._on_finished)
         self._worker = worker
-        self._collector.start()
         worker.start()
         self.running_changed.emit(True)
 
@@ -236,7 +233,6 @@ class RunController(QObject):
         worker.wait()
         self._worker = None
         worker.deleteLater()
-        self._collector.stop()
         p = self.progress
         if p.paused_at is not None:
             self._on_paused(False)

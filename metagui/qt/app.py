@@ -17,7 +17,7 @@ from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication
 
 from metagui.qt import error_dialog
-from metagui.qt._gc import GuiThreadGarbageCollector
+from metagui.qt._gc import collect_in_gui_thread
 
 __all__ = ["DEMO_EXPERIMENT", "create_application", "load_stylesheet", "run_app"]
 
@@ -57,6 +57,9 @@ def create_application(
     else:
         app = QApplication([sys.argv[0] if sys.argv else "metagui", *(argv or [])])
     app.setApplicationName("metagui")
+    # Worker threads (the study, plot computations, previews) run Python code all the time:
+    # garbage with Qt objects in it must be freed in this thread only.
+    collect_in_gui_thread(app)
     app.setOrganizationName("metagui")
     app.setApplicationDisplayName("metagui")
     app.setWindowIcon(QIcon(str(_RESOURCES / "icons" / "app.svg")))
@@ -79,16 +82,9 @@ def run_app(
     With ``screenshot``, render it offscreen instead: open ``experiment`` (or the demo), run it
     for ``run_seconds`` if given, save the window as a PNG, stop the run cleanly and return."""
     app = create_application(offscreen=screenshot is not None)
-    # Worker threads (the study, plot computations, previews) run Python code all the time.
-    collector = GuiThreadGarbageCollector(app)
-    collector.start()
-    try:
-        if screenshot is not None:
-            return _screenshot(app, screenshot, experiment, database, demo, run_seconds, plot)
-        return _interactive(app, experiment, database, demo, run_seconds)
-    finally:
-        collector.stop()
-        collector.deleteLater()
+    if screenshot is not None:
+        return _screenshot(app, screenshot, experiment, database, demo, run_seconds, plot)
+    return _interactive(app, experiment, database, demo, run_seconds)
 
 
 def _interactive(

@@ -31,8 +31,6 @@ could not react to anything (a click, a key, a repaint).
 from __future__ import annotations
 
 import math
-import os
-import sys
 import tempfile
 import time
 from bisect import bisect_left, bisect_right
@@ -45,6 +43,7 @@ from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QApplication
 
 from metagui.core.errors import MetaguiError
+from metagui.qt._display import has_display
 
 if TYPE_CHECKING:
     from metagui.core.experiment import ExperimentSpec
@@ -199,16 +198,9 @@ def _application() -> QApplication:
         return existing
     from metagui.qt.app import create_application
 
-    offscreen = not os.environ.get("QT_QPA_PLATFORM") and not _display_available()
-    app = create_application(offscreen=offscreen)
+    app = create_application(offscreen=not has_display())
     _APPLICATION.append(app)
     return app
-
-
-def _display_available() -> bool:
-    if not sys.platform.startswith("linux"):
-        return True
-    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
 
 
 def _run_in_app(
@@ -218,14 +210,11 @@ def _run_in_app(
     margin) after its first trained step; return the event loop's stalls (ms) meanwhile. The
     window is closed and the study thread ended before this returns, whatever happens."""
     from metagui.qt import error_dialog
-    from metagui.qt._gc import GuiThreadGarbageCollector
     from metagui.qt._settings import AppSettings
     from metagui.qt.app import SCREENSHOT_SIZE
     from metagui.qt.main_window import MainWindow
 
     app = _application()
-    collector = GuiThreadGarbageCollector(app)  # as run_app has it
-    collector.start()
     error_dialog.set_interactive(False)  # nobody can answer a dialog here: errors are logged
     failures: list[str] = []
     window = MainWindow(AppSettings(), database=db, restore=False)
@@ -258,8 +247,6 @@ def _run_in_app(
         QApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
         app.processEvents()
         error_dialog.set_interactive(True)
-        collector.stop()
-        collector.deleteLater()
 
 
 class _Probe(QObject):

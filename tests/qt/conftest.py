@@ -22,15 +22,16 @@ def _isolated_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _gui_thread_collection(qapp: object) -> Iterator[None]:
-    """As in the app (``run_app``): garbage cycles, Qt wrappers among them, are freed in the
-    GUI thread only, never in the preview, plot or study threads (see ``metagui.qt._gc``)."""
-    from metagui.qt._gc import GuiThreadGarbageCollector
+def _gui_thread_collection(qapp: object) -> None:
+    """As in the app (``create_application``): garbage cycles, Qt wrappers among them, are
+    freed in the GUI thread only, never in the preview, plot or study threads."""
+    from PySide6.QtWidgets import QApplication
 
-    collector = GuiThreadGarbageCollector()
-    collector.start()
-    yield
-    collector.stop()
+    from metagui.qt._gc import collect_in_gui_thread
+
+    app = QApplication.instance()
+    assert app is not None
+    collect_in_gui_thread(app)
 
 
 @pytest.fixture(autouse=True)
