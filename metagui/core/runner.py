@@ -276,8 +276,11 @@ class StudyRunner:
                 assert finished is not None
                 split = self.spec.objective.split
                 value = (finished.validation if split == "validation" else finished.test).final
-                if not math.isfinite(value):
-                    raise DivergedError(f"the objective is {value}")
+                # A model whose adaptation blows up on either split diverged, even when the
+                # objective's split stayed finite: it is not a result to rank or export.
+                for name, result in (("validation", finished.validation), ("test", finished.test)):
+                    if not math.isfinite(result.final):
+                        raise DivergedError(f"the final {name} {result.metric} is {result.final}")
                 outcome = {"state": "COMPLETE", "value": value, "test_value": finished.test.final}
                 self._best_candidate = (training.learner, spec)
         except (GeneratorExit, KeyboardInterrupt):

@@ -300,3 +300,41 @@ def test_out_of_memory_fails_the_trial_and_the_study_goes_on(
     ended = [r for r in reports if isinstance(r, TrialEnded)]
     assert [e.state for e in ended] == ["FAILED", "COMPLETE"]
     assert ended[0].error is not None and "memory" in ended[0].error.lower()
+
+
+@pytest.mark.parametrize("split", ["validation", "test"])
+def test_a_trial_whose_final_evaluation_diverges_fails_and_is_never_best(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, split: str
+) -> None:
+    # Adaptation that blows up on one split at the end (as a Meta-SGD trial with runaway
+    # learned inner rates does) fails the trial, even when the objective's split is finite.
+    import dataclasses
+
+    import metagui.core.training as training
+
+    original = training.MetaTraining._evaluated
+    calls = {"n": 0}
+
+    def evaluated(self: training.MetaTraining, name: str, step: int) -> Any:
+        result = yield from original(self, name, step)
+        if name == split and step == self.spec.training.iterations:
+            calls["n"] += 1
+            if calls["n"] == 1:  # only the first trial's final evaluation
+                means = (*result.means[:-1], float("inf"))
+                return dataclasses.replace(result, means=means)
+        return result
+
+    monkeypatch.setattr(training.MetaTraining, "_evaluated", evaluated)
+    db = tmp_path / "h.sqlite"
+    reports = run_all(StudyRunner(experiment(budget={"trials": 2}), db))
+    ended = [r for r in reports if isinstance(r, TrialEnded)]
+    assert [e.state for e in ended] == ["FAILED", "COMPLETE"]
+    assert ended[0].error == f"DivergedError: the final {split} mse is inf"
+    assert ended[0].value is None and ended[0].test_value is None
+    first, second = trials_of(db, "tiny")
+    assert (first.state, first.value, first.test_value) == ("FAILED", None, None)
+    with HistoryReader(db) as reader:
+        study = reader.study("tiny")
+        assert study is not None
+        best = reader.best_trial(study.id)
+    assert best is not None and best.id == second.id

@@ -30,6 +30,7 @@ from test_views_data import (  # noqa: F401  (fixtures)
 from metagui.qt._history_model import HistoryModel, StudyData
 from metagui.qt.views import (
     BestSoFarPlot,
+    CompareStudies,
     LiveView,
     LossPlot,
     ParallelCoordinates,
@@ -202,6 +203,23 @@ def test_a_diverged_focus_trial_counts_once_for_the_y_range(
     assert low <= normal.min() and normal.max() <= high < 1.5 * normal.max()
 
 
+def test_toggling_log_y_keeps_the_shared_step_axis_over_every_logged_step(
+    qtbot: QtBot, study_with_diverged: tuple[History, HistoryModel]
+) -> None:
+    # Validation starts at step EVAL_EVERY, the meta-train loss at 0: the linked step axis
+    # spans the loss's steps whichever panel fits its range last (after a log toggle, both).
+    history, model = study_with_diverged
+    view = LossPlot(model)
+    shown(qtbot, view, history.study_id)
+    for log in (False, True, False, True):
+        view.set_log_y(log)
+        view.redraw()
+        view.grab()
+        for panel in ("train", "val"):
+            low, high = view.plots[panel].getViewBox().viewRange()[0]
+            assert low <= 0 and STEPS <= high < 1.2 * STEPS, (log, panel)
+
+
 def wheel(view: pg.GraphicsView, plot: pg.PlotItem, steps: int) -> None:
     """Turn the mouse wheel over the middle of ``plot`` (positive: zoom in)."""
     centre = view.mapFromScene(plot.getViewBox().sceneBoundingRect().center())
@@ -290,6 +308,30 @@ def test_best_so_far_fits_the_normal_values_when_the_first_trial_diverged(
     finally:
         hm.close()
         built.writer.close()
+
+
+def test_compared_best_so_far_curves_fit_the_normal_values_when_a_first_trial_diverged(
+    qtbot: QtBot, tmp_path: Path, clock: Clock
+) -> None:
+    db = tmp_path / "compare.db"
+    first = write_study(db, clock, [("COMPLETE", DIVERGED, dict(TRIALS[0][2])), *NORMAL])
+    second = write_study(db, clock, NORMAL[2:], name="second", writer=first.writer)
+    hm = HistoryModel()
+    hm.open(db)
+    try:
+        view = CompareStudies(hm)
+        qtbot.addWidget(view)
+        view.resize(900, 500)
+        view.show()
+        view.set_studies([first.study_id, second.study_id])
+        view.redraw()
+        assert view.curves[first.study_id].yData[0] == DIVERGED  # out of view
+        low, high = y_range(view, view.plot)
+        values = [v for _, v, _ in NORMAL]
+        assert low <= min(values) and max(values) <= high < 1.5 * max(values)
+    finally:
+        hm.close()
+        first.writer.close()
 
 
 def test_trajectory_colours_span_the_normal_values_despite_a_diverged_one(

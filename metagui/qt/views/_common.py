@@ -213,12 +213,24 @@ class RobustViewBox(pg.ViewBox):
     alone until auto range is turned back on. "View All" in the context menu still fits all the
     data as pyqtgraph does (up to its ``dynamicRangeLimit``), once, without turning auto range
     on. Items shown through an FFT or derivative transform get pyqtgraph's own y range, and
-    items passed to :meth:`set_ignored` do not count."""
+    items passed to :meth:`set_ignored` do not count. Boxes that share their x axis
+    (:meth:`share_x_range`) fit the union of their x ranges, whichever of them ranges last."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._auto_ranging = False
         self._ignored: tuple[Any, ...] = ()
+        self._x_partners: list[pg.ViewBox] = []
+
+    def share_x_range(self, other: pg.ViewBox) -> None:
+        """Link the x axes of this box and ``other`` (``setXLink``), with an automatic x range
+        that spans both boxes' data: with a plain link, the box that auto-ranges last (after a
+        log toggle, the one with the shorter series) would cut off the other's x range."""
+        self.setXLink(other)
+        if all(p is not other for p in self._x_partners):
+            self._x_partners.append(other)
+        if isinstance(other, RobustViewBox) and all(p is not self for p in other._x_partners):
+            other._x_partners.append(self)
 
     def set_ignored(self, items: Sequence[Any]) -> None:
         """Leave these data items out of the robust range: what merely repeats other items'
@@ -246,6 +258,11 @@ class RobustViewBox(pg.ViewBox):
             y = self.robust_y_range(orthoRange[1])
             if y is not None:
                 bounds[1] = list(y)
+            # The partners' own data bounds (pyqtgraph's, so this never recurses).
+            xs = [bounds[0]] + [pg.ViewBox.childrenBounds(p)[0] for p in self._x_partners]
+            xs = [x for x in xs if x is not None]
+            if xs:
+                bounds[0] = [min(x[0] for x in xs), max(x[1] for x in xs)]
         return bounds
 
     def robust_y_range(self, x_window: Sequence[float] | None = None) -> tuple[float, float] | None:

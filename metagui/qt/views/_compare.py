@@ -12,6 +12,7 @@ from metagui.qt.views._best import X_AXES, best_so_far_curve, time_axis_unit
 from metagui.qt.views._common import (
     CATEGORY_COLORS,
     LiveView,
+    RobustViewBox,
     objective_label,
     style_plot,
     value_axes,
@@ -22,7 +23,8 @@ __all__ = ["CompareStudies"]
 
 class CompareStudies(LiveView):
     """The best-so-far value of each chosen study (``set_studies``) against trial number or
-    wall time since each study began, one colour per study, legend by study name."""
+    wall time since each study began, one colour per study, legend by study name. The y axis
+    fits the bulk of the values (:class:`RobustViewBox`), as in :class:`BestSoFarPlot`."""
 
     def __init__(self, model: HistoryModel, parent: QWidget | None = None) -> None:
         super().__init__(model, parent)
@@ -36,8 +38,12 @@ class CompareStudies(LiveView):
         controls.addStretch(1)
 
         palette = self.palette()
+        # y auto range ignores a diverged first trial; zooming by hand holds until "A".
+        self.view_box = RobustViewBox()
         self.plot_widget = pg.PlotWidget(
-            background=palette.color(palette.ColorRole.Base), axisItems=value_axes()
+            background=palette.color(palette.ColorRole.Base),
+            axisItems=value_axes(),
+            viewBox=self.view_box,
         )
         self.plot: pg.PlotItem = self.plot_widget.getPlotItem()
         style_plot(self.plot, palette)

@@ -105,7 +105,7 @@ class LossPlot(LiveView):
             focus.sigClicked.connect(self._on_curve_clicked)
             plot.addItem(focus)
             self.focus_curves[panel] = focus
-        self.plots["val"].setXLink(self.plots["train"])
+        self.view_boxes["val"].share_x_range(self.view_boxes["train"])
         self.plots["train"].setTitle("Meta-train loss")
         self.plots["train"].setLabel("left", metric_label(TRAIN))
 

@@ -74,6 +74,8 @@ class TrajectoryPlot(LiveView):
         self.sampled_plot: pg.PlotItem = self.graphics.addPlot(0, 0, axisItems=value_axes())
         self.colorbar = make_colorbar("objective", palette)
         self.graphics.addItem(self.colorbar, 0, 1)
+        # Plain auto range (log y by default) on purpose: these curves are one trial's own
+        # learned rates, and a rate that runs away is what the user watches for, not noise.
         self.learned_plot: pg.PlotItem = self.graphics.addPlot(0, 2, axisItems=value_axes())
         self.graphics.ci.layout.setColumnStretchFactor(0, 3)
         self.graphics.ci.layout.setColumnStretchFactor(2, 3)
