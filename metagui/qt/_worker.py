@@ -18,6 +18,7 @@ from typing import Any
 from PySide6.QtCore import QObject, QThread, Signal
 
 from metagui.core.reports import Tick
+from metagui.qt._gc import worker_thread
 
 __all__ = ["StudyWorker", "running_workers"]
 
@@ -35,7 +36,8 @@ class _Thread(QThread):
         self._worker = worker
 
     def run(self) -> None:
-        self._worker._work()
+        with worker_thread():
+            self._worker._work()
 
 
 class StudyWorker(QObject):

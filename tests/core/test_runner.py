@@ -338,3 +338,36 @@ def test_a_trial_whose_final_evaluation_diverges_fails_and_is_never_best(
         assert study is not None
         best = reader.best_trial(study.id)
     assert best is not None and best.id == second.id
+
+
+def test_finished_trials_free_their_model_without_a_garbage_collection(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The runner collects garbage only after failed trials: a completed or pruned trial's
+    # model and optimizer state must go with their last reference, not wait in a cycle.
+    import gc
+    import weakref
+
+    import metagui.core.training as training
+
+    learners: list[weakref.ref[Any]] = []
+    original = training.MetaTraining.__init__
+
+    def init(self: training.MetaTraining, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        learners.append(weakref.ref(self.learner))
+
+    # Torch's first optimizer leaves one-time lazy set-up in a cycle: train once before.
+    run_all(StudyRunner(experiment(budget={"trials": 1}), tmp_path / "warm.sqlite"))
+    monkeypatch.setattr(training.MetaTraining, "__init__", init)
+    runner = StudyRunner(experiment(budget={"trials": 3}), tmp_path / "h.sqlite")
+    gc.collect()
+    gc.disable()
+    try:
+        reports = run_all(runner)
+        del runner  # it held the best trial's model until the study ended
+        assert [r.state for r in reports if isinstance(r, TrialEnded)] == ["COMPLETE"] * 3
+        assert len(learners) == 3
+        assert [ref() for ref in learners] == [None, None, None]
+    finally:
+        gc.enable()

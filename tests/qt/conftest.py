@@ -39,11 +39,16 @@ def _no_leaks(qapp: object) -> Iterator[None]:
     """Fail a test that leaves a top-level window open or a QThread running."""
     from PySide6.QtWidgets import QApplication
 
+    from metagui.qt._gc import collect_in_gui_thread
     from metagui.qt._worker import running_workers
 
     before = {id(w) for w in QApplication.topLevelWidgets()}
     yield
     QApplication.processEvents()
+    # As the app's next timer tick would: automatic collection back on once no worker runs.
+    app = QApplication.instance()
+    assert app is not None
+    collect_in_gui_thread(app).check()
     leaked = [w for w in QApplication.topLevelWidgets() if id(w) not in before and w.isVisible()]
     for w in leaked:
         w.close()

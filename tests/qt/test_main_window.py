@@ -495,6 +495,59 @@ def test_garbage_is_collected_in_the_gui_thread_while_the_collector_runs() -> No
     assert gc.isenabled() == was_enabled and gc.get_freeze_count() == 0
 
 
+def test_while_a_worker_thread_runs_the_gui_thread_collects_in_its_place() -> None:
+    """Inside ``worker_thread()`` automatic collection is off; the collector's check collects
+    the young garbage in the GUI thread, and turns automatic collection back on once the last
+    worker has left."""
+    import gc
+    import threading
+
+    from metagui.qt._gc import GuiThreadGarbageCollector, worker_thread
+
+    finalized: list[int] = []
+
+    class Cycle:
+        def __init__(self) -> None:
+            self.me = self
+
+        def __del__(self) -> None:
+            finalized.append(threading.get_ident())
+
+    inside, leave = threading.Event(), threading.Event()
+
+    def work() -> None:
+        with worker_thread():
+            for _ in range(3 * gc.get_threshold()[0]):  # enough for a young collection
+                Cycle()
+            inside.set()
+            leave.wait(30)
+
+    assert gc.isenabled()
+    collector = GuiThreadGarbageCollector()
+    collector.start()
+    worker = threading.Thread(target=work)
+    try:
+        worker.start()
+        assert inside.wait(30)
+        assert not gc.isenabled()  # off while the worker runs
+        assert finalized == []  # and so nothing was collected in the worker
+        assert collector.collect_young() in (0, 1, 2)  # as many objects as that: collected
+        assert len(finalized) == 3 * gc.get_threshold()[0]
+        assert set(finalized) == {threading.get_ident()}  # all in the GUI thread
+        collector.check()
+        assert not gc.isenabled()  # the worker is still inside
+        leave.set()
+        worker.join()
+        collector.check()
+        assert gc.isenabled()  # back on once no worker runs
+    finally:
+        leave.set()
+        worker.join()
+        collector.stop()
+        collector.deleteLater()
+    assert gc.isenabled() and gc.get_freeze_count() == 0
+
+
 # -- opening fast ------------------------------------------------------------------------------
 def test_importing_the_main_window_imports_neither_torch_nor_optuna(tmp_path: Path) -> None:
     code = (

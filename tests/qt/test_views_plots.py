@@ -149,6 +149,41 @@ def test_views_redraw_on_their_timer_once_per_change_and_only_while_shown(
     assert view.redraw_timer.isActive()
 
 
+def test_new_data_waits_while_the_gui_thread_is_busy_but_options_do_not(
+    qtbot: QtBot, history: History, model: HistoryModel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import metagui.qt.views._common as common
+
+    class Load:
+        busy = 1.0
+
+        def busy_fraction(self) -> float:
+            return self.busy
+
+    load = Load()
+    monkeypatch.setattr(common, "gui_thread_load", lambda: load)
+    monkeypatch.setattr(common, "REDRAW_MAX_DEFER_S", 0.6)
+    view = LossPlot(model)
+    shown(qtbot, view, history.study_id)
+    draws: list[float] = []
+    original = view._draw
+    view._draw = lambda study: (draws.append(1), original(study))  # type: ignore[method-assign]
+    # New data while the GUI thread is busy: drawn only once the longest wait is over.
+    history.write_steps(7, 1000)
+    model.poll()
+    qtbot.wait(300)
+    assert draws == []
+    qtbot.waitUntil(lambda: len(draws) == 1, timeout=2000)
+    # The user's own change is drawn at the next tick, however busy.
+    view.set_top_k(3)
+    qtbot.waitUntil(lambda: len(draws) == 2, timeout=300)
+    # Not busy: new data is drawn at the next tick.
+    load.busy = 0.0
+    history.write_steps(7, 1200)
+    model.poll()
+    qtbot.waitUntil(lambda: len(draws) == 3, timeout=300)
+
+
 # -- trajectories -----------------------------------------------------------------------------
 def test_sampled_log_parameter_by_trial_coloured_by_value(
     qtbot: QtBot, history: History, model: HistoryModel
@@ -398,3 +433,44 @@ def test_selected_trial_is_marked_in_best_so_far_and_parallel_coordinates(
     parallel.redraw()
     assert line.zValue() == 10.0
     assert line.opts["pen"].widthF() == 3.5
+
+
+# -- grid -------------------------------------------------------------------------------------
+def test_grid_lines_are_opaque_and_beneath_the_data(qtbot: QtBot) -> None:
+    import pyqtgraph as pg
+    from PySide6.QtGui import QColor, QPainter, QPalette
+
+    from metagui.qt.views._common import GRID_ALPHA, show_grid, style_plot, value_axes
+
+    palette = QPalette()
+    palette.setColor(QPalette.ColorRole.Base, QColor("white"))
+    palette.setColor(QPalette.ColorRole.Text, QColor("black"))
+    widget = pg.PlotWidget(background="white", axisItems=value_axes())
+    qtbot.addWidget(widget)
+    widget.resize(600, 400)
+    plot = widget.getPlotItem()
+    style_plot(plot, palette)
+    show_grid(plot, palette)
+    # A thick red band across the middle: the vertical grid lines cross it.
+    plot.plot([0, 10], [5, 5], pen=pg.mkPen((255, 0, 0), width=14))
+    plot.setRange(xRange=(0, 10), yRange=(0, 10), padding=0)
+    image = widget.grab().toImage()
+
+    # Drawn opaque: every tick and grid line's pen, its colour the faint grey it stands for.
+    for name in ("left", "bottom"):
+        axis = plot.getAxis(name)
+        assert axis.zValue() < plot.getViewBox().zValue()  # beneath the data
+        _axis_spec, ticks, _texts = axis.generateDrawSpecs(QPainter())
+        assert ticks and all(pen.color().alpha() == 255 for pen, _a, _b in ticks)
+        grid_grey = 255 * (1 - GRID_ALPHA)
+        assert any(abs(pen.color().red() - grid_grey) <= 2 for pen, _a, _b in ticks)
+    # Beneath the data: along the band's middle row no grid line shows through the red.
+    middle = widget.mapFromScene(plot.getViewBox().mapViewToScene(pg.Point(5, 5)))
+    left = widget.mapFromScene(plot.getViewBox().mapViewToScene(pg.Point(0.2, 5))).x()
+    right = widget.mapFromScene(plot.getViewBox().mapViewToScene(pg.Point(9.8, 5))).x()
+    row = {image.pixelColor(x, middle.y()).name() for x in range(left, right)}
+    assert row == {"#ff0000"}
+    # And the grid is there: the same row above the band crosses grey lines.
+    above = widget.mapFromScene(plot.getViewBox().mapViewToScene(pg.Point(5, 8))).y()
+    greys = {image.pixelColor(x, above).name() for x in range(left, right)}
+    assert len(greys) > 1 and "#ffffff" in greys

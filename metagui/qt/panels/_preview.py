@@ -15,6 +15,7 @@ from PySide6.QtCore import QObject, QRunnable, QThreadPool, QTimer, Signal, Slot
 
 from metagui.core.errors import MetaguiError
 from metagui.core.tasksets import EpisodePreview
+from metagui.qt._gc import worker_thread
 
 __all__ = ["PreviewLoader"]
 
@@ -32,6 +33,10 @@ class _Job(QRunnable):
         self._generation, self._config, self._seed, self._sink = generation, config, seed, sink
 
     def run(self) -> None:
+        with worker_thread():
+            self._run()
+
+    def _run(self) -> None:
         outcome: tuple[bool, object]
         try:
             outcome = (True, self._config.build().preview(self._seed))

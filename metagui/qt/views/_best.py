@@ -21,6 +21,7 @@ from metagui.qt.views._common import (
     RobustViewBox,
     last_validation,
     objective_label,
+    show_grid,
     style_plot,
     value_axes,
     value_colors,
@@ -102,7 +103,7 @@ class BestSoFarPlot(LiveView):
         )
         self.plot: pg.PlotItem = self.plot_widget.getPlotItem()
         style_plot(self.plot, palette)
-        self.plot.showGrid(x=True, y=True, alpha=0.15)
+        show_grid(self.plot, palette)
         self.legend = self.plot.addLegend(offset=(-10, 10), labelTextColor=palette.text().color())
         self.points = pg.PlotDataItem(
             pen=None,

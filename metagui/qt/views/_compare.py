@@ -14,6 +14,7 @@ from metagui.qt.views._common import (
     LiveView,
     RobustViewBox,
     objective_label,
+    show_grid,
     style_plot,
     value_axes,
 )
@@ -47,7 +48,7 @@ class CompareStudies(LiveView):
         )
         self.plot: pg.PlotItem = self.plot_widget.getPlotItem()
         style_plot(self.plot, palette)
-        self.plot.showGrid(x=True, y=True, alpha=0.15)
+        show_grid(self.plot, palette)
         self.legend = self.plot.addLegend(offset=(-10, 10), labelTextColor=palette.text().color())
         self.curves: dict[int, pg.PlotDataItem] = {}
 

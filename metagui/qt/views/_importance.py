@@ -16,8 +16,16 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QStackedWidget, QVBoxLayout, QWidget
 
+from metagui.qt._gc import worker_thread
 from metagui.qt._history_model import HistoryModel, StudyData
-from metagui.qt.views._common import STATE_COLORS, LiveView, format_number, style_plot
+from metagui.qt.views._common import (
+    STATE_COLORS,
+    LiveView,
+    format_number,
+    show_grid,
+    style_plot,
+    value_axes,
+)
 
 __all__ = ["ImportancePlot", "Importances", "compute_importances"]
 
@@ -82,6 +90,15 @@ def compute_importances(
     return Importances(dict(values), "PED-ANOVA", len(study.trials), notes)
 
 
+def _in_worker(
+    entries: list[dict[str, Any]], trials: list[tuple[dict[str, Any], float]], maximize: bool
+) -> Importances:
+    """:func:`compute_importances` as the executor's thread runs it (garbage collection is
+    left to the GUI thread meanwhile)."""
+    with worker_thread():
+        return compute_importances(entries, trials, maximize)
+
+
 def _study_of(key: object) -> object:
     return key[0] if isinstance(key, tuple) else None
 
@@ -104,14 +121,16 @@ class ImportancePlot(LiveView):
         self._last_start = -math.inf
 
         palette = self.palette()
-        self.plot_widget = pg.PlotWidget(background=palette.color(palette.ColorRole.Base))
+        self.plot_widget = pg.PlotWidget(
+            background=palette.color(palette.ColorRole.Base), axisItems=value_axes()
+        )
         self.plot: pg.PlotItem = self.plot_widget.getPlotItem()
         style_plot(self.plot, palette)
         self.plot.setMouseEnabled(x=False, y=False)
         self.plot.hideButtons()
         self.plot.setMenuEnabled(False)
         self.plot.setLabel("bottom", "importance (share of the total)")
-        self.plot.showGrid(x=True, alpha=0.15)
+        show_grid(self.plot, palette, y=False)
         self._text_color = palette.color(palette.ColorRole.Text)
         self.bars: pg.BarGraphItem | None = None
         self._labels: list[pg.TextItem] = []
@@ -187,7 +206,7 @@ class ImportancePlot(LiveView):
             return
         self._last_start = time.monotonic()
         self._job_key = key
-        self._job = _executor().submit(compute_importances, *args)
+        self._job = _executor().submit(_in_worker, *args)
 
     def _collect(self) -> None:
         """Show a finished evaluation (polled from the redraw timer: no cross-thread signal

@@ -24,6 +24,8 @@ from metagui.qt.views._common import (
     metric_label,
     objective_label,
     sentence,
+    set_colormap,
+    show_grid,
     style_plot,
     validation_metric,
     value_axes,
@@ -95,7 +97,7 @@ class LossPlot(LiveView):
         for panel, plot in self.plots.items():
             style_plot(plot, self.palette())
             plot.setLabel("bottom", "meta-training step")
-            plot.showGrid(x=True, y=True, alpha=0.15)
+            show_grid(plot, self.palette())
             plot.addLegend(offset=(-10, 10), labelTextColor=self.palette().text().color())
             focus = pg.PlotDataItem(
                 pen=pg.mkPen(FOCUS_COLOR, width=2.5), antialias=True, connect="finite"
@@ -192,7 +194,7 @@ class LossPlot(LiveView):
         colors = value_colors([t.value for t in shown], study.maximize, alpha=110)
         pens = {t.id: self._pen_key(t, c) for t, c in zip(shown, colors, strict=True)}
         span = value_range([t.value for t in shown])
-        self.colorbar.setColorMap(value_colormap(study.maximize))
+        set_colormap(self.colorbar, value_colormap(study.maximize))
         self.colorbar.setLevels(span or (0.0, 1.0))
         self.colorbar.getAxis("left").setLabel(objective_label(study))
         focus = self.focus_trial()

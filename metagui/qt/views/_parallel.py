@@ -20,6 +20,7 @@ from metagui.qt.views._common import (
     make_colorbar,
     objective_label,
     param_axis,
+    set_colormap,
     short_names,
     style_plot,
     value_colormap,
@@ -112,7 +113,7 @@ class ParallelCoordinates(LiveView):
         objective = ParamAxis("objective", categorical=False, low=span[0], high=span[1])
         labels = short_names(names)
         self._set_axes([*axes, objective], [labels[n] for n in names] + ["objective"])
-        self.colorbar.setColorMap(value_colormap(study.maximize))
+        set_colormap(self.colorbar, value_colormap(study.maximize))
         self.colorbar.setLevels(span)
         self.colorbar.getAxis("left").setLabel(objective_label(study))
         self.plot.setTitle(f"Parallel coordinates: {len(trials)} finished trials")

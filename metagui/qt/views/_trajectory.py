@@ -22,6 +22,8 @@ from metagui.qt.views._common import (
     make_colorbar,
     objective_label,
     param_axis,
+    set_colormap,
+    show_grid,
     style_plot,
     value_axes,
     value_colormap,
@@ -81,7 +83,7 @@ class TrajectoryPlot(LiveView):
         self.graphics.ci.layout.setColumnStretchFactor(2, 3)
         for plot in (self.sampled_plot, self.learned_plot):
             style_plot(plot, palette)
-            plot.showGrid(x=True, y=True, alpha=0.15)
+            show_grid(plot, palette)
         self.sampled_plot.setLabel("bottom", "trial number")
         self.learned_plot.setLabel("bottom", "meta-training step")
         self.learned_plot.setLogMode(y=True)
@@ -202,7 +204,7 @@ class TrajectoryPlot(LiveView):
             else:
                 item.setData(xs, ys)
             self._points_trials[item] = [t.id for t in group]
-        self.colorbar.setColorMap(value_colormap(study.maximize))
+        set_colormap(self.colorbar, value_colormap(study.maximize))
         self.colorbar.setLevels(span or (0.0, 1.0))
         self.colorbar.getAxis("left").setLabel(objective_label(study))
 
