@@ -80,6 +80,8 @@ def _resource(relative: str) -> Path:
 def _bench(args: argparse.Namespace) -> int:
     if args.gui:
         return _bench_gui(args)
+    if args.repeats != 1 or args.switch_tabs:
+        raise _UsageError("bench: --repeats and --switch-tabs are for --gui")
     from metagui.core.bench import BENCHMARKS, run_benchmark
 
     names = args.only or list(BENCHMARKS)
@@ -109,10 +111,14 @@ def _bench_gui(args: argparse.Namespace) -> int:
         raise _UsageError("bench: --only names the training benchmarks, not --gui")
     if args.seconds is not None and not args.seconds > 0:
         raise _UsageError("bench: --seconds must be positive")
+    if args.repeats < 1:
+        raise _UsageError("bench: --repeats must be at least 1")
     from metagui.qt.bench_gui import DEFAULT_SECONDS, format_summary, run_gui_benchmark
 
     seconds = DEFAULT_SECONDS if args.seconds is None else args.seconds
-    result = run_gui_benchmark(seconds, device=args.device)
+    result = run_gui_benchmark(
+        seconds, device=args.device, repeats=args.repeats, switch_tabs=args.switch_tabs
+    )
     print(json.dumps(result) if args.json else format_summary(result), flush=True)
     return 0
 
@@ -228,6 +234,18 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="the app's cost instead: the demo study headless and in the window (offscreen "
         "without a display), and the window's event-loop stalls while it trains",
+    )
+    bench.add_argument(
+        "--repeats",
+        type=int,
+        default=1,
+        metavar="N",
+        help="with --gui: N headless/app pairs in alternating order; the median ratio counts",
+    )
+    bench.add_argument(
+        "--switch-tabs",
+        action="store_true",
+        help="with --gui: the throughput runs also switch the plot tabs every second",
     )
     bench.add_argument("--only", action="append", metavar="NAME", help="run only this benchmark")
     bench.set_defaults(func=_bench)

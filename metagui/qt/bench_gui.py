@@ -2,18 +2,22 @@
 loop stalls while it trains.
 
 The same study (the built-in demo study by default, same seed, same device) runs three times
-in this process, each time into its own temporary history database:
+in this process (with ``repeats``, the first two ``repeats`` times, in alternating order: the
+machine's own drift then weighs on both paths), each time into its own temporary history
+database:
 
 - **headless**, as ``metagui run`` runs it: the core runner's generator consumed in a plain
   loop in this thread;
 - **in the app**: a real :class:`~metagui.qt.main_window.MainWindow`, shown (offscreen when
   there is no display), runs it through its Run path (the study worker thread, the live
-  history polling, the plots and the table redrawn on their timers) with the loss plot shown.
-  Every second the plot tabs switch between the loss curves and the hyperparameter
-  trajectories, as someone watching would;
-- **in the app again**, the same way, with the stall probe below running. The probe gets a
-  run of its own: its timer wakes the GUI thread 200 times a second, and each wake takes the
-  interpreter lock from the training, which would count against the app in the throughput.
+  history polling, the plots and the table redrawn on their timers) with the loss plot shown:
+  the app open and plotting live, someone watching it (``switch_tabs``: also switching the
+  plot tabs every second, which costs the training most);
+- **in the app again** for the stalls, every second switching the plot tabs between the loss
+  curves and the hyperparameter trajectories (each switch lays out and paints a whole tab),
+  with the stall probe below running. The probe gets a run of its own: its timer wakes the
+  GUI thread 200 times a second, and each wake takes the interpreter lock from the training,
+  which would count against the app in the throughput.
 
 **Throughput** is counted from what each run recorded, the same way for both paths: every
 recorded training step carries the wall time at which the study thread recorded it, so the
@@ -34,6 +38,7 @@ could not react to anything (a click, a key, a repaint).
 from __future__ import annotations
 
 import math
+import statistics
 import tempfile
 import time
 from bisect import bisect_left, bisect_right
@@ -81,18 +86,25 @@ def run_gui_benchmark(
     device: str = "auto",
     experiment: str | Path | None = None,
     interval_ms: int = 5,
-    interact: bool = True,
+    switch_tabs: bool = False,
     app_first: bool = False,
+    repeats: int = 1,
 ) -> dict[str, Any]:
     """Run the study of ``experiment`` (default: the demo study) headless, then in the app
-    (``app_first``: the other way round), ``seconds`` of training each, and return the
-    figures as one JSON-ready dict (see the module's documentation for how they are counted).
+    (``app_first``: the other way round), ``seconds`` of training each, ``repeats`` times
+    in alternating order, then once more in the app to measure stalls; return the figures as
+    one JSON-ready dict (see the module's documentation for how they are counted). With
+    repeats, the throughput figures are those of the repeat with the median ratio, and
+    ``ratios`` lists every repeat's. ``switch_tabs``: in the throughput runs too, switch the
+    plot tabs every second as the stall run does (by default they only watch the loss plot).
 
     Needs a QApplication: the existing one, or one created here (offscreen unless there is a
     display or ``QT_QPA_PLATFORM`` chooses a platform). Everything else it starts (the window,
     the study thread, the temporary databases) is gone when it returns."""
     if not seconds > 0 or not math.isfinite(seconds):
         raise MetaguiError(f"bench --gui: --seconds must be a positive number, not {seconds}")
+    if repeats < 1:
+        raise MetaguiError(f"bench --gui: --repeats must be at least 1, not {repeats}")
     if interval_ms < 1:
         raise MetaguiError(
             f"bench --gui: the timer interval must be at least 1 ms, not {interval_ms!r}"
@@ -104,27 +116,29 @@ def run_gui_benchmark(
     overrides = [f"device={device}", f"budget.trials={_ENOUGH_TRIALS}", "budget.timeout_s=null"]
     spec = load_experiment(path, overrides=overrides)
     _application()
-    work: dict[str, _Work] = {}
-    stalls: list[float] = []
-    order = ("app", "headless") if app_first else ("headless", "app")
-    for which in (*order, "stalls"):
-        with tempfile.TemporaryDirectory(prefix=_TMP_PREFIX) as folder:
-            db = Path(folder) / "history.sqlite"
-            if which == "headless":
-                _run_headless(spec, db, seconds)
+    pairs: list[_Pair] = []
+    paths: list[str] = []
+    for repeat in range(repeats):
+        headless_first = (repeat % 2 == 0) != app_first
+        order = ("headless", "app") if headless_first else ("app", "headless")
+        work: dict[str, _Work] = {}
+        for which in order:
+            with tempfile.TemporaryDirectory(prefix=_TMP_PREFIX) as folder:
+                db = Path(folder) / "history.sqlite"
+                if which == "headless":
+                    _run_headless(spec, db, seconds)
+                else:
+                    _run_in_app(spec, db, seconds, None, switch_tabs)
                 work[which] = _recorded_work(spec, db)
-            elif which == "app":
-                _run_in_app(spec, db, seconds, None, interact)
-                work[which] = _recorded_work(spec, db)
-            else:
-                stalls = _run_in_app(spec, db, seconds, interval_ms, interact)
-    head, app = work["headless"], work["app"]
-    common = min(head.done_by(seconds), app.done_by(seconds))
-    if common <= 0:
-        raise MetaguiError("bench --gui: a path trained nothing in its window")
-    head_s, app_s = head.time_to(common), app.time_to(common)
-    trials = max(head.trials_to(common), app.trials_to(common))
-    ratio = head_s / app_s
+        paths.extend(order)
+        pairs.append(_Pair(work["headless"], work["app"], seconds))
+    with tempfile.TemporaryDirectory(prefix=_TMP_PREFIX) as folder:
+        stalls = _run_in_app(spec, Path(folder) / "history.sqlite", seconds, interval_ms, True)
+    paths.append("stalls")
+    ratios = [pair.ratio for pair in pairs]
+    median = pairs[ratios.index(statistics.median_low(ratios))]
+    head, app, common, trials = median.head, median.app, median.common, median.trials
+    head_s, app_s, ratio = median.head_s, median.app_s, median.ratio
     p50, p99, worst = _stall_statistics(stalls)
     return {
         "name": "gui",
@@ -132,7 +146,10 @@ def run_gui_benchmark(
         "device": _device_name(spec.device),
         "qt_platform": QGuiApplication.platformName(),
         "seconds": float(seconds),
-        "order": ", ".join((*order, "stalls")),
+        "order": ", ".join(paths),
+        "repeats": repeats,
+        "switch_tabs": switch_tabs,
+        "ratios": ratios,
         "headless_tasks": head.done_by(seconds),
         "app_tasks": app.done_by(seconds),
         "common_tasks": common,
@@ -161,13 +178,24 @@ def format_summary(result: dict[str, Any]) -> str:
     verdict = "ok" if result["cost_ok"] else "OVER THE BAR"
     stalls = "ok" if result["stalls_ok"] else "OVER THE BAR"
     same = "" if result["same_trials"] else " (the two paths sampled different trials!)"
+    watching = "switching tabs every second" if result.get("switch_tabs") else "watching"
+    ratios = result.get("ratios", [])
+    median = (
+        f", the median of {len(ratios)} alternating repeats (x"
+        + ", x".join(f"{r:.3f}" for r in ratios)
+        + ")"
+        if len(ratios) > 1
+        else ""
+    )
     return (
         f"gui {result['device']} ({result['experiment']}, {result['seconds']:g} s per path, "
-        f"Qt {result['qt_platform']}): headless {result['headless_tasks_per_s']:.1f} tasks/s, "
+        f"Qt {result['qt_platform']}, {watching}): "
+        f"headless {result['headless_tasks_per_s']:.1f} tasks/s, "
         f"app {result['app_tasks_per_s']:.1f} tasks/s over the same {result['common_tasks']} "
-        f"tasks ({result['trials']} trials){same}: x{result['ratio']:.3f}, the app costs "
+        f"tasks ({result['trials']} trials){same}: x{result['ratio']:.3f}{median}, the app costs "
         f"{result['cost_percent']:.1f}% (bar {result['cost_bar_percent']:g}%: {verdict})\n"
-        f"gui event-loop stalls while training ({result['stall_samples']} samples every "
+        f"gui event-loop stalls while training, switching tabs every second "
+        f"({result['stall_samples']} samples every "
         f"{result['interval_ms']} ms): p50 {result['stall_p50_ms']:.1f} ms, "
         f"p99 {result['stall_p99_ms']:.1f} ms, max {result['stall_max_ms']:.1f} ms "
         f"(bar p99 < {result['stall_p99_bar_ms']:g} ms: {stalls})"
@@ -332,6 +360,19 @@ class _Probe(QObject):
 
 
 # -- counting ----------------------------------------------------------------------------------
+class _Pair:
+    """One headless run and one app run compared over the same first tasks."""
+
+    def __init__(self, head: _Work, app: _Work, seconds: float) -> None:
+        self.head, self.app = head, app
+        self.common = min(head.done_by(seconds), app.done_by(seconds))
+        if self.common <= 0:
+            raise MetaguiError("bench --gui: a path trained nothing in its window")
+        self.head_s, self.app_s = head.time_to(self.common), app.time_to(self.common)
+        self.trials = max(head.trials_to(self.common), app.trials_to(self.common))
+        self.ratio = self.head_s / self.app_s
+
+
 @dataclass(frozen=True)
 class _Work:
     """What one run recorded: the wall time (UNIX s) of each recorded training step, the

@@ -51,11 +51,11 @@ def assert_nothing_left(scratch: Path) -> None:
 
 @pytest.mark.slow
 def test_both_paths_train_and_the_figures_are_consistent(scratch: Path) -> None:
-    result = run_gui_benchmark(1.0, device="cpu")
+    result = run_gui_benchmark(1.0, device="cpu", switch_tabs=True)
 
     for key in KEYS:
         assert key in result, key
-    assert result["name"] == "gui"
+    assert result["name"] == "gui" and result["switch_tabs"] is True
     assert isinstance(result["device"], str) and result["device"]
     for key in KEYS[2:]:
         assert isinstance(result[key], float) and math.isfinite(result[key]), key
@@ -75,11 +75,16 @@ def test_both_paths_train_and_the_figures_are_consistent(scratch: Path) -> None:
 
 @pytest.mark.slow
 def test_the_cli_prints_one_json_object(scratch: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["bench", "--gui", "--seconds", "0.5", "--json", "--device", "cpu"]) == 0
+    argv = ["bench", "--gui", "--seconds", "0.5", "--json", "--device", "cpu", "--repeats", "2"]
+    assert main(argv) == 0
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 1, lines
     result = json.loads(lines[0])
     assert result["name"] == "gui" and result["seconds"] == 0.5
+    # Two pairs in alternating order, then the stall run; the median pair's figures count.
+    assert result["order"] == "headless, app, app, headless, stalls"
+    assert result["repeats"] == 2 and len(result["ratios"]) == 2
+    assert result["ratio"] == min(result["ratios"])  # the lower median of two
     for key in KEYS:
         assert key in result, key
     assert_nothing_left(scratch)
@@ -90,5 +95,8 @@ def test_the_cli_rejects_what_the_gui_benchmark_cannot_do(
 ) -> None:
     assert main(["bench", "--gui", "--only", "sinusoid-maml"]) == 2
     assert main(["bench", "--gui", "--seconds", "0"]) == 2
+    assert main(["bench", "--gui", "--repeats", "0"]) == 2
+    assert main(["bench", "--repeats", "2"]) == 2
+    assert main(["bench", "--switch-tabs"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 2 and all(line.startswith("metagui: error: bench") for line in err)
+    assert len(err) == 5 and all(line.startswith("metagui: error: bench") for line in err)
