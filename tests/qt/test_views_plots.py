@@ -77,6 +77,26 @@ def test_loss_curves_hold_the_stored_series_and_the_running_trial_is_the_focus(
     assert view.plots["val"].getAxis("left").labelText == "validation MSE"
 
 
+def test_a_running_trial_without_steps_yet_leaves_the_focus_on_the_best(
+    qtbot: QtBot, history: History, model: HistoryModel
+) -> None:
+    view = LossPlot(model)
+    shown(qtbot, view, history.study_id)
+    history.writer.finish_trial(history.ids[7], "COMPLETE", value=0.3, test_value=0.3)
+    history.start(8, dict(TRIALS[1][2]))  # started, nothing logged yet
+    assert model.poll()
+    view.redraw()
+    best = study_of(model, history).best_trial()
+    assert best is not None and view.focus_trial() is not None
+    assert view.focus_trial().id == best.id  # type: ignore[union-attr]
+    legend = view.plots["train"].legend
+    assert [label.text for _, label in legend.items] == [f"trial {best.number} (best)"]
+    history.write_steps(8, 100)  # its first steps: now it is the focus
+    assert model.poll()
+    view.redraw()
+    assert view.focus_trial().id == history.ids[8]  # type: ignore[union-attr]
+
+
 def test_loss_top_k_state_filter_and_log_y(
     qtbot: QtBot, history: History, model: HistoryModel
 ) -> None:

@@ -141,13 +141,17 @@ class LossPlot(LiveView):
         self.log_y_box.setChecked(on)
 
     def focus_trial(self) -> TrialRow | None:
-        """The trial drawn bold: the selected one, else the running one, else the best."""
+        """The trial drawn bold: the selected one, else the running one once it has logged a
+        step, else the best."""
         study = self.study()
         if study is None:
             return None
         if self._selected is not None and self._selected in study.trials:
             return study.trials[self._selected]
-        return study.running_trial() or study.best_trial()
+        running = study.running_trial()
+        if running is not None and study.metrics.get(running.id):
+            return running
+        return study.best_trial() or running  # the running one once it has logged a step
 
     def shown_trials(self) -> list[TrialRow]:
         """The trials the filters let through, in trial-number order."""
