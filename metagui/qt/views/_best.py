@@ -27,7 +27,7 @@ from metagui.qt.views._common import (
     value_colors,
 )
 
-__all__ = ["BestSoFarPlot", "best_so_far_curve", "time_axis_unit"]
+__all__ = ["BestSoFarPlot", "BestSoFarView", "best_so_far_curve", "time_axis_unit"]
 
 X_AXES = ("trial number", "wall time")
 
@@ -75,13 +75,11 @@ def elapsed_points(study: StudyData, trials: Sequence[TrialRow]) -> list[tuple[f
     ]
 
 
-class BestSoFarPlot(LiveView):
-    """The best objective value so far (the trials that count: complete, not excluded) as a
-    step line, over every trial's value as a point (excluded trials hollow), against trial
-    number or wall time since the study began (``x_axis`` combo). The y axis fits the bulk of
-    the points (:class:`RobustViewBox`): a diverged trial's value is left out of view."""
-
-    trial_selected = Signal(int)
+class BestSoFarView(LiveView):
+    """What the best-so-far plot and the comparison of studies share: an x axis chooser
+    (trial number or wall time) over one plot whose y axis fits the bulk of the values
+    (:class:`RobustViewBox`: a diverged value is left out of view; zooming by hand holds until
+    "A"), with a grid and a legend."""
 
     def __init__(self, model: HistoryModel, parent: QWidget | None = None) -> None:
         super().__init__(model, parent)
@@ -94,7 +92,6 @@ class BestSoFarPlot(LiveView):
         controls.addStretch(1)
 
         palette = self.palette()
-        # y auto range ignores diverged trials; zooming by hand holds until "A" (auto range).
         self.view_box = RobustViewBox()
         self.plot_widget = pg.PlotWidget(
             background=palette.color(palette.ColorRole.Base),
@@ -105,6 +102,37 @@ class BestSoFarPlot(LiveView):
         style_plot(self.plot, palette)
         show_grid(self.plot, palette)
         self.legend = self.plot.addLegend(offset=(-10, 10), labelTextColor=palette.text().color())
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(controls)
+        layout.addWidget(self.plot_widget, 1)
+
+    def export_item(self) -> pg.PlotItem:
+        return self.plot
+
+    def set_x_axis(self, which: str) -> None:
+        """``'trial number'`` or ``'wall time'``."""
+        if which not in X_AXES:
+            raise ValueError(f"x axis must be one of {X_AXES}, not {which!r}")
+        self.x_axis_box.setCurrentText(which)
+
+    def by_time(self) -> bool:
+        """Whether the x axis is wall time (else trial number)."""
+        return self.x_axis_box.currentText() == "wall time"
+
+
+class BestSoFarPlot(BestSoFarView):
+    """The best objective value so far (the trials that count: complete, not excluded) as a
+    step line, over every trial's value as a point (excluded trials hollow), against trial
+    number or wall time since the study began (``x_axis`` combo). The y axis fits the bulk of
+    the points (:class:`RobustViewBox`): a diverged trial's value is left out of view."""
+
+    trial_selected = Signal(int)
+
+    def __init__(self, model: HistoryModel, parent: QWidget | None = None) -> None:
+        super().__init__(model, parent)
+        palette = self.palette()
         self.points = pg.PlotDataItem(
             pen=None,
             symbol="o",
@@ -136,14 +164,6 @@ class BestSoFarPlot(LiveView):
         self._point_trials: list[int] = []
         self._selected: int | None = None
 
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addLayout(controls)
-        layout.addWidget(self.plot_widget, 1)
-
-    def export_item(self) -> pg.PlotItem:
-        return self.plot
-
     def set_trial(self, trial_id: int | None) -> None:
         """Ring trial ``trial_id``'s point (None: no ring)."""
         if trial_id != self._selected:
@@ -153,19 +173,13 @@ class BestSoFarPlot(LiveView):
     def _study_changed(self) -> None:
         self._selected = None
 
-    def set_x_axis(self, which: str) -> None:
-        """``'trial number'`` or ``'wall time'``."""
-        if which not in X_AXES:
-            raise ValueError(f"x axis must be one of {X_AXES}, not {which!r}")
-        self.x_axis_box.setCurrentText(which)
-
     def _draw(self, study: StudyData | None) -> None:
         if study is None:
             for item in (self.points, self.pruned_points, self.curve, self.selected_marker):
                 item.setData([], [])
             self.plot.setTitle("Best so far")
             return
-        by_time = self.x_axis_box.currentText() == "wall time"
+        by_time = self.by_time()
         complete = [
             t
             for t in study.ordered_trials()

@@ -5,60 +5,24 @@ from __future__ import annotations
 from collections.abc import Hashable
 
 import pyqtgraph as pg
-from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QWidget
 
 from metagui.qt._history_model import HistoryModel, StudyData
-from metagui.qt.views._best import X_AXES, best_so_far_curve, time_axis_unit
-from metagui.qt.views._common import (
-    CATEGORY_COLORS,
-    LiveView,
-    RobustViewBox,
-    objective_label,
-    show_grid,
-    style_plot,
-    value_axes,
-)
+from metagui.qt.views._best import BestSoFarView, best_so_far_curve, time_axis_unit
+from metagui.qt.views._common import CATEGORY_COLORS, objective_label
 
 __all__ = ["CompareStudies"]
 
 
-class CompareStudies(LiveView):
+class CompareStudies(BestSoFarView):
     """The best-so-far value of each chosen study (``set_studies``) against trial number or
     wall time since each study began, one colour per study, legend by study name. The y axis
     fits the bulk of the values (:class:`RobustViewBox`), as in :class:`BestSoFarPlot`."""
 
     def __init__(self, model: HistoryModel, parent: QWidget | None = None) -> None:
-        super().__init__(model, parent)
         self._study_ids: list[int] = []
-        controls = QHBoxLayout()
-        controls.addWidget(QLabel("x axis:"))
-        self.x_axis_box = QComboBox()
-        self.x_axis_box.addItems(X_AXES)
-        self.x_axis_box.currentIndexChanged.connect(self.invalidate)
-        controls.addWidget(self.x_axis_box)
-        controls.addStretch(1)
-
-        palette = self.palette()
-        # y auto range ignores a diverged first trial; zooming by hand holds until "A".
-        self.view_box = RobustViewBox()
-        self.plot_widget = pg.PlotWidget(
-            background=palette.color(palette.ColorRole.Base),
-            axisItems=value_axes(),
-            viewBox=self.view_box,
-        )
-        self.plot: pg.PlotItem = self.plot_widget.getPlotItem()
-        style_plot(self.plot, palette)
-        show_grid(self.plot, palette)
-        self.legend = self.plot.addLegend(offset=(-10, 10), labelTextColor=palette.text().color())
+        super().__init__(model, parent)
         self.curves: dict[int, pg.PlotDataItem] = {}
-
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addLayout(controls)
-        layout.addWidget(self.plot_widget, 1)
-
-    def export_item(self) -> pg.PlotItem:
-        return self.plot
 
     def set_study(self, study_id: int | None) -> None:
         self.set_studies([] if study_id is None else [study_id])
@@ -69,11 +33,6 @@ class CompareStudies(LiveView):
             self._study_ids = list(study_ids)
             self._study_id = self._study_ids[0] if self._study_ids else None
             self.invalidate()
-
-    def set_x_axis(self, which: str) -> None:
-        if which not in X_AXES:
-            raise ValueError(f"x axis must be one of {X_AXES}, not {which!r}")
-        self.x_axis_box.setCurrentText(which)
 
     def studies(self) -> list[StudyData]:
         return [self.model.studies[i] for i in self._study_ids if i in self.model.studies]
@@ -88,7 +47,7 @@ class CompareStudies(LiveView):
 
     def _draw(self, study: StudyData | None) -> None:
         studies = self.studies()
-        by_time = self.x_axis_box.currentText() == "wall time"
+        by_time = self.by_time()
         paths: dict[int, tuple[list[float], list[float]]] = {}
         longest = 0.0
         for data in studies:
