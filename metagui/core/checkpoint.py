@@ -6,6 +6,7 @@ loading never runs code from the file: the spec travels as plain JSON-compatible
 
 from __future__ import annotations
 
+import io
 import os
 import tempfile
 from pathlib import Path
@@ -22,7 +23,14 @@ if TYPE_CHECKING:
     from metagui.core.learners import MetaLearner
     from metagui.core.spec import TrainSpec
 
-__all__ = ["FORMAT", "FORMAT_VERSION", "load_checkpoint", "save_checkpoint"]
+__all__ = [
+    "FORMAT",
+    "FORMAT_VERSION",
+    "checkpoint_bytes",
+    "load_checkpoint",
+    "save_checkpoint",
+    "write_checkpoint_bytes",
+]
 
 FORMAT = "metagui-checkpoint"
 FORMAT_VERSION = 1
@@ -35,8 +43,14 @@ def save_checkpoint(
     extra: dict[str, Any] | None = None,
 ) -> Path:
     """Write ``learner``'s weights and ``spec`` to ``path`` atomically (temp file + rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    return write_checkpoint_bytes(path, checkpoint_bytes(learner, spec, extra))
+
+
+def checkpoint_bytes(
+    learner: MetaLearner, spec: TrainSpec, extra: dict[str, Any] | None = None
+) -> bytes:
+    """The checkpoint of ``learner`` and ``spec`` as the bytes of a checkpoint file: what a
+    trial trained in another process or on another host sends back to be written."""
     payload = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -51,10 +65,21 @@ def save_checkpoint(
         "state": {k: v.detach().cpu() for k, v in learner.state_dict().items()},
         "extra": extra or {},
     }
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    return buffer.getvalue()
+
+
+def write_checkpoint_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
+    """Write checkpoint bytes (see :func:`checkpoint_bytes`) to ``path`` atomically."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    os.close(fd)
     try:
-        torch.save(payload, tmp)
+        with os.fdopen(fd, "wb") as file:
+            file.write(data)
+            file.flush()
+            os.fsync(file.fileno())
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

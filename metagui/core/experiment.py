@@ -17,6 +17,7 @@ __all__ = [
     "PRUNERS",
     "STRATEGIES",
     "BudgetSpec",
+    "ExecutionSpec",
     "ExperimentSpec",
     "ObjectiveSpec",
     "PrunerSpec",
@@ -88,6 +89,32 @@ class BudgetSpec(_Strict):
         return self
 
 
+class ExecutionSpec(_Strict):
+    """Where and how many trials run at once. Not a hyperparameter: it never changes a
+    trial's result (only how fast the study gets through its budget), and exports of a
+    trial's settings leave it out. Without it a study runs one trial at a time, in process."""
+
+    parallel: int = Field(1, ge=1, le=4096, description="trials running at once")
+    address: str = Field(
+        "local",
+        min_length=1,
+        description="local (a Ray cluster on this machine, started for the study) or the "
+        "address of a running Ray cluster (host:port)",
+    )
+    cpus_per_trial: float = Field(1.0, gt=0, description="CPU cores each trial reserves")
+    gpus_per_trial: float = Field(
+        0.0, ge=0, description="GPUs each trial reserves (0.25: four trials share one GPU)"
+    )
+    retry_lost_trials: bool = Field(
+        False, description="run a trial whose worker was lost again, as a new trial number"
+    )
+
+    @property
+    def distributed(self) -> bool:
+        """Whether the trials run on Ray (several at once, or on a named cluster)."""
+        return self.parallel > 1 or self.address != "local"
+
+
 class ExperimentSpec(TrainSpec):
     """A hyperparameter search over meta-training runs. The inherited ``TrainSpec`` fields are
     the base settings; each trial overrides the ``search_space`` parameters it samples."""
@@ -101,6 +128,9 @@ class ExperimentSpec(TrainSpec):
     warm_start: list[str] = Field(
         default_factory=list,
         description="studies of the same history whose best trials seed this one",
+    )
+    execution: ExecutionSpec | None = Field(
+        None, description="parallel trials on Ray; absent: one trial at a time, in process"
     )
 
     @model_validator(mode="after")
@@ -156,6 +186,7 @@ class ExperimentSpec(TrainSpec):
         data["search_space"] = {"params": []}
         data["budget"] = {"trials": 1, "timeout_s": None}
         data["warm_start"] = []
+        data["execution"] = None  # how a study ran is not part of a trial's settings
         return ExperimentSpec.model_validate(data)
 
 

@@ -259,6 +259,9 @@ def dumps_experiment(
     """``spec`` as the text of a ``fmt`` file (``yaml``, ``json`` or ``toml``), fields in the
     model's order, with ``meta`` as a leading ``_meta`` block when given."""
     doc: dict[str, Any] = spec.model_dump(mode="json", by_alias=True)
+    if doc.get("execution") is None:
+        # An experiment without an execution section runs one trial at a time: no key for it.
+        doc.pop("execution", None)
     if fmt == "toml":
         dropped: list[str] = []
         doc = _without_none(doc, "", dropped)

@@ -1,25 +1,29 @@
-"""The study runner: a generator over trials that asks the strategy, meta-trains, reports
-intermediate values for pruning, evaluates, tells the strategy and records everything in the
-history. It yields the engine's reports (wrapped with the trial number) and trial-level
-reports, and can be stopped, paused and resumed between yields.
+"""The study driver: a generator over trials that asks the strategy, hands each trial to an
+executor (in process, one at a time; or on Ray, several at once), records every report in the
+history, asks the pruner, and tells the strategy. It yields the engine's reports (wrapped
+with the trial number) and trial-level reports, and can be stopped, paused and resumed
+between yields.
+
+The driver is the only writer of the history and the only user of the strategy: workers
+only train (``metagui.core.execution``).
 """
 
 from __future__ import annotations
 
-import dataclasses
-import gc
 import math
+import threading
 import time
 from collections.abc import Generator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from metagui.core.errors import MetaguiError
-from metagui.core.reports import StepReport, Tick, TrainingFinished
+from metagui.core.reports import StepReport, Tick
 
 if TYPE_CHECKING:
-    from metagui.core.experiment import ExperimentSpec
+    from metagui.core.execution import Executor, TrialEvent
+    from metagui.core.experiment import ExecutionSpec, ExperimentSpec
     from metagui.core.history import HistoryWriter, TrialRow
     from metagui.core.strategies import PastTrial, Proposal, Strategy
 
@@ -28,6 +32,7 @@ __all__ = [
     "StudyRunner",
     "StudyStarted",
     "TrialEnded",
+    "TrialPlaced",
     "TrialStarted",
     "TrialStep",
     "task_kind",
@@ -35,6 +40,7 @@ __all__ = [
 ]
 
 EndState = Literal["COMPLETE", "PRUNED", "FAILED"]
+EndReason = Literal["budget", "timeout", "exhausted", "stopped"]
 
 
 @dataclass(frozen=True)
@@ -48,6 +54,10 @@ class StudyStarted:
     finished_trials: int
     failed_on_resume: int
     timeout_s: float | None
+    parallel: int = 1
+    """Trials that run at once."""
+    where: str = "in process"
+    """Where they run, in words (``in process``; ``Ray, 2 nodes, 16 CPUs``)."""
 
 
 @dataclass(frozen=True)
@@ -56,11 +66,24 @@ class TrialStarted:
     trial_id: int
     params: dict[str, Any]
     seed: int
+    retry_of: int | None = None
+    """The number of the trial whose lost worker this one runs again."""
+
+
+@dataclass(frozen=True)
+class TrialPlaced:
+    """A trial's worker began training it: on ``host`` (process ``pid``), on ``device``."""
+
+    number: int
+    trial_id: int
+    host: str
+    device: str
+    pid: int
 
 
 @dataclass(frozen=True)
 class TrialStep:
-    """An engine report of the running trial."""
+    """An engine report of a running trial."""
 
     number: int
     trial_id: int
@@ -85,16 +108,19 @@ class TrialEnded:
 @dataclass(frozen=True)
 class StudyEnded:
     study: str
-    reason: Literal["budget", "timeout", "exhausted", "stopped"]
+    reason: EndReason
     best_number: int | None
     best_value: float | None
     counts: dict[str, int]
 
 
-RunnerReport = StudyStarted | TrialStarted | TrialStep | TrialEnded | StudyEnded | Tick
+RunnerReport = (
+    StudyStarted | TrialStarted | TrialPlaced | TrialStep | TrialEnded | StudyEnded | Tick
+)
 
 _INTERRUPTED = "interrupted: the run stopped while this trial was training"
 _CRASHED = "interrupted: the process ended while this trial was running"
+_WAIT_S = 0.1  # longest wait for a worker's events: the driver yields at least this often
 
 
 def task_kind(spec: ExperimentSpec) -> str:
@@ -108,6 +134,30 @@ def trial_seed(study_seed: int, number: int) -> int:
     return (study_seed + number) % (2**62)
 
 
+@dataclass
+class _Running:
+    """The driver's record of a trial in flight."""
+
+    proposal: Proposal
+    trial_id: int
+    began: float
+    last_step: int | None = None
+    last_value: float | None = None
+
+
+@dataclass
+class _Study:
+    """The driver's running totals of one run."""
+
+    study_id: int
+    finished: int
+    counts: dict[str, int]
+    best_number: int | None
+    best_value: float | None
+    next_number: int
+    started: float = field(default_factory=time.monotonic)
+
+
 class StudyRunner:
     """Run (or resume) the study of ``spec`` in the history at ``db_path``.
 
@@ -115,6 +165,9 @@ class StudyRunner:
     taken gets ``-2``, ``-3``... appended). With ``resume``, the named study continues: its
     trials left RUNNING by a crash are marked failed, the strategy is rebuilt from the
     recorded trials, and the run goes on until the (possibly raised) budget is met.
+
+    ``parallel`` and ``address`` override the experiment's ``execution`` section: more than
+    one trial at once, or a Ray cluster's address, runs the trials on Ray.
     """
 
     def __init__(
@@ -127,6 +180,8 @@ class StudyRunner:
         device: str | None = None,
         trials: int | None = None,
         timeout_s: float | None = None,
+        parallel: int | None = None,
+        address: str | None = None,
         collect_garbage: bool = True,
     ) -> None:
         """``collect_garbage=False`` leaves cyclic garbage collection to the caller: a GUI
@@ -140,37 +195,68 @@ class StudyRunner:
         self.trials_budget = trials if trials is not None else spec.budget.trials
         self.timeout_s = timeout_s if timeout_s is not None else spec.budget.timeout_s
         self.direction = spec.objective.resolved_direction(task_kind(spec))
-        self._prune_requested = False
-        self._best_candidate: tuple[Any, Any] | None = None
+        self.execution = _execution(spec.execution, parallel, address)
+        self._prune_requests: set[int | None] = set()
+        self._lock = threading.Lock()
+        self._launching_paused = False
         self._collect_garbage = collect_garbage
+        self._unsent: list[TrialEvent] = []  # events of trials that never reached a worker
+        self._retries: list[int] = []  # lost trials whose settings are enqueued to run again
+
+    @property
+    def parallel(self) -> int:
+        """How many trials run at once."""
+        return 1 if self.execution is None else self.execution.parallel
 
     def _better(self, value: float, than: float | None) -> bool:
         if than is None:
             return True
         return value > than if self.direction == "maximize" else value < than
 
-    def request_prune(self) -> None:
-        """Prune the running trial at the next yield (a user's decision, recorded as such)."""
-        self._prune_requested = True
+    def request_prune(self, number: int | None = None) -> None:
+        """Prune running trial ``number`` (``None``: every running trial) at the next yield:
+        a user's decision, recorded as such. Safe to call from another thread."""
+        with self._lock:
+            self._prune_requests.add(number)
+
+    def pause_launching(self, paused: bool) -> None:
+        """Start no new trial while ``paused``; the trials in flight go on. Safe to call
+        from another thread. (To pause the training itself, stop iterating the generator.)"""
+        self._launching_paused = paused
+
+    @property
+    def launching_paused(self) -> bool:
+        return self._launching_paused
 
     # -- the generator -----------------------------------------------------------------------
-    def run(self) -> Generator[RunnerReport, None, None]:
+    def run(self, executor: Executor | None = None) -> Generator[RunnerReport, None, None]:
+        """The study, trial by trial. ``executor``: where the trials train (default: the one
+        the execution section asks for; the runner closes it at the end either way)."""
+        from metagui.core.execution import make_executor
         from metagui.core.history import HistoryWriter
 
         writer = HistoryWriter(self.db_path)
         try:
-            yield from self._run(writer)
+            # Before the study is opened: a cluster that cannot run it records nothing.
+            if executor is None:
+                executor = make_executor(self.execution, collect_garbage=self._collect_garbage)
+            try:
+                yield from self._run(writer, executor)
+            finally:
+                executor.close()
         finally:
             writer.close()
 
-    def _run(self, writer: HistoryWriter) -> Generator[RunnerReport, None, None]:
+    def _run(
+        self, writer: HistoryWriter, executor: Executor
+    ) -> Generator[RunnerReport, None, None]:
         from metagui.core.history import HistoryReader
 
         study_id, failed_on_resume = self._open_study(writer)
         reader = HistoryReader(self.db_path)
         try:
             past = reader.trials(study_id)
-            strategy = self._strategy(past, reader)
+            strategy = self._strategy(past, reader, executor.capacity)
         finally:
             reader.close()
         finished = sum(t.state in ("COMPLETE", "PRUNED", "FAILED") for t in past)
@@ -185,127 +271,222 @@ class StudyRunner:
             finished,
             failed_on_resume,
             self.timeout_s,
+            executor.capacity,
+            executor.where,
         )
-        counts = {s: sum(t.state == s for t in past) for s in ("COMPLETE", "PRUNED", "FAILED")}
-        started = time.monotonic()
-        next_number = max((t.number for t in past), default=-1) + 1
-        reason: Literal["budget", "timeout", "exhausted", "stopped"] = "budget"
+        study = _Study(
+            study_id,
+            finished,
+            {s: sum(t.state == s for t in past) for s in ("COMPLETE", "PRUNED", "FAILED")},
+            best_number,
+            best_value,
+            max((t.number for t in past), default=-1) + 1,
+        )
+        in_flight: dict[int, _Running] = {}
+        self._unsent = []
+        reason: EndReason = "budget"
         writer.set_study_status(study_id, "running")
-        nothing_to_search = all(p.type == "fixed" for p in self.spec.search_space.params)
         stopped = True
         try:
             while True:
-                if self.trials_budget is not None and finished >= self.trials_budget:
-                    reason = "budget"
-                    break
-                if self.timeout_s is not None and time.monotonic() - started >= self.timeout_s:
-                    reason = "timeout"
-                    break
-                if strategy.exhausted or (nothing_to_search and finished > 0):
-                    # A space with nothing to sample has exactly one configuration.
-                    reason = "exhausted"
-                    break
-                proposal = strategy.ask()
-                number = max(proposal.number, next_number)
-                next_number = number + 1
-                ended = yield from self._trial(writer, strategy, study_id, proposal, number)
-                finished += 1
-                counts[ended.state] += 1
-                value = ended.value
-                if (
-                    value is not None
-                    and ended.state == "COMPLETE"
-                    and self._better(value, best_value)
-                ):
-                    best_number, best_value = number, value
-                    self._save_best(writer, study_id, ended)
-                self._best_candidate = None
-                yield dataclasses.replace(ended, best_number=best_number, best_value=best_value)
+                why_not = None
+                while len(in_flight) < executor.capacity and not self._launching_paused:
+                    why_not = self._cannot_launch(strategy, study, len(in_flight))
+                    if why_not is not None:
+                        break
+                    yield self._launch(writer, executor, strategy, study, in_flight)
+                if not in_flight:
+                    if why_not is not None:
+                        reason = why_not
+                        break
+                    # Paused with nothing running: wait for a resume (or a stop).
+                    time.sleep(_WAIT_S)
+                    yield Tick(0)
+                    continue
+                yield from self._handle_prune_requests(writer, executor, strategy, study, in_flight)
+                events, self._unsent = self._unsent or executor.events(_WAIT_S), []
+                if not events:
+                    yield Tick(0)
+                for event in events:
+                    yield from self._handle(event, writer, executor, strategy, study, in_flight)
             stopped = False
         finally:
+            for number, running in in_flight.items():
+                executor.cancel(number)
+                writer.finish_trial(running.trial_id, "FAILED", error=_INTERRUPTED)
             writer.set_study_status(study_id, "stopped" if stopped else "finished")
-        yield StudyEnded(self.study_name, reason, best_number, best_value, counts)
+        yield StudyEnded(self.study_name, reason, study.best_number, study.best_value, study.counts)
+
+    def _cannot_launch(self, strategy: Strategy, study: _Study, running: int) -> EndReason | None:
+        """Why no trial may start now (the budget counts the trials in flight), or None."""
+        if self.trials_budget is not None and study.finished + running >= self.trials_budget:
+            return "budget"
+        if self.timeout_s is not None and time.monotonic() - study.started >= self.timeout_s:
+            return "timeout"
+        nothing_to_search = all(p.type == "fixed" for p in self.spec.search_space.params)
+        if strategy.exhausted or (nothing_to_search and study.finished + running > 0):
+            # A space with nothing to sample has exactly one configuration.
+            return "exhausted"
+        return None
 
     # -- one trial -----------------------------------------------------------------------------
-    def _trial(
+    def _launch(
         self,
         writer: HistoryWriter,
+        executor: Executor,
         strategy: Strategy,
-        study_id: int,
-        proposal: Proposal,
-        number: int,
-    ) -> Generator[RunnerReport, None, TrialEnded]:
-        from metagui.core.training import DivergedError, MetaTraining
+        study: _Study,
+        in_flight: dict[int, _Running],
+    ) -> TrialStarted:
+        from metagui.core.execution import TrialJob
 
+        proposal = strategy.ask()
+        retry_of = self._retries.pop(0) if self._retries else None
+        number = max(proposal.number, study.next_number)
+        study.next_number = number + 1
         seed = trial_seed(self.spec.seed, number)
-        trial_id = writer.start_trial(study_id, number, proposal.params, seed, None)
-        yield TrialStarted(number, trial_id, dict(proposal.params), seed)
-        began = time.monotonic()
-        self._prune_requested = False
-        self._best_candidate = None
-        last_step: int | None = None
-        last_value: float | None = None
-        outcome: dict[str, Any] = {}
+        trial_id = writer.start_trial(study.study_id, number, proposal.params, seed, None)
+        in_flight[number] = _Running(proposal, trial_id, time.monotonic())
         try:
             spec = self.spec.trial_spec(proposal.params, seed)
             if spec.training.eval_seed is None:
                 # Every trial is scored on the same validation and test tasks.
                 training_spec = spec.training.model_copy(update={"eval_seed": self.spec.seed})
                 spec = spec.model_copy(update={"training": training_spec})
-            training = MetaTraining(spec, device=self.device)
-            finished: TrainingFinished | None = None
-            for report in training.run():
-                if isinstance(report, StepReport):
-                    writer.add_step(trial_id, report)
-                    if report.validation is not None:
-                        last_step, last_value = report.step, report.validation.final
-                        strategy.report(proposal, report.step, last_value)
-                        why = strategy.should_prune(proposal)
-                        if why is not None:
-                            outcome = _pruned(last_step, why)
-                            break
-                    yield TrialStep(number, trial_id, report)
-                elif isinstance(report, TrainingFinished):
-                    finished = report
-                else:
-                    yield report
-                if self._prune_requested:
-                    outcome = _pruned(last_step, "pruned by hand")
-                    break
-            else:
-                assert finished is not None
-                split = self.spec.objective.split
-                value = (finished.validation if split == "validation" else finished.test).final
-                # A model whose adaptation blows up on either split diverged, even when the
-                # objective's split stayed finite: it is not a result to rank or export.
-                for name, result in (("validation", finished.validation), ("test", finished.test)):
-                    if not math.isfinite(result.final):
-                        raise DivergedError(f"the final {name} {result.metric} is {result.final}")
-                outcome = {"state": "COMPLETE", "value": value, "test_value": finished.test.final}
-                self._best_candidate = (training.learner, spec)
-        except (GeneratorExit, KeyboardInterrupt):
-            writer.finish_trial(trial_id, "FAILED", error=_INTERRUPTED)
-            raise
-        except MemoryError as exc:
-            outcome = {"state": "FAILED", "error": f"out of memory: {exc}"}
+            job = TrialJob(
+                number,
+                spec.model_dump_json(),
+                self.device,
+                self.study_name,
+                self.spec.objective.split,
+            )
         except Exception as exc:
-            outcome = {"state": "FAILED", "error": _describe(exc)}
-        finally:
-            training = None  # type: ignore[assignment]
-            # A failed trial's tensors may sit in cycles through its exception's frames; a
-            # completed or pruned one's go with their last reference (the garbage its
-            # training leaves in cycles dies young), so only failures pay for a full collection.
-            failed = outcome.get("state") not in ("COMPLETE", "PRUNED")
-            _release_memory(self._collect_garbage and failed)
+            from metagui.core.execution import Failed, describe_error
+
+            # Settings that do not make a valid run fail this trial; the study goes on.
+            self._unsent.append(Failed(number, describe_error(exc)))
+        else:
+            executor.submit(job)
+        return TrialStarted(number, trial_id, dict(proposal.params), seed, retry_of)
+
+    def _handle(
+        self,
+        event: TrialEvent,
+        writer: HistoryWriter,
+        executor: Executor,
+        strategy: Strategy,
+        study: _Study,
+        in_flight: dict[int, _Running],
+    ) -> Generator[RunnerReport, None, None]:
+        """Record one event of a trial in flight, and end the trial when it says so."""
+        from metagui.core.execution import Failed, Finished, Placed, Reported
+        from metagui.core.training import DivergedError
+
+        running = in_flight.get(event.number)
+        if running is None:
+            return  # a trial already ended here (pruned): nothing of it is recorded after
+        number, trial_id = event.number, running.trial_id
+        if isinstance(event, Placed):
+            writer.set_trial_placement(trial_id, event.host, event.device)
+            yield TrialPlaced(number, trial_id, event.host, event.device, event.pid)
+        elif isinstance(event, Reported):
+            report = event.report
+            if not isinstance(report, StepReport):
+                yield report
+                return
+            writer.add_step(trial_id, report)
+            if report.validation is not None:
+                running.last_step, running.last_value = report.step, report.validation.final
+                strategy.report(running.proposal, report.step, running.last_value)
+                why = strategy.should_prune(running.proposal)
+                if why is not None:
+                    executor.cancel(number)
+                    yield from self._end(
+                        writer, strategy, study, in_flight, number, _pruned(running.last_step, why)
+                    )
+                    return
+            yield TrialStep(number, trial_id, report)
+        elif isinstance(event, Finished):
+            finished = event.result
+            split = self.spec.objective.split
+            value = (finished.validation if split == "validation" else finished.test).final
+            outcome: dict[str, Any] = {
+                "state": "COMPLETE",
+                "value": value,
+                "test_value": finished.test.final,
+            }
+            # A model whose adaptation blows up on either split diverged, even when the
+            # objective's split stayed finite: it is not a result to rank or export.
+            for name, result in (("validation", finished.validation), ("test", finished.test)):
+                if not math.isfinite(result.final):
+                    error = DivergedError(f"the final {name} {result.metric} is {result.final}")
+                    outcome = {"state": "FAILED", "error": f"DivergedError: {error}"}
+                    break
+            yield from self._end(
+                writer, strategy, study, in_flight, number, outcome, event.checkpoint
+            )
+        elif isinstance(event, Failed):
+            retry = event.lost and self.execution is not None and self.execution.retry_lost_trials
+            outcome = {"state": "FAILED", "error": event.error}
+            params = running.proposal.params
+            yield from self._end(
+                writer, strategy, study, in_flight, number, outcome, counts=not retry
+            )
+            if retry:
+                # Not the trial's own fault: its settings run again, as the next new trial
+                # (the strategy proposes an enqueued configuration before anything else).
+                strategy.retry(params)
+                self._retries.append(number)
+
+    def _handle_prune_requests(
+        self,
+        writer: HistoryWriter,
+        executor: Executor,
+        strategy: Strategy,
+        study: _Study,
+        in_flight: dict[int, _Running],
+    ) -> Generator[RunnerReport, None, None]:
+        with self._lock:
+            requests, self._prune_requests = self._prune_requests, set()
+        if not requests:
+            return
+        numbers = list(in_flight) if None in requests else [n for n in requests if n in in_flight]
+        for number in numbers:
+            executor.cancel(number)
+            running = in_flight[number]
+            yield from self._end(
+                writer,
+                strategy,
+                study,
+                in_flight,
+                number,
+                _pruned(running.last_step, "pruned by hand"),
+            )
+
+    def _end(
+        self,
+        writer: HistoryWriter,
+        strategy: Strategy,
+        study: _Study,
+        in_flight: dict[int, _Running],
+        number: int,
+        outcome: dict[str, Any],
+        checkpoint: bytes | None = None,
+        counts: bool = True,
+    ) -> Generator[RunnerReport, None, None]:
+        """Tell the strategy, record the trial's end, keep the best model; ``counts=False``:
+        a lost trial that runs again does not use up the budget."""
+        running = in_flight.pop(number)
+        proposal = running.proposal
         state: EndState = outcome["state"]
         if state == "COMPLETE":
             strategy.tell(proposal, outcome["value"])
         elif state == "PRUNED":
-            strategy.tell_pruned(proposal, outcome.get("pruned_at_step"), last_value)
+            strategy.tell_pruned(proposal, outcome.get("pruned_at_step"), running.last_value)
         else:
             strategy.tell_failed(proposal)
         writer.finish_trial(
-            trial_id,
+            running.trial_id,
             state,
             value=outcome.get("value"),
             test_value=outcome.get("test_value"),
@@ -313,18 +494,26 @@ class StudyRunner:
             pruned_at_step=outcome.get("pruned_at_step"),
             pruned_reason=outcome.get("pruned_reason"),
         )
-        return TrialEnded(
+        if counts:
+            study.finished += 1
+        study.counts[state] += 1
+        value = outcome.get("value")
+        if value is not None and state == "COMPLETE" and self._better(value, study.best_value):
+            study.best_number, study.best_value = number, value
+            if checkpoint is not None:
+                self._save_best(writer, study.study_id, number, running.trial_id, value, checkpoint)
+        yield TrialEnded(
             number,
-            trial_id,
+            running.trial_id,
             state,
-            outcome.get("value"),
+            value,
             outcome.get("test_value"),
             outcome.get("error"),
             outcome.get("pruned_at_step"),
             outcome.get("pruned_reason"),
-            time.monotonic() - began,
-            None,
-            None,
+            time.monotonic() - running.began,
+            study.best_number,
+            study.best_value,
         )
 
     # -- study set-up --------------------------------------------------------------------------
@@ -351,7 +540,7 @@ class StudyRunner:
         )
         return study_id, 0
 
-    def _strategy(self, past: list[TrialRow], reader: Any) -> Strategy:
+    def _strategy(self, past: list[TrialRow], reader: Any, parallel: int) -> Strategy:
         from metagui.core.strategies import Strategy
 
         base = self.spec.base_settings().model_dump(mode="json")
@@ -364,6 +553,7 @@ class StudyRunner:
             self.spec.seed,
             base,
             source_trials=warm or None,
+            parallel=parallel,
         )
         strategy.load([_past(t, reader) for t in past if t.state != "RUNNING"])
         if not past:
@@ -397,21 +587,21 @@ class StudyRunner:
                 best_number, best_value = t.number, t.value
         return best_number, best_value
 
-    def _save_best(self, writer: HistoryWriter, study_id: int, ended: TrialEnded) -> None:
-        """Keep the best trial's model as the study's checkpoint artifact."""
-        from metagui.core.checkpoint import save_checkpoint
+    def _save_best(
+        self,
+        writer: HistoryWriter,
+        study_id: int,
+        number: int,
+        trial_id: int,
+        value: float,
+        checkpoint: bytes,
+    ) -> None:
+        """Keep the best trial's model (its checkpoint's bytes) as the study's artifact."""
+        from metagui.core.checkpoint import write_checkpoint_bytes
 
-        if self._best_candidate is None:
-            return
-        learner, spec = self._best_candidate
         folder = self.db_path.parent / f"{self.db_path.stem}-artifacts" / self.study_name
-        path = save_checkpoint(
-            folder / f"trial-{ended.number:04d}.pt",
-            learner,
-            spec,
-            {"study": self.study_name, "trial": ended.number, "value": ended.value},
-        )
-        writer.add_artifact(study_id, "checkpoint", path, ended.trial_id, "best so far")
+        path = write_checkpoint_bytes(folder / f"trial-{number:04d}.pt", checkpoint)
+        writer.add_artifact(study_id, "checkpoint", path, trial_id, "best so far")
 
 
 def _past(trial: TrialRow, reader: Any) -> PastTrial:
@@ -436,17 +626,20 @@ def _pruned(step: int | None, why: str) -> dict[str, Any]:
     return {"state": "PRUNED", "pruned_at_step": step, "pruned_reason": why}
 
 
-def _describe(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
+def _execution(
+    spec: ExecutionSpec | None, parallel: int | None, address: str | None
+) -> ExecutionSpec | None:
+    """The experiment's execution section with the run's overrides applied."""
+    from metagui.core.experiment import ExecutionSpec
 
-
-def _release_memory(collect_garbage: bool) -> None:
-    """Free what a trial held, including cached CUDA blocks; ``collect_garbage``: after a
-    full collection (about 200 ms: worth it after a failure, too slow after every trial)."""
-    import torch
-
-    if collect_garbage:
-        gc.collect()
-    if torch.cuda.is_available():
-        torch.cuda.empty_cache()
+    if parallel is None and address is None:
+        return spec
+    data = spec.model_dump() if spec is not None else {}
+    if parallel is not None:
+        data["parallel"] = parallel
+    if address is not None:
+        data["address"] = address
+    try:
+        return ExecutionSpec.model_validate(data)
+    except ValueError as exc:
+        raise MetaguiError(f"execution: {exc}") from exc

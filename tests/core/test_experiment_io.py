@@ -213,8 +213,19 @@ def test_yaml_keeps_field_order_and_is_plain(tmp_path: Path) -> None:
     spec = ExperimentSpec(name="order")
     save_experiment(spec, tmp_path / "e.yaml")
     data = yaml.safe_load((tmp_path / "e.yaml").read_text(encoding="utf-8"))
-    assert list(data) == list(ExperimentSpec.model_fields)
+    # An experiment without an execution section is written without one.
+    assert list(data) == [f for f in ExperimentSpec.model_fields if f != "execution"]
     assert list(data["algorithm"]) == list(spec.algorithm.model_dump())
+
+
+def test_an_execution_section_is_written_and_read_back(tmp_path: Path) -> None:
+    spec = ExperimentSpec(name="wide", execution={"parallel": 4, "gpus_per_trial": 0.25})
+    for fmt in ("yaml", "json", "toml"):
+        save_experiment(spec, tmp_path / f"e.{fmt}")
+        back = load_experiment(tmp_path / f"e.{fmt}")
+        assert back == spec and back.execution is not None and back.execution.parallel == 4
+    # A trial's exported settings do not say how the study ran.
+    assert spec.with_params({}).execution is None
 
 
 def test_condition_is_written_with_its_alias(tmp_path: Path) -> None:

@@ -74,7 +74,8 @@ def test_a_new_file_gets_every_table_in_wal_mode(writer: HistoryWriter, path: Pa
         )
         meta = {row["key"]: row["value"] for row in db.query("SELECT key, value FROM meta")}
         assert meta["app"] == "metagui"
-        assert meta["schema_version"] == SCHEMA_VERSION == 1
+        assert meta["schema_version"] == SCHEMA_VERSION == 2
+        assert "host" in db.table("trials").columns_dict
         assert db.journal_mode == "wal"
         assert ["trial_id", "name", "step"] in [
             index.columns for index in db.table("metrics").indexes
@@ -195,15 +196,19 @@ def test_a_new_file_runs_every_migration_once(path: Path, version_2: list[int]) 
 def test_an_old_file_is_migrated_once_and_keeps_its_data(
     path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    with HistoryWriter(path) as writer:
-        _finished(writer, _study(writer), 0, 0.25)
+    # A version-1 file, as metagui wrote it before trials recorded their host.
+    with monkeypatch.context() as old:
+        old.setattr(_schema, "SCHEMA_VERSION", 1)
+        old.setattr(_schema, "MIGRATIONS", _schema.MIGRATIONS[:1])
+        with HistoryWriter(path) as writer:
+            _finished(writer, _study(writer), 0, 0.25)
     ran: list[int] = []
+    real = _schema.MIGRATIONS[1]
 
     def to_2(db: sqlite_utils.Database) -> None:
         ran.append(2)
-        db.execute("ALTER TABLE trials ADD COLUMN notes TEXT")
+        real(db)
 
-    monkeypatch.setattr(_schema, "SCHEMA_VERSION", 2)
     monkeypatch.setattr(_schema, "MIGRATIONS", [_schema.MIGRATIONS[0], to_2])
     with pytest.raises(MetaguiError, match="older"):
         HistoryReader(path)  # a reader cannot migrate
@@ -213,7 +218,15 @@ def test_an_old_file_is_migrated_once_and_keeps_its_data(
     assert _schema_version(path) == 2
     with HistoryReader(path) as reader:
         (study,) = reader.studies()
-        assert [trial.value for trial in reader.trials(study.id)] == [0.25]
+        (trial,) = reader.trials(study.id)
+        assert (trial.value, trial.host) == (0.25, None)
+    with HistoryWriter(path) as writer:
+        writer.set_trial_placement(trial.id, "node-7", "NVIDIA H200")
+    with HistoryReader(path) as reader:
+        assert (reader.trial(trial.id).host, reader.trial(trial.id).device) == (
+            "node-7",
+            "NVIDIA H200",
+        )
 
 
 def test_a_failed_migration_leaves_the_file_as_it_was(
@@ -225,11 +238,13 @@ def test_a_failed_migration_leaves_the_file_as_it_was(
         db.execute("ALTER TABLE trials ADD COLUMN notes TEXT")
         db.execute("ALTER TABLE no_such_table ADD COLUMN x TEXT")
 
-    monkeypatch.setattr(_schema, "SCHEMA_VERSION", 2)
-    monkeypatch.setattr(_schema, "MIGRATIONS", [_schema.MIGRATIONS[0], broken])
-    with pytest.raises(MetaguiError, match="schema 1 to 2 failed"):
+    monkeypatch.setattr(_schema, "SCHEMA_VERSION", SCHEMA_VERSION + 1)
+    monkeypatch.setattr(_schema, "MIGRATIONS", [*_schema.MIGRATIONS, broken])
+    with pytest.raises(
+        MetaguiError, match=f"schema {SCHEMA_VERSION} to {SCHEMA_VERSION + 1} failed"
+    ):
         HistoryWriter(path)
-    assert _schema_version(path) == 1
+    assert _schema_version(path) == SCHEMA_VERSION
     with sqlite3.connect(path) as conn:
         columns = [row[1] for row in conn.execute("PRAGMA table_info(trials)")]
     conn.close()

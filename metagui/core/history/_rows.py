@@ -99,6 +99,9 @@ class TrialRow:
     excluded: bool
     device: str | None
     updated_seq: int
+    host: str | None = None
+    """The machine the trial trained on (its hostname); None for a trial recorded before
+    metagui recorded hosts."""
 
     @property
     def duration(self) -> float | None:
@@ -126,6 +129,7 @@ class TrialRow:
             excluded=bool(row["excluded"]),
             device=row["device"],
             updated_seq=row["updated_seq"],
+            host=row.get("host"),
         )
 
 

@@ -32,7 +32,7 @@ __all__ = [
 ]
 
 APP = "metagui"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 # How long a connection waits for a lock before giving up. Readers on a WAL database only ever
 # wait for the brief moments when the WAL index is rebuilt or reset; writers may wait for another
 # writer's transaction. Both are short in this program, so 5 s means "something is wrong".
@@ -114,10 +114,16 @@ def _migrate_0_to_1(db: sqlite_utils.Database) -> None:
     db.table("meta").insert_all(rows)
 
 
+def _migrate_1_to_2(db: sqlite_utils.Database) -> None:
+    """Version 2: where each trial ran. ``trials.device`` (the device's name) was there
+    already; ``host`` is new, for trials that run on other machines (Ray)."""
+    db.execute("ALTER TABLE trials ADD COLUMN host TEXT")
+
+
 # MIGRATIONS[v] takes a file from version v to v + 1; a new file is version 0. They all run in
 # one write transaction, so a migration must not need a PRAGMA that cannot change inside one
 # (foreign_keys, journal_mode): plain DDL such as ALTER TABLE ... ADD COLUMN is what fits.
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_migrate_0_to_1]
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_migrate_0_to_1, _migrate_1_to_2]
 
 
 def inspect_version(conn: sqlite3.Connection, path: Path) -> int:

@@ -178,6 +178,10 @@ class HistoryWriter:
             }
             self._db.table("trials").update(trial_id, changes)
 
+    def set_trial_placement(self, trial_id: int, host: str, device: str) -> None:
+        """Record where a running trial trains: the machine's name and the device's."""
+        self._update("trials", trial_id, {"host": host, "device": device})
+
     def set_excluded(self, trial_id: int, excluded: bool) -> None:
         """Leave a trial out of (or take it back into) best values and best-so-far."""
         self._update("trials", trial_id, {"excluded": int(bool(excluded))})

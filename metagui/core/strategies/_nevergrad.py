@@ -98,6 +98,7 @@ class NevergradSearch:
         seed: int,
         population_size: int | None,
         direction: Literal["minimize", "maximize"],
+        num_workers: int = 1,
     ) -> None:
         self._space, self._base = space, base
         self._params: dict[str, SearchParam] = {}
@@ -127,7 +128,7 @@ class NevergradSearch:
             family = ng.families.DifferentialEvolution(
                 crossover="twopoints", popsize=population_size or "standard"
             )
-        self._optimizer = family(parametrization, budget=None, num_workers=1)
+        self._optimizer = family(parametrization, budget=None, num_workers=num_workers)
 
     def _values(self, candidate: Any) -> dict[str, Any]:
         value = candidate.value

@@ -235,11 +235,13 @@ def make_sampler(
     base: dict[str, Any],
     source_trials: Sequence[FrozenTrial] = (),
     resumed: int = 0,
+    parallel: int = 1,
 ) -> BaseSampler:
     """The Optuna sampler behind strategy ``spec.name``; for grid, pso and de (whose
     proposals arrive as fixed parameters) a seeded random sampler that only fills in what an
     enqueued configuration leaves out. ``resumed``: the number of trials a resumed study
-    has behind it (0 for a new study).
+    has behind it (0 for a new study). ``parallel > 1``: trials run concurrently, so TPE
+    treats the ones in flight as if they had the worst value (``constant_liar``).
 
     TPE is multivariate (it models how parameters interact, e.g. learning rate and inner
     steps) with ``group=True``: over a conditional space, plain multivariate TPE can only
@@ -266,7 +268,11 @@ def make_sampler(
             return samplers.QMCSampler(**qmc)
         if spec.name == "tpe":
             return samplers.TPESampler(
-                seed=draws, n_startup_trials=spec.startup_trials, multivariate=True, group=True
+                seed=draws,
+                n_startup_trials=spec.startup_trials,
+                multivariate=True,
+                group=True,
+                constant_liar=parallel > 1,
             )
         if spec.name == "gp":
             return samplers.GPSampler(

@@ -51,7 +51,12 @@ class Strategy:
     ``source_trials`` (CMA-ES only) are finished trials of an earlier, similar study that
     start CMA-ES in their promising region (WS-CMA-ES; it needs at least 10 complete ones).
 
-    Not thread-safe: the runner's worker thread is its only user.
+    ``parallel``: how many trials the runner keeps in flight. Several proposals are then
+    asked before the first result is told: TPE assumes the worst value for the trials in
+    flight (``constant_liar``) so that it does not propose the same region to each of them,
+    and nevergrad is told how many candidates are out at once.
+
+    Not thread-safe: the runner's driver is its only user.
     """
 
     def __init__(
@@ -63,6 +68,7 @@ class Strategy:
         seed: int,
         base: dict[str, Any] | None = None,
         source_trials: Iterable[PastTrial] | None = None,
+        parallel: int = 1,
     ) -> None:
         from metagui.core.strategies import _optuna, _pruners
 
@@ -71,10 +77,13 @@ class Strategy:
         self.pruner = pruner
         self.direction = direction
         self.seed = seed
+        self.parallel = parallel
         self.base: dict[str, Any] = base if base is not None else {}
         check_base(space, self.base)
         self._sources = [_optuna.frozen_trial(self._usable(t), space) for t in source_trials or ()]
-        sampler = _optuna.make_sampler(strategy, seed, space, self.base, self._sources)
+        sampler = _optuna.make_sampler(
+            strategy, seed, space, self.base, self._sources, parallel=parallel
+        )
         self._study = _optuna.create_study(direction, sampler, _pruners.make_pruner(pruner))
         self._grid: Grid | None = None
         self._nevergrad: NevergradSearch | None = None
@@ -96,7 +105,13 @@ class Strategy:
 
         kind: Literal["pso", "de"] = "pso" if self.spec.name == "pso" else "de"
         return NevergradSearch(
-            kind, self.space, self.base, seed, self.spec.population_size, self.direction
+            kind,
+            self.space,
+            self.base,
+            seed,
+            self.spec.population_size,
+            self.direction,
+            num_workers=self.parallel,
         )
 
     # -- proposing ------------------------------------------------------------------------
@@ -164,6 +179,11 @@ class Strategy:
             raise ValueError("cannot enqueue these settings: " + "; ".join(errors))
         kept = self._possibly_active(checked)
         self._study.enqueue_trial(kept, skip_if_exists=True)
+
+    def retry(self, params: dict[str, Any]) -> None:
+        """Run ``params`` (a trial's, whose worker was lost) again as the next proposal, even
+        though a trial already had them."""
+        self._study.enqueue_trial(self._possibly_active(params))
 
     def _possibly_active(self, values: dict[str, Any]) -> dict[str, Any]:
         """The searched entries of ``values`` that are not ruled out by a condition whose
@@ -351,6 +371,7 @@ class Strategy:
             self.base,
             self._sources + [f for _, f in self._loaded],
             resumed=self._next_number,
+            parallel=self.parallel,
         )
         if self._grid is not None:
             self._grid.mark(t.params for t in past)

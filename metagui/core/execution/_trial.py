@@ -1,0 +1,83 @@
+"""The worker's side of a trial: settings in, events out. The only code that trains; it runs
+in the driver's own thread (serial executor) or in a Ray actor on any host (Ray executor), and
+writes nothing anywhere: the driver records what it yields."""
+
+from __future__ import annotations
+
+import gc
+import os
+import socket
+from collections.abc import Generator
+
+from metagui.core.execution._events import Failed, Finished, Placed, Reported, TrialEvent, TrialJob
+from metagui.core.reports import TrainingFinished
+
+__all__ = ["describe_error", "release_memory", "train_trial"]
+
+
+def train_trial(
+    job: TrialJob,
+    *,
+    node: str = "",
+    gpu_ids: tuple[str, ...] = (),
+    collect_garbage: bool = True,
+) -> Generator[TrialEvent, None, None]:
+    """Train ``job``'s trial: :class:`Placed` first, then its progress, then :class:`Finished`
+    or :class:`Failed`. Closing the generator stops the training at its next report.
+    ``gpu_ids``: the accelerators Ray gave this worker, recorded with the device name.
+    ``collect_garbage=False`` leaves cyclic garbage collection to the caller (a GUI collects
+    in its own thread, see ``StudyRunner``)."""
+    from metagui.core.checkpoint import checkpoint_bytes
+    from metagui.core.device import describe_device, resolve_device
+    from metagui.core.spec import TrainSpec
+    from metagui.core.training import MetaTraining
+
+    failed = False
+    try:
+        spec = TrainSpec.model_validate_json(job.spec_json)
+        device = describe_device(resolve_device(job.device or spec.device))
+        if gpu_ids:
+            device += f" (Ray GPU {', '.join(gpu_ids)})"
+        yield Placed(job.number, socket.gethostname(), node, os.getpid(), device)
+        training = MetaTraining(spec, device=job.device)
+        finished: TrainingFinished | None = None
+        for report in training.run():
+            if isinstance(report, TrainingFinished):
+                finished = report
+            else:
+                yield Reported(job.number, report)
+        assert finished is not None
+        result = finished.validation if job.objective_split == "validation" else finished.test
+        extra = {"study": job.study, "trial": job.number, "value": result.final}
+        data = checkpoint_bytes(training.learner, spec, extra)
+        training = None  # type: ignore[assignment]
+        yield Finished(job.number, finished, data)
+    except MemoryError as exc:
+        failed = True
+        yield Failed(job.number, f"out of memory: {exc}")
+    except Exception as exc:
+        failed = True
+        yield Failed(job.number, describe_error(exc))
+    finally:
+        training = None  # type: ignore[assignment]
+        # A failed trial's tensors may sit in cycles through its exception's frames; a
+        # completed or pruned one's go with their last reference (the garbage its training
+        # leaves in cycles dies young), so only failures pay for a full collection.
+        release_memory(collect_garbage and failed)
+
+
+def describe_error(exc: BaseException) -> str:
+    """``Type: first line of the message``: what the history and the table show."""
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
+
+
+def release_memory(collect_garbage: bool) -> None:
+    """Free what a trial held, including cached CUDA blocks; ``collect_garbage``: after a
+    full collection (about 200 ms: worth it after a failure, too slow after every trial)."""
+    import torch
+
+    if collect_garbage:
+        gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
