@@ -32,6 +32,7 @@ def _fmt(value: float | None) -> str:
 def _run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
+    from metagui.core.errors import MetaguiError
     from metagui.core.experiment_io import load_experiment
     from metagui.core.runner import (
         StudyEnded,
@@ -41,6 +42,9 @@ def _run(args: argparse.Namespace) -> int:
         TrialStarted,
         TrialStep,
     )
+
+    if args.parallel is not None and args.parallel < 1:
+        raise MetaguiError(f"--parallel: {args.parallel} is not a number of trials (1 or more)")
 
     spec = load_experiment(args.experiment, overrides=args.set or [])
     db = _db(args)
@@ -52,11 +56,14 @@ def _run(args: argparse.Namespace) -> int:
         device=args.device,
         trials=args.trials,
         timeout_s=args.timeout,
+        parallel=args.parallel,
+        address=args.ray,
     )
     bar: tqdm | None = None
     started = time.monotonic()
     ended: StudyEnded | None = None
     best: float | None = None
+    running: set[int] = set()
     gen = runner.run()
     try:
         for report in gen:
@@ -68,6 +75,8 @@ def _run(args: argparse.Namespace) -> int:
                     f"metric)",
                     flush=True,
                 )
+                if report.parallel > 1 or report.where != "in process":
+                    print(f"  {report.parallel} trial(s) at once on {report.where}", flush=True)
                 if report.failed_on_resume:
                     print(
                         f"  {report.failed_on_resume} trial(s) left running by a crash "
@@ -81,15 +90,19 @@ def _run(args: argparse.Namespace) -> int:
                     desc="trials",
                 )
             elif isinstance(report, TrialStarted) and bar is not None:
-                bar.set_postfix_str(f"trial {report.number}: starting", refresh=True)
+                running.add(report.number)
+                again = "" if report.retry_of is None else f" (again for {report.retry_of})"
+                bar.set_postfix_str(f"trial {report.number}: starting{again}", refresh=True)
             elif isinstance(report, TrialStep) and bar is not None:
                 r = report.report
+                others = f"{len(running)} running; " if len(running) > 1 else ""
                 bar.set_postfix_str(
-                    f"trial {report.number}: step {r.step}/{r.total_steps} "
+                    f"{others}trial {report.number}: step {r.step}/{r.total_steps} "
                     f"loss {r.train_loss:.3g}, best {_fmt(best)}",
                     refresh=False,
                 )
             elif isinstance(report, TrialEnded) and bar is not None:
+                running.discard(report.number)
                 best = report.best_value
                 bar.update(1)
                 bar.set_postfix_str(f"best {_fmt(report.best_value)} (trial {report.best_number})")
@@ -182,8 +195,10 @@ def _history(args: argparse.Namespace) -> int:
             note = " (excluded)" if t.excluded else ""
             params = ", ".join(f"{k}={v}" for k, v in t.params.items())
             detail = t.error or t.pruned_reason or ""
+            on = ", ".join(x for x in (t.host, t.device) if x)
+            where = f"  on {on}" if on else ""
             print(
-                f"{mark}{t.number:4d} {t.state:8s} {_fmt(t.value):>10s}{note}  {params}"
+                f"{mark}{t.number:4d} {t.state:8s} {_fmt(t.value):>10s}{note}  {params}{where}"
                 + (f"  [{detail}]" if detail else "")
             )
     return 0
@@ -201,6 +216,20 @@ def add_study_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser])
     run.add_argument("--resume", action="store_true", help="continue the study of this name")
     run.add_argument("--study", default=None, help="study name (default: the experiment's)")
     run.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a setting")
+    run.add_argument(
+        "--parallel",
+        type=int,
+        default=None,
+        metavar="N",
+        help="run N trials at once on Ray (overrides execution.parallel)",
+    )
+    run.add_argument(
+        "--ray",
+        default=None,
+        metavar="ADDRESS",
+        help="run the trials on the Ray cluster at ADDRESS (host:port; overrides "
+        "execution.address; default: a local cluster)",
+    )
     run.set_defaults(func=_run)
 
     export = sub.add_parser("export", help="export a study's best settings or its trials")

@@ -201,7 +201,8 @@ class StudyRunner:
         self._launching_paused = False
         self._collect_garbage = collect_garbage
         self._unsent: list[TrialEvent] = []  # events of trials that never reached a worker
-        self._retries: list[int] = []  # lost trials whose settings are enqueued to run again
+        # Lost trials whose settings are enqueued to run again: (number, params).
+        self._retries: list[tuple[int, dict[str, Any]]] = []
 
     @property
     def parallel(self) -> int:
@@ -235,17 +236,17 @@ class StudyRunner:
         from metagui.core.execution import make_executor
         from metagui.core.history import HistoryWriter
 
-        writer = HistoryWriter(self.db_path)
+        # Before the history is opened: a cluster that cannot run the study changes nothing.
+        if executor is None:
+            executor = make_executor(self.execution, collect_garbage=self._collect_garbage)
         try:
-            # Before the study is opened: a cluster that cannot run it records nothing.
-            if executor is None:
-                executor = make_executor(self.execution, collect_garbage=self._collect_garbage)
+            writer = HistoryWriter(self.db_path)
             try:
                 yield from self._run(writer, executor)
             finally:
-                executor.close()
+                writer.close()
         finally:
-            writer.close()
+            executor.close()
 
     def _run(
         self, writer: HistoryWriter, executor: Executor
@@ -259,7 +260,11 @@ class StudyRunner:
             strategy = self._strategy(past, reader, executor.capacity)
         finally:
             reader.close()
-        finished = sum(t.state in ("COMPLETE", "PRUNED", "FAILED") for t in past)
+        # A lost trial that ran again (as a later trial) does not use up the budget.
+        retried = {t.retry_of for t in past if t.retry_of is not None}
+        finished = sum(
+            t.state in ("COMPLETE", "PRUNED", "FAILED") and t.number not in retried for t in past
+        )
         best_number, best_value = self._best(past)
         yield StudyStarted(
             self.study_name,
@@ -296,6 +301,8 @@ class StudyRunner:
                         break
                     yield self._launch(writer, executor, strategy, study, in_flight)
                 if not in_flight:
+                    if why_not is None:  # paused: is anything left to launch at all?
+                        why_not = self._cannot_launch(strategy, study, 0)
                     if why_not is not None:
                         reason = why_not
                         break
@@ -341,11 +348,15 @@ class StudyRunner:
         from metagui.core.execution import TrialJob
 
         proposal = strategy.ask()
-        retry_of = self._retries.pop(0) if self._retries else None
+        # Enqueued warm-start settings may come first: a retry is known by its settings.
+        retry_of = next((n for n, p in self._retries if p == proposal.params), None)
+        self._retries = [(n, p) for n, p in self._retries if n != retry_of]
         number = max(proposal.number, study.next_number)
         study.next_number = number + 1
         seed = trial_seed(self.spec.seed, number)
-        trial_id = writer.start_trial(study.study_id, number, proposal.params, seed, None)
+        trial_id = writer.start_trial(
+            study.study_id, number, proposal.params, seed, None, retry_of=retry_of
+        )
         in_flight[number] = _Running(proposal, trial_id, time.monotonic())
         try:
             spec = self.spec.trial_spec(proposal.params, seed)
@@ -436,7 +447,7 @@ class StudyRunner:
                 # Not the trial's own fault: its settings run again, as the next new trial
                 # (the strategy proposes an enqueued configuration before anything else).
                 strategy.retry(params)
-                self._retries.append(number)
+                self._retries.append((number, params))
 
     def _handle_prune_requests(
         self,

@@ -81,21 +81,27 @@ class Actions:
 
         self.run = action("&Run", w.start_run, "F5", "run", "Run the study of this experiment")
         self.pause = action(
-            "&Pause", w.toggle_pause, "F6", "pause", "Pause the run (Resume goes on)"
+            "&Pause",
+            w.toggle_pause,
+            "F6",
+            "pause",
+            "Pause the run (Resume goes on); a parallel run starts no new trial and lets the "
+            "running ones finish",
         )
         self.stop = action(
             "S&top",
             w.stop_run,
             "Shift+F5",
             "stop",
-            "Stop the run (the running trial is kept as interrupted)",
+            "Stop the run (the running trials are kept as interrupted)",
         )
         self.prune = action(
             "Prune &Trial",
             w.prune_trial,
             "Ctrl+K",
             "prune",
-            "End the running trial now as pruned; the study goes on",
+            "End the selected running trial now as pruned (none selected: every running "
+            "trial); the study goes on",
         )
         self.choose_db = action(
             "Run &Database…", w.choose_run_database, None, None, "Where runs are recorded"
@@ -105,14 +111,16 @@ class Actions:
         self.recent_menu = QMenu("Open &Recent", w)
         self.recent_menu.setObjectName("recentMenu")
 
-    def set_running(self, running: bool, paused: bool, valid: bool) -> None:
-        """Enable what makes sense now."""
+    def set_running(
+        self, running: bool, paused: bool, valid: bool, can_prune: bool | None = None
+    ) -> None:
+        """Enable what makes sense now (``can_prune`` None: while running and not paused)."""
         self.run.setEnabled(valid and not running)
         self.pause.setEnabled(running)
         self.pause.setText("&Resume" if paused else "&Pause")
         self.pause.setIcon(icon("run" if paused else "pause"))
         self.stop.setEnabled(running)
-        self.prune.setEnabled(running and not paused)
+        self.prune.setEnabled(running and not paused if can_prune is None else can_prune)
         self.choose_db.setEnabled(not running)
 
     def build_menus(self, window: MainWindow) -> None:

@@ -87,9 +87,16 @@ class StudyData:
             out.append((t.number, t.finished or 0.0, best))
         return out
 
-    def running_trial(self) -> TrialRow | None:
+    def running_trials(self) -> list[TrialRow]:
+        """The trials in flight (several at once when a study runs them in parallel), in
+        trial-number order."""
         running = [t for t in self.trials.values() if t.state == "RUNNING"]
-        return max(running, key=lambda t: t.number) if running else None
+        return sorted(running, key=lambda t: t.number)
+
+    def running_trial(self) -> TrialRow | None:
+        """The running trial that started last."""
+        running = self.running_trials()
+        return running[-1] if running else None
 
     def search_params(self) -> list[dict[str, Any]]:
         """The experiment's search-space entries (as stored with the study)."""

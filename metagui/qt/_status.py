@@ -1,5 +1,7 @@
-"""The status bar's run read-out: state, device, trial i/n, best so far, elapsed and ETA, and
-throughput, redrawn four times a second from a :class:`RunProgress` while a run is on."""
+"""The status bar's run read-out: state, trials (``Trial i/n`` one at a time; ``3 running,
+12/40 done`` in parallel), best so far, elapsed and ETA, throughput, and the device (or where
+the trials run on Ray), redrawn four times a second from a :class:`RunProgress` while a run is
+on. The texts are computed apart from the widgets (:func:`trials_text`, :func:`where_text`)."""
 
 from __future__ import annotations
 
@@ -8,9 +10,9 @@ import math
 from PySide6.QtCore import QObject, QTimer, Slot
 from PySide6.QtWidgets import QLabel, QProgressBar, QStatusBar
 
-from metagui.qt._run_controller import RunController
+from metagui.qt._run_controller import RunController, RunningTrial, RunProgress
 
-__all__ = ["RunStatus", "format_duration", "format_value"]
+__all__ = ["RunStatus", "format_duration", "format_value", "trials_text", "where_text"]
 
 
 def format_duration(seconds: float | None) -> str:
@@ -29,6 +31,57 @@ def format_value(value: float | None) -> str:
     return f"{value:.4g}"
 
 
+def is_parallel(p: RunProgress) -> bool:
+    """Whether the run's trials run on Ray (several at once, or on a cluster)."""
+    return p.parallel > 1 or p.where not in ("", "in process")
+
+
+def trials_text(p: RunProgress, running: bool, paused: bool = False) -> tuple[str, str]:
+    """The trials read-out and its tooltip. One trial at a time: ``Trial 4/40 · step 9/50``;
+    in parallel: ``3 running, 12/40 done``, and while launching is paused ``no new trials
+    start; 2 running finish · 12/40 done``."""
+    done = p.finished_before + p.counted()
+    planned = p.planned_trials
+    of = f"{done}/{planned}" if planned else f"{done}"
+    if not is_parallel(p):
+        newest = p.newest() if running else None
+        shown = done + (1 if newest is not None else 0)
+        text = f"Trial {shown}/{planned}" if planned else f"Trial {shown}"
+        if newest is None or not newest.total_steps:
+            return text, "trials finished / the budget"
+        text += f" · step {newest.step}/{newest.total_steps}"
+        return text, (
+            f"trial {newest.number}: step {newest.step} of {newest.total_steps}; {done} finished"
+        )
+    n = len(p.running) if running else 0
+    if running and paused:
+        finish = f"{n} running finish{'es' if n == 1 else ''}" if n else "none running"
+        text = f"no new trials start; {finish} · {of} done"
+    else:
+        text = f"{n} running, {of} done" if running else f"{of} done"
+    tips = [f"trial {t.number}: step {t.step} of {t.total_steps}" for t in _by_number(p)]
+    tip = "\n".join([f"{p.parallel} trials at once; {done} finished", *tips])
+    return text, tip
+
+
+def where_text(p: RunProgress) -> tuple[str, str]:
+    """The device (in process) or where on Ray, with the running trials' devices; tooltip:
+    each running trial's host and device."""
+    if not is_parallel(p):
+        return p.device, "the device trials train on"
+    short = list(dict.fromkeys(d.split(" (")[0] for d in p.devices()))
+    text = p.where or "Ray"
+    if short:
+        text += " · " + ", ".join(short[:3]) + (" …" if len(short) > 3 else "")
+    lines = [f"Trials run on {p.where or 'Ray'}"]
+    lines += [f"trial {t.number}: {t.host or '?'}, {t.device or 'starting'}" for t in _by_number(p)]
+    return text, "\n".join(lines)
+
+
+def _by_number(p: RunProgress) -> list[RunningTrial]:
+    return [p.running[n] for n in sorted(p.running)]
+
+
 class RunStatus(QObject):
     """Permanent status-bar widgets over a :class:`RunController`'s progress."""
 
@@ -41,7 +94,9 @@ class RunStatus(QObject):
         self.trial = self._label("runTrial", "", "trials finished / the budget")
         self.best = self._label("runBest", "", "best objective value so far (trial)")
         self.time = self._label("runTime", "", "training time so far, and the estimated rest")
-        self.speed = self._label("runSpeed", "", "meta-training throughput of the running trial")
+        self.speed = self._label(
+            "runSpeed", "", "meta-training throughput of the running trials together"
+        )
         self.bar = QProgressBar(bar)
         self.bar.setObjectName("runProgress")
         self.bar.setRange(0, 1000)
@@ -93,28 +148,30 @@ class RunStatus(QObject):
         self.state.style().polish(self.state)
         if p.started_at is None:
             return
-        self.device.setText(p.device)
-        done = p.finished_before + p.finished
-        planned = p.planned_trials
-        running = c.is_running() and p.trial_number is not None
-        shown = done + (1 if running else 0)
-        text = f"Trial {shown}/{planned}" if planned else f"Trial {shown}"
-        if running and p.total_steps:
-            text += f" · step {p.step}/{p.total_steps}"
+        running = c.is_running()
+        device, device_tip = where_text(p)
+        self.device.setText(device)
+        self.device.setToolTip(device_tip)
+        text, tip = trials_text(p, running, c.paused)
         self.trial.setText(text)
-        if p.trial_number is not None and p.total_steps:
-            self.trial.setToolTip(
-                f"trial {p.trial_number}: step {p.step} of {p.total_steps}; {done} finished"
-            )
+        self.trial.setToolTip(tip)
         best = format_value(p.best_value)
         self.best.setText(
             f"Best {best} (#{p.best_number})" if p.best_number is not None else f"Best {best}"
         )
         elapsed = format_duration(p.elapsed_s())
-        self.time.setText(
-            f"{elapsed} · ETA {format_duration(p.eta_s())}" if c.is_running() else elapsed
+        self.time.setText(f"{elapsed} · ETA {format_duration(p.eta_s())}" if running else elapsed)
+        rate = p.trials_per_hour()
+        per_hour = "" if rate is None else f"{rate:,.{1 if rate < 10 else 0}f} trials/h"
+        self.time.setToolTip(
+            "training time so far, and the estimated rest"
+            + (f" (at {per_hour} so far)" if per_hour else "")
         )
-        self.speed.setText(f"{p.tasks_per_s:,.0f} tasks/s" if p.tasks_per_s else "")
+        speed = f"{p.tasks_per_s:,.0f} tasks/s" if p.tasks_per_s else ""
+        if is_parallel(p) and per_hour:
+            speed = f"{speed} · {per_hour}" if speed else per_hour
+        self.speed.setText(speed)
+        planned = p.planned_trials
         if planned:
             fraction = (p.finished_before + p.trials_done()) / planned
             self.bar.setValue(round(1000 * min(1.0, fraction)))

@@ -206,10 +206,28 @@ class MainWindow(QMainWindow):
         self.run.stop()
         self.status.refresh()
 
+    def prune_target(self) -> int | None:
+        """The trial Prune ends: the running trial selected in the live trials table, else
+        None (every running trial)."""
+        trial_id = self.live.table.selected_trial()
+        study = self.live.study()
+        trial = None if study is None or trial_id is None else study.trials.get(trial_id)
+        if trial is None or trial.number not in self.run.progress.running:
+            return None
+        return trial.number
+
     @Slot()
     def prune_trial(self) -> None:
-        self.run.prune()
-        self.statusBar().showMessage("Pruning the running trial…", 3000)
+        number = self.prune_target()
+        self.run.prune(number)
+        running = len(self.run.progress.running)
+        if number is not None:
+            text = f"Pruning trial {number}…"
+        elif running > 1:
+            text = f"Pruning the {running} running trials…"
+        else:
+            text = "Pruning the running trial…"
+        self.statusBar().showMessage(text, 3000)
 
     @Slot(object)
     def _on_study_started(self, report: Any) -> None:
@@ -220,11 +238,16 @@ class MainWindow(QMainWindow):
             self.model.poll()
         self.live.set_study(report.study_id)
         verb = "Resuming" if report.resumed else "Running"
-        self.live_header.setText(f"{verb} study “{report.study}” · {db}")
+        where = ""
+        if report.parallel > 1 or report.where != "in process":
+            at_once = f"{report.parallel} trials at once" if report.parallel > 1 else "trials"
+            where = f" · {at_once} on {report.where}"
+        self.live_header.setText(f"{verb} study “{report.study}”{where} · {db}")
         self.live_header.setToolTip(str(db))
 
     @Slot(object)
     def _on_trial_ended(self, report: Any) -> None:
+        self._update_actions()  # the last running trial of a paused parallel run may be gone
         detail = report.error or report.pruned_reason or ""
         text = f"Trial {report.number} {report.state.lower()}, value {format_value(report.value)}"
         self.statusBar().showMessage(f"{text}  {detail}".rstrip(), 8000)
@@ -308,7 +331,9 @@ class MainWindow(QMainWindow):
     # -- window state --------------------------------------------------------------------------
     @Slot()
     def _update_actions(self, *_: object) -> None:
-        self.commands.set_running(self.run.is_running(), self.run.paused, self.doc.is_valid)
+        self.commands.set_running(
+            self.run.is_running(), self.run.paused, self.doc.is_valid, self.run.can_prune()
+        )
         invalid = self.doc.invalid_fields
         reasons = [
             reason if reason.startswith(name) else f"{name}: {reason}"
@@ -371,7 +396,7 @@ class MainWindow(QMainWindow):
                 self,
                 "Stop the run?",
                 f"Study “{self.run.progress.study}” is still running. Stop it and quit? "
-                "The running trial is recorded as interrupted; the study can be resumed with "
+                "The running trials are recorded as interrupted; the study can be resumed with "
                 "metagui run --resume.",
                 QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
                 QMessageBox.StandardButton.No,

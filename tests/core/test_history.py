@@ -201,7 +201,14 @@ def test_an_old_file_is_migrated_once_and_keeps_its_data(
         old.setattr(_schema, "SCHEMA_VERSION", 1)
         old.setattr(_schema, "MIGRATIONS", _schema.MIGRATIONS[:1])
         with HistoryWriter(path) as writer:
-            _finished(writer, _study(writer), 0, 0.25)
+            study_id = _study(writer)
+    with sqlite3.connect(path) as conn:  # a trial as a version-1 writer stored it
+        conn.execute(
+            "INSERT INTO trials (study_id, number, state, params_json, value, excluded, "
+            "updated_seq) VALUES (?, 0, 'COMPLETE', '{}', 0.25, 0, 1)",
+            [study_id],
+        )
+    conn.close()
     ran: list[int] = []
     real = _schema.MIGRATIONS[1]
 
@@ -219,7 +226,7 @@ def test_an_old_file_is_migrated_once_and_keeps_its_data(
     with HistoryReader(path) as reader:
         (study,) = reader.studies()
         (trial,) = reader.trials(study.id)
-        assert (trial.value, trial.host) == (0.25, None)
+        assert (trial.value, trial.host, trial.retry_of) == (0.25, None, None)
     with HistoryWriter(path) as writer:
         writer.set_trial_placement(trial.id, "node-7", "NVIDIA H200")
     with HistoryReader(path) as reader:

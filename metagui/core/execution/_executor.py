@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Generator
 from typing import TYPE_CHECKING, Protocol
 
+from metagui.core.errors import MetaguiError
 from metagui.core.execution._events import Failed, Finished, TrialEvent, TrialJob
 from metagui.core.execution._trial import train_trial
 
@@ -89,6 +90,11 @@ def make_executor(execution: ExecutionSpec | None, *, collect_garbage: bool = Tr
     trial is recorded."""
     if execution is None or not execution.distributed:
         return SerialExecutor(collect_garbage=collect_garbage)
-    from metagui.core.execution._ray import RayExecutor
-
+    try:
+        from metagui.core.execution._ray import RayExecutor
+    except ImportError as exc:
+        raise MetaguiError(
+            f"execution: parallel trials run on Ray, which cannot be imported here ({exc}); "
+            "install it with: pip install 'ray>=2.40'"
+        ) from exc
     return RayExecutor(execution)

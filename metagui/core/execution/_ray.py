@@ -21,7 +21,7 @@ import os
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -47,6 +47,7 @@ __all__ = ["RayExecutor", "TrialWorker", "cluster_capacity"]
 
 _BATCH_S = 0.1
 _READY_TIMEOUT_S = 300.0
+_PROBE_TIMEOUT_S = 5.0
 
 
 class TrialWorker:
@@ -61,11 +62,18 @@ class TrialWorker:
         self._current: int | None = None
         self._lock = threading.Lock()
 
-    def where(self) -> tuple[str, str, int]:
-        """``(host, node id, pid)`` of this worker."""
+    def where(self) -> dict[str, Any]:
+        """Where this worker runs: host, Ray node id, pid, and the GPUs Ray gave it (their
+        ids, and ``CUDA_VISIBLE_DEVICES`` as Ray set it for torch)."""
         import socket
 
-        return socket.gethostname(), ray.get_runtime_context().get_node_id(), os.getpid()
+        return {
+            "host": socket.gethostname(),
+            "node": ray.get_runtime_context().get_node_id(),
+            "pid": os.getpid(),
+            "gpu_ids": [str(i) for i in ray.get_gpu_ids()],
+            "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
+        }
 
     @ray.method(concurrency_group="control")
     def halt(self, number: int) -> None:
@@ -125,13 +133,14 @@ class _Slot:
     host: str = "?"
     node: str = ""
     pid: int = 0
+    place: dict[str, Any] = field(default_factory=dict)  # what the actor's where() said
     number: int | None = None  # the trial it runs (None: free)
     stream: Any = None  # that trial's ObjectRefGenerator
 
 
 def _lost(slot: _Slot, error: BaseException) -> str:
     detail = type(error).__name__
-    return f"worker lost on {slot.host} (Ray node {slot.node[:8]}, pid {slot.pid}): {detail}"
+    return f"worker lost on {slot.host} (pid {slot.pid}): {detail}"
 
 
 def cluster_capacity(
@@ -187,6 +196,9 @@ class RayExecutor:
             "logging_level": logging.ERROR,
             "configure_logging": True,
         }
+        if address not in ("local", "auto"):
+            _probe(address)
+            _token_mode()
         try:
             if address == "local":
                 ray.init(**quiet)
@@ -194,8 +206,14 @@ class RayExecutor:
                 ray.init(address=address, **quiet)
         except Exception as exc:
             where = "a local Ray cluster" if address == "local" else f"Ray at {address}"
+            hint = (
+                ""
+                if address == "local"
+                else "; a cluster started with `ray start --head` wants its token: copy "
+                "~/.ray/auth_token from the head node here, or set RAY_AUTH_TOKEN"
+            )
             raise MetaguiError(
-                f"execution.address: cannot reach {where} ({describe_error(exc)})"
+                f"execution.address: cannot reach {where} ({describe_error(exc)}){hint}"
             ) from exc
         self._own_cluster = True
 
@@ -244,8 +262,10 @@ class RayExecutor:
             raise MetaguiError(
                 f"Ray could not start a trial worker ({describe_error(exc)})"
             ) from exc
-        for slot, (host, node, pid) in zip(slots, places, strict=True):
-            slot.host, slot.node, slot.pid = host, node, pid
+        for slot, place in zip(slots, places, strict=True):
+            slot.place = place
+            slot.node, slot.pid = place["node"], place["pid"]
+            slot.host = f"{place['host']} [node {slot.node[:8]}]"  # as the worker's trials say
 
     # -- trials ------------------------------------------------------------------------------
     def submit(self, job: TrialJob) -> None:
@@ -340,12 +360,7 @@ class RayExecutor:
             self._by_stream.pop(slot.stream, None)
         slot.number, slot.stream = None, None
         slot.actor = self._new_slot().actor
-        try:
-            slot.host, slot.node, slot.pid = ray.get(
-                slot.actor.where.remote(), timeout=_READY_TIMEOUT_S
-            )
-        except ray.exceptions.RayError as exc:
-            raise MetaguiError(f"Ray could not replace a lost trial worker ({exc})") from exc
+        self._meet([slot])
 
     def cancel(self, number: int) -> None:
         """Stop trial ``number``: none of its events arrive after this, and its worker is
@@ -355,9 +370,9 @@ class RayExecutor:
                 slot.actor.halt.remote(number)
                 self._release(slot)
 
-    def running(self) -> dict[int, tuple[str, int]]:
-        """Trial number -> (host, pid) of the worker training it."""
-        return {s.number: (s.host, s.pid) for s in self._slots if s.number is not None}
+    def workers(self) -> list[dict[str, Any]]:
+        """Where each trial worker runs (see :meth:`TrialWorker.where`)."""
+        return [dict(slot.place) for slot in self._slots]
 
     def close(self) -> None:
         for slot in getattr(self, "_slots", []):
@@ -376,3 +391,35 @@ def _describe_cluster(nodes: list[dict[str, Any]]) -> str:
     gpus = sum(n.get("Resources", {}).get("GPU", 0.0) for n in nodes)
     text = f"Ray, {len(nodes)} node{'s' if len(nodes) != 1 else ''}, {cpus:g} CPUs"
     return text + (f", {gpus:g} GPUs" if gpus else "")
+
+
+def _probe(address: str) -> None:
+    """Refuse at once an address where nothing answers: ``ray.init`` would wait for it for
+    many minutes."""
+    import socket
+
+    where = address.removeprefix("ray://")
+    host, _, port = where.rpartition(":")
+    if not host or not port.isdigit():
+        raise MetaguiError(
+            f"execution.address: {address!r} is not a Ray address (host:port, ray://host:port, "
+            "auto or local)"
+        )
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=_PROBE_TIMEOUT_S).close()
+    except OSError as exc:
+        raise MetaguiError(
+            f"execution.address: no Ray cluster answers at {address} ({exc.strerror or exc}); "
+            "start one with `ray start --head` there"
+        ) from exc
+
+
+def _token_mode() -> None:
+    """Ask Ray for token authentication when a token is at hand and the user did not say
+    otherwise: a cluster started with ``ray start --head`` (Ray 2.5x and later) refuses
+    drivers without it, after 20 s of retries."""
+    if "RAY_AUTH_MODE" in os.environ:
+        return
+    token_file = Path(os.environ.get("RAY_AUTH_TOKEN_PATH", Path.home() / ".ray" / "auth_token"))
+    if "RAY_AUTH_TOKEN" in os.environ or token_file.is_file():
+        os.environ["RAY_AUTH_MODE"] = "token"

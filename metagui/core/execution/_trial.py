@@ -38,7 +38,11 @@ def train_trial(
         device = describe_device(resolve_device(job.device or spec.device))
         if gpu_ids:
             device += f" (Ray GPU {', '.join(gpu_ids)})"
-        yield Placed(job.number, socket.gethostname(), node, os.getpid(), device)
+        host = socket.gethostname()
+        if node:
+            # Several Ray nodes can share a machine (and its name): say which one.
+            host += f" [node {node[:8]}]"
+        yield Placed(job.number, host, node, os.getpid(), device)
         training = MetaTraining(spec, device=job.device)
         finished: TrainingFinished | None = None
         for report in training.run():

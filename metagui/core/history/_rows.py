@@ -102,6 +102,8 @@ class TrialRow:
     host: str | None = None
     """The machine the trial trained on (its hostname); None for a trial recorded before
     metagui recorded hosts."""
+    retry_of: int | None = None
+    """The number of the trial, lost with its worker, whose settings this one ran again."""
 
     @property
     def duration(self) -> float | None:
@@ -130,6 +132,7 @@ class TrialRow:
             device=row["device"],
             updated_seq=row["updated_seq"],
             host=row.get("host"),
+            retry_of=row.get("retry_of"),
         )
 
 

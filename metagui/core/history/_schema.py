@@ -115,9 +115,11 @@ def _migrate_0_to_1(db: sqlite_utils.Database) -> None:
 
 
 def _migrate_1_to_2(db: sqlite_utils.Database) -> None:
-    """Version 2: where each trial ran. ``trials.device`` (the device's name) was there
-    already; ``host`` is new, for trials that run on other machines (Ray)."""
+    """Version 2, for trials that run in parallel on Ray: where each trial ran
+    (``trials.device``, the device's name, was there already; ``host`` is new), and
+    ``retry_of``, the trial lost with its worker whose settings a trial runs again."""
     db.execute("ALTER TABLE trials ADD COLUMN host TEXT")
+    db.execute("ALTER TABLE trials ADD COLUMN retry_of INTEGER")
 
 
 # MIGRATIONS[v] takes a file from version v to v + 1; a new file is version 0. They all run in

@@ -120,9 +120,12 @@ class HistoryWriter:
         params: Mapping[str, Any],
         seed: int | None = None,
         device: str | None = None,
+        *,
+        retry_of: int | None = None,
     ) -> int:
         """Record trial ``number`` of a study as RUNNING with its sampled ``params``; return
-        its id. A number already used in the study is refused."""
+        its id. A number already used in the study is refused. ``retry_of``: the number of
+        the trial, lost with its worker, whose settings this one runs again."""
         params_json = _params_json(params)
         with self._lock, self._transaction():
             if self._scalar("SELECT 1 FROM studies WHERE id = ?", [study_id]) is None:
@@ -139,6 +142,7 @@ class HistoryWriter:
                 "started": time.time(),
                 "device": device,
                 "excluded": 0,
+                "retry_of": retry_of,
                 "updated_seq": self._next_seq(),
             }
             trial_id = self._insert("trials", row)

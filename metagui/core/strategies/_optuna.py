@@ -201,7 +201,34 @@ def cma_sources(trials: Sequence[FrozenTrial], names: list[str]) -> list[FrozenT
     return out
 
 
-class _ContinuedQMCSampler(optuna.samplers.QMCSampler):
+class _FirstTrialQMCSampler(optuna.samplers.QMCSampler):
+    """A QMC sampler whose search space is the first trial's, whether it finished or is still
+    running.
+
+    Optuna's takes the first finished trial's; while trials are in flight and none has
+    finished, it takes the union of the running trials' spaces, which over a conditional
+    space differs from the first trial's. Then a parallel Sobol search would leave the
+    sequence a serial one follows. ``test_strategies_parallel`` checks that both propose
+    the same trials.
+    """
+
+    def infer_relative_search_space(
+        self, study: optuna.Study, trial: FrozenTrial
+    ) -> dict[str, BaseDistribution]:
+        finished = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
+        if finished:
+            return super().infer_relative_search_space(study, trial)
+        running = [
+            t
+            for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+            if t.number != trial.number
+        ]
+        if not running:
+            return {}
+        return dict(min(running, key=lambda t: t.number).distributions)
+
+
+class _ContinuedQMCSampler(_FirstTrialQMCSampler):
     """A QMC sampler that picks its sequence up at point ``skip`` instead of the start.
 
     QMCSampler numbers its points with a counter in the live study, which a history does not
@@ -265,7 +292,7 @@ def make_sampler(
             if resumed:
                 # Every trial but the study's first took the next point of the sequence.
                 return _ContinuedQMCSampler(skip=resumed - 1, **qmc)
-            return samplers.QMCSampler(**qmc)
+            return _FirstTrialQMCSampler(**qmc)
         if spec.name == "tpe":
             return samplers.TPESampler(
                 seed=draws,

@@ -4,8 +4,8 @@
   live preview of sample episodes;
 - :class:`SearchPanel`: the algorithm and its fixed settings, the network, the optimizer, the
   training schedule, and the table of search-space parameters;
-- :class:`StrategyPanel`: search strategy, pruner, budget, objective, seed, device, name and
-  warm start.
+- :class:`StrategyPanel`: search strategy, pruner, budget, objective, seed, device, name,
+  execution (parallel trials on Ray) and warm start.
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
 """The strategy panel: how the search proposes trials, when it stops them early, how long it
-runs, what it optimises, on which device, and which earlier studies seed it."""
+runs, what it optimises, on which device, how many trials run at once (and where), and which
+earlier studies seed it."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from PySide6.QtWidgets import QGroupBox, QLabel, QVBoxLayout, QWidget
 
 from metagui.core.experiment import ExperimentSpec, ObjectiveSpec, PrunerSpec, StrategySpec
 from metagui.qt._document import ExperimentDocument
+from metagui.qt.panels._execution_editor import ExecutionEditor
 from metagui.qt.panels._form import ModelForm
 from metagui.qt.panels._layout import ColumnFlow
 from metagui.qt.panels._strategy_parts import BudgetEditor, DeviceEditor, WarmStartList
@@ -77,8 +79,9 @@ def _note() -> QLabel:
 
 
 class StrategyPanel(QWidget):
-    """Edits the search's strategy, pruner, budget, objective, seed, device, name and warm
-    start. ``studies_provider`` lists the studies of the open history (for warm start)."""
+    """Edits the search's strategy, pruner, budget, objective, seed, device, name, execution
+    (parallel trials on Ray) and warm start. ``studies_provider`` lists the studies of the
+    open history (for warm start)."""
 
     def __init__(
         self,
@@ -94,6 +97,7 @@ class StrategyPanel(QWidget):
         self.experiment.add_row("Device", self.device)
         self.objective = ModelForm(doc, ObjectiveSpec, "objective")
         self.budget = BudgetEditor(doc)
+        self.execution = ExecutionEditor(doc)
         self.strategy = ModelForm(
             doc,
             StrategySpec,
@@ -120,6 +124,7 @@ class StrategyPanel(QWidget):
         left_layout.addWidget(_group("Experiment", self.experiment))
         left_layout.addWidget(_group("Objective", self.objective))
         left_layout.addWidget(_group("Budget", self.budget))
+        left_layout.addWidget(_group("Execution", self.execution))
         left_layout.addStretch(1)
         right = QWidget()
         right_layout = QVBoxLayout(right)

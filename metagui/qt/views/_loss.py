@@ -1,5 +1,6 @@
-"""Loss curves: the meta-train loss and the validation metric of the selected (or running)
-trial, over faint curves of every other trial coloured by objective value."""
+"""Loss curves: the meta-train loss and the validation metric of the selected trial (else of
+every running trial, several at once in a parallel study), over faint curves of every other
+trial coloured by objective value."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QSpinBox, QVBoxLay
 from metagui.core.history import TrialRow
 from metagui.qt._history_model import HistoryModel, Series, StudyData
 from metagui.qt.views._common import (
+    CATEGORY_COLORS,
     FOCUS_COLOR,
     NO_VALUE_COLOR,
     STATE_COLORS,
@@ -38,16 +40,22 @@ __all__ = ["LossPlot"]
 
 TRAIN = "train/loss"
 FILTER_STATES = ("COMPLETE", "PRUNED", "FAILED", "RUNNING")
+BOLD_COLORS = (FOCUS_COLOR, *(CATEGORY_COLORS[i] for i in (3, 6, 5)), QColor(60, 60, 60))
+"""Several running trials drawn bold at once: one colour each (by trial number, so that a
+trial keeps its colour while others end), away from the faint curves' colours (the running
+trials' blue and the objective's viridis: purple, blue, teal, green, yellow)."""
+LEGEND_MAX = 6  # bold curves named in the legend; more would hide the plot
 
 
 class LossPlot(LiveView):
     """Meta-train loss (left) and validation metric (right) against meta-training step.
 
     Every trial passing the filters (states, top-K by value) is a faint curve coloured by its
-    objective value; the focus trial (selected, else the running one, else the best) is drawn
-    bold on top. Clicking a curve selects its trial and emits ``trial_selected(trial id)``.
-    The y axes fit the bulk of the curves shown (:class:`RobustViewBox`): a diverged trial
-    leaves through the top instead of flattening the others, until the user zooms or pans."""
+    objective value; the focus trials are drawn bold on top: the selected one, else every
+    running one that has logged a step (several in a parallel study), else the best.
+    Clicking a curve selects its trial and emits ``trial_selected(trial id)``. The y axes
+    fit the bulk of the curves shown (:class:`RobustViewBox`): a diverged trial leaves
+    through the top instead of flattening the others, until the user zooms or pans."""
 
     trial_selected = Signal(int)
 
@@ -93,20 +101,17 @@ class LossPlot(LiveView):
         }
         self.colorbar = make_colorbar("objective", self.palette())
         self.graphics.addItem(self.colorbar, 0, 2)
-        self.focus_curves: dict[str, pg.PlotDataItem] = {}
-        for panel, plot in self.plots.items():
+        # panel -> the bold curves, one per focus trial; the first is ``focus_curves[panel]``
+        self.bold_curves: dict[str, list[pg.PlotDataItem]] = {"train": [], "val": []}
+        self._bold_color: dict[pg.PlotDataItem, int] = {}
+        for plot in self.plots.values():
             style_plot(plot, self.palette())
             plot.setLabel("bottom", "meta-training step")
             show_grid(plot, self.palette())
             plot.addLegend(offset=(-10, 10), labelTextColor=self.palette().text().color())
-            focus = pg.PlotDataItem(
-                pen=pg.mkPen(FOCUS_COLOR, width=2.5), antialias=True, connect="finite"
-            )
-            focus.setZValue(10)
-            focus.setCurveClickable(True, width=8)
-            focus.sigClicked.connect(self._on_curve_clicked)
-            plot.addItem(focus)
-            self.focus_curves[panel] = focus
+        self.focus_curves: dict[str, pg.PlotDataItem] = {
+            panel: self._bold_curve(panel, 0) for panel in self.plots
+        }
         self.view_boxes["val"].share_x_range(self.view_boxes["train"])
         self.plots["train"].setTitle("Meta-train loss")
         self.plots["train"].setLabel("left", metric_label(TRAIN))
@@ -121,7 +126,7 @@ class LossPlot(LiveView):
         return self.graphics.scene()
 
     def set_trial(self, trial_id: int | None) -> None:
-        """Highlight trial ``trial_id`` (None: follow the running trial)."""
+        """Highlight trial ``trial_id`` (None: follow the running trials)."""
         if trial_id != self._selected:
             self._selected = trial_id
             self.invalidate()
@@ -140,18 +145,25 @@ class LossPlot(LiveView):
     def set_log_y(self, on: bool) -> None:
         self.log_y_box.setChecked(on)
 
-    def focus_trial(self) -> TrialRow | None:
-        """The trial drawn bold: the selected one, else the running one once it has logged a
-        step, else the best."""
+    def focus_trials(self) -> list[TrialRow]:
+        """The trials drawn bold: the selected one, else every running one that has logged a
+        step (in trial-number order), else the best (else the newest running one)."""
         study = self.study()
         if study is None:
-            return None
+            return []
         if self._selected is not None and self._selected in study.trials:
-            return study.trials[self._selected]
-        running = study.running_trial()
-        if running is not None and study.metrics.get(running.id):
-            return running
-        return study.best_trial() or running  # the running one once it has logged a step
+            return [study.trials[self._selected]]
+        running = study.running_trials()
+        stepped = [t for t in running if study.metrics.get(t.id)]
+        if stepped:
+            return stepped
+        fallback = study.best_trial() or (running[-1] if running else None)
+        return [fallback] if fallback is not None else []
+
+    def focus_trial(self) -> TrialRow | None:
+        """The first of :meth:`focus_trials` (the one trial of a serial run)."""
+        focus = self.focus_trials()
+        return focus[0] if focus else None
 
     def shown_trials(self) -> list[TrialRow]:
         """The trials the filters let through, in trial-number order."""
@@ -187,8 +199,9 @@ class LossPlot(LiveView):
             for curves in self.curves.values():
                 for curve in curves.values():
                     curve.setVisible(False)
-            for focus in self.focus_curves.values():
-                focus.setData([], [])
+            for bold in self.bold_curves.values():
+                for curve in bold:
+                    curve.setData([], [])
             return
         val_name = validation_metric(study)
         val_plot = self.plots["val"]
@@ -201,7 +214,7 @@ class LossPlot(LiveView):
         set_colormap(self.colorbar, value_colormap(study.maximize))
         self.colorbar.setLevels(span or (0.0, 1.0))
         self.colorbar.getAxis("left").setLabel(objective_label(study))
-        focus = self.focus_trial()
+        focus = self.focus_trials()
         for panel, name in (("train", TRAIN), ("val", val_name)):
             self._draw_panel(study, panel, name, pens)
             self._draw_focus(study, panel, name, focus)
@@ -250,27 +263,58 @@ class LossPlot(LiveView):
         self._trial_of[curve] = trial_id
         return curve
 
+    def _bold_curve(self, panel: str, index: int) -> pg.PlotDataItem:
+        """The ``index``-th bold curve of ``panel``, made when first needed."""
+        bold = self.bold_curves[panel]
+        while len(bold) <= index:
+            curve = pg.PlotDataItem(
+                pen=pg.mkPen(FOCUS_COLOR, width=2.5), antialias=True, connect="finite"
+            )
+            curve.setZValue(10)
+            curve.setCurveClickable(True, width=8)
+            curve.sigClicked.connect(self._on_curve_clicked)
+            self.plots[panel].addItem(curve)
+            self._bold_color[curve] = 0
+            bold.append(curve)
+        return bold[index]
+
     def _draw_focus(
-        self, study: StudyData, panel: str, name: str | None, focus: TrialRow | None
+        self, study: StudyData, panel: str, name: str | None, focus: list[TrialRow]
     ) -> None:
-        curve = self.focus_curves[panel]
         legend = self.plots[panel].legend
         legend.clear()
-        series: Series | None = None
-        if focus is not None and name is not None:
-            series = study.metrics.get(focus.id, {}).get(name)
-        # The focus curve repeats a faint curve's values: count them once for the y range.
-        twin = self.curves[panel].get(focus.id) if focus is not None else None
-        self.view_boxes[panel].set_ignored([curve] if twin is not None and twin.isVisible() else [])
-        if focus is None or series is None:
+        ignored: list[pg.PlotDataItem] = []
+        drawn = 0
+        for trial in focus:
+            series: Series | None = None
+            if name is not None:
+                series = study.metrics.get(trial.id, {}).get(name)
+            if series is None:
+                continue
+            curve = self._bold_curve(panel, drawn)
+            # One bold trial is the focus colour; several get one colour each.
+            color = 0 if len(focus) == 1 else trial.number % len(BOLD_COLORS)
+            if self._bold_color[curve] != color:
+                curve.setPen(pg.mkPen(BOLD_COLORS[color], width=2.5))
+                self._bold_color[curve] = color
+            curve.setData(as_array(series.steps), as_array(series.values))
+            self._trial_of[curve] = trial.id
+            # A bold curve repeats a faint curve's values: count them once for the y range.
+            twin = self.curves[panel].get(trial.id)
+            if twin is not None and twin.isVisible():
+                ignored.append(curve)
+            if drawn < LEGEND_MAX:
+                legend.addItem(curve, f"trial {trial.number} ({self._why(trial)})")
+            drawn += 1
+        for curve in self.bold_curves[panel][drawn:]:
             curve.setData([], [])
-            return
-        curve.setData(as_array(series.steps), as_array(series.values))
-        self._trial_of[curve] = focus.id
-        why = "selected" if focus.id == self._selected else STATE_LABELS[focus.state]
-        if focus.id != self._selected and focus.state == "COMPLETE":
-            why = "best"
-        legend.addItem(curve, f"trial {focus.number} ({why})")
+        self.view_boxes[panel].set_ignored(ignored)
+
+    def _why(self, trial: TrialRow) -> str:
+        """Why a trial is drawn bold, for the legend."""
+        if trial.id == self._selected:
+            return "selected"
+        return "best" if trial.state == "COMPLETE" else STATE_LABELS[trial.state]
 
     # -- events ---------------------------------------------------------------------------------
     def _on_log_y(self, on: bool) -> None:

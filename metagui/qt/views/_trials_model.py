@@ -29,6 +29,8 @@ TRIAL_ID_ROLE = Qt.ItemDataRole.UserRole + 2
 
 FIXED_COLUMNS = ("#", "State", "Value", "Test value", "Duration", "Started")
 NUMBER, STATE, VALUE, TEST, DURATION, STARTED = range(len(FIXED_COLUMNS))
+TAIL_COLUMNS = ("Host", "Device", "Error / why pruned")
+"""After the parameters: where each trial trained, and why it failed or was pruned."""
 BEST_BACKGROUND = QColor(255, 200, 0, 70)
 EXCLUDED_FOREGROUND = QColor(128, 128, 128)
 _STATE_ORDER = {"RUNNING": 0, "QUEUED": 1, "COMPLETE": 2, "PRUNED": 3, "FAILED": 4}
@@ -67,9 +69,10 @@ def why_not(trial: TrialRow) -> str:
 
 
 class TrialsTableModel(QAbstractTableModel):
-    """Rows: the study's trials in the order they started. Columns: number, state, value,
-    test value, duration, start time, one per sampled parameter, and the error (or why the
-    trial was pruned). The best trial has a ★, bold text and a highlighted background;
+    """Rows: the study's trials in the order they started (several may be running at once).
+    Columns: number, state, value, test value, duration, start time, one per sampled
+    parameter, the host and the device it trained on, and the error (or why the trial was
+    pruned). The best trial has a ★, bold text and a highlighted background;
     excluded trials are grey and say so in their state."""
 
     def __init__(self, model: HistoryModel, parent: QObject | None = None) -> None:
@@ -152,8 +155,16 @@ class TrialsTableModel(QAbstractTableModel):
         return self._best
 
     @property
-    def error_column(self) -> int:
+    def host_column(self) -> int:
         return len(FIXED_COLUMNS) + len(self._params)
+
+    @property
+    def device_column(self) -> int:
+        return self.host_column + 1
+
+    @property
+    def error_column(self) -> int:
+        return self.host_column + 2
 
     def param_column(self, name: str) -> int:
         return len(FIXED_COLUMNS) + self._params.index(name)
@@ -163,14 +174,14 @@ class TrialsTableModel(QAbstractTableModel):
         return 0 if parent.isValid() else len(self._ids)
 
     def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(FIXED_COLUMNS) + len(self._params) + 1
+        return 0 if parent.isValid() else len(FIXED_COLUMNS) + len(self._params) + len(TAIL_COLUMNS)
 
     def headerData(
         self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
     ) -> Any:
         if orientation != Qt.Orientation.Horizontal:
             return None
-        names = [*FIXED_COLUMNS, *self._params, "Error / why pruned"]
+        names = [*FIXED_COLUMNS, *self._params, *TAIL_COLUMNS]
         if not 0 <= section < len(names):
             return None
         name = names[section]
@@ -197,6 +208,8 @@ class TrialsTableModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.ToolTipRole:
             if column == STARTED and trial.started is not None:
                 return f"Started {format_time(trial.started, full=True)}"
+            if column in (self.host_column, self.device_column):
+                return _where(trial)
             return self._tooltip(trial)
         if role == Qt.ItemDataRole.FontRole:
             if trial.id == self._best or trial.excluded:
@@ -224,8 +237,12 @@ class TrialsTableModel(QAbstractTableModel):
     def _raw(self, trial: TrialRow, column: int) -> Any:
         if column < len(FIXED_COLUMNS):
             return None
-        if column < self.error_column:
+        if column < self.host_column:
             return trial.params.get(self._params[column - len(FIXED_COLUMNS)])
+        if column == self.host_column:
+            return trial.host or ""
+        if column == self.device_column:
+            return trial.device or ""
         return why_not(trial)
 
     def _display(self, trial: TrialRow, column: int) -> str:
@@ -275,6 +292,13 @@ class TrialsTableModel(QAbstractTableModel):
         if trial.id == self._best:
             lines.append("The best trial of this study")
         return "\n".join(lines) or None
+
+
+def _where(trial: TrialRow) -> str | None:
+    """Where a trial trained, in words (None: not known, e.g. a trial that never started)."""
+    if not trial.host and not trial.device:
+        return None
+    return f"Host: {trial.host or 'not recorded'}\nDevice: {trial.device or 'not recorded'}"
 
 
 def _sort_value(value: Any) -> tuple[int, Any]:
