@@ -78,10 +78,16 @@ def _resource(relative: str) -> Path:
 
 
 def _bench(args: argparse.Namespace) -> int:
+    if args.gui and args.study:
+        raise _UsageError("bench: --gui and --study are two benchmarks; give one")
     if args.gui:
         return _bench_gui(args)
     if args.repeats != 1 or args.switch_tabs:
         raise _UsageError("bench: --repeats and --switch-tabs are for --gui")
+    if args.study:
+        return _bench_study(args)
+    if args.parallel is not None or args.gpus_per_trial:
+        raise _UsageError("bench: --parallel and --gpus-per-trial are for --study")
     from metagui.core.bench import BENCHMARKS, run_benchmark
 
     names = args.only or list(BENCHMARKS)
@@ -101,6 +107,34 @@ def _bench(args: argparse.Namespace) -> int:
                 f"x{result['speedup_vs_loop']:.2f}",
                 flush=True,
             )
+    return 0
+
+
+def _bench_study(args: argparse.Namespace) -> int:
+    """Study throughput: serial against parallel trials on a local Ray cluster."""
+    if args.only:
+        raise _UsageError("bench: --only names the training benchmarks, not --study")
+    if args.parallel is not None and args.parallel < 2:
+        raise _UsageError("bench: --parallel must be at least 2 (it is compared with serial)")
+    from metagui.core.bench_study import run_study_benchmark
+
+    seconds = 30.0 if args.seconds is None else args.seconds
+    device = "cpu" if args.device == "auto" and not args.gpus_per_trial else args.device
+    result = run_study_benchmark(seconds, args.parallel, device, args.gpus_per_trial)
+    if args.json:
+        print(json.dumps(result), flush=True)
+        return 0
+    s, p = result["serial"], result["parallel_run"]
+    print(
+        f"study throughput ({result['device']}, {seconds:g} s each, trials of one thread):\n"
+        f"  serial:              {s['warm_trials_per_min']:7.1f} trials/min "
+        f"({s['trials']} trials; start {s['startup_s']:.1f} s)\n"
+        f"  parallel {result['parallel']:<2d} on Ray:  {p['warm_trials_per_min']:7.1f} trials/min "
+        f"({p['trials']} trials; cold start: {p['startup_s']:.1f} s to the workers, "
+        f"{p['first_results_s']:.1f} s to every worker's first trial)\n"
+        f"  parallel / serial:   x{result['speedup']}",
+        flush=True,
+    )
     return 0
 
 
@@ -227,7 +261,7 @@ def _parser() -> argparse.ArgumentParser:
         "--seconds",
         type=float,
         default=None,
-        help="time per measured path (default: 6, with --gui 20)",
+        help="time per measured path (default: 6, with --gui 20, with --study 30)",
     )
     bench.add_argument(
         "--gui",
@@ -246,6 +280,26 @@ def _parser() -> argparse.ArgumentParser:
         "--switch-tabs",
         action="store_true",
         help="with --gui: the throughput runs also switch the plot tabs every second",
+    )
+    bench.add_argument(
+        "--study",
+        action="store_true",
+        help="study throughput instead: the same study of short trials serial and --parallel "
+        "N at once on a local Ray cluster (completed trials per minute, once warm)",
+    )
+    bench.add_argument(
+        "--parallel",
+        type=int,
+        default=None,
+        metavar="N",
+        help="with --study: trials at once (default: one per CPU core)",
+    )
+    bench.add_argument(
+        "--gpus-per-trial",
+        type=float,
+        default=0.0,
+        metavar="F",
+        help="with --study: the parallel trials share GPUs, F each (e.g. 0.25)",
     )
     bench.add_argument("--only", action="append", metavar="NAME", help="run only this benchmark")
     bench.set_defaults(func=_bench)

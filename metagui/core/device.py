@@ -48,4 +48,5 @@ def describe_device(device: torch.device) -> str:
     import platform
 
     cpu = platform.processor() or platform.machine() or "CPU"
-    return f"cpu ({cpu}, {torch.get_num_threads()} threads)"
+    threads = torch.get_num_threads()
+    return f"cpu ({cpu}, {threads} thread{'' if threads == 1 else 's'})"

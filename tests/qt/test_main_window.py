@@ -554,7 +554,7 @@ def test_importing_the_main_window_imports_neither_torch_nor_optuna(tmp_path: Pa
         "import os, sys\n"
         "os.environ['QT_QPA_PLATFORM'] = 'offscreen'\n"
         "import metagui.qt.main_window, metagui.qt.app, metagui.qt.panels, metagui.qt.views\n"
-        "heavy = ('torch', 'optuna', 'nevergrad', 'scipy')\n"
+        "heavy = ('torch', 'optuna', 'nevergrad', 'scipy', 'ray')\n"
         "print(','.join(sorted(m for m in heavy if m in sys.modules)))\n"
         "from metagui.qt.app import create_application\n"
         "app = create_application()\n"

@@ -44,7 +44,7 @@ from metagui.qt.main_window import MainWindow
 from metagui.qt.views import LossPlot, TrialsTable
 
 WHERE = "Ray, 1 node, 4 CPUs"
-CPU = "cpu (x86_64, 1 threads)"
+CPU = "cpu (x86_64, 1 thread)"
 
 
 def spec(parallel: int | None) -> ExperimentSpec:

@@ -4,7 +4,9 @@ without an ``execution`` section runs, exactly as before there were executors)."
 
 from __future__ import annotations
 
+import os
 from collections.abc import Generator
+from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from metagui.core.errors import MetaguiError
@@ -90,6 +92,8 @@ def make_executor(execution: ExecutionSpec | None, *, collect_garbage: bool = Tr
     trial is recorded."""
     if execution is None or not execution.distributed:
         return SerialExecutor(collect_garbage=collect_garbage)
+    if execution.address not in ("local", "auto"):
+        _token_mode()  # read by Ray when it is imported: before that
     try:
         from metagui.core.execution._ray import RayExecutor
     except ImportError as exc:
@@ -98,3 +102,14 @@ def make_executor(execution: ExecutionSpec | None, *, collect_garbage: bool = Tr
             "install it with: pip install 'ray>=2.40'"
         ) from exc
     return RayExecutor(execution)
+
+
+def _token_mode() -> None:
+    """Ask Ray for token authentication when a token is at hand and the user did not say
+    otherwise: a cluster started with ``ray start --head`` (Ray 2.5x and later) refuses
+    drivers without it, after 20 s of retries."""
+    if "RAY_AUTH_MODE" in os.environ:
+        return
+    token_file = Path(os.environ.get("RAY_AUTH_TOKEN_PATH", Path.home() / ".ray" / "auth_token"))
+    if "RAY_AUTH_TOKEN" in os.environ or token_file.is_file():
+        os.environ["RAY_AUTH_MODE"] = "token"

@@ -198,7 +198,6 @@ class RayExecutor:
         }
         if address not in ("local", "auto"):
             _probe(address)
-            _token_mode()
         try:
             if address == "local":
                 ray.init(**quiet)
@@ -412,14 +411,3 @@ def _probe(address: str) -> None:
             f"execution.address: no Ray cluster answers at {address} ({exc.strerror or exc}); "
             "start one with `ray start --head` there"
         ) from exc
-
-
-def _token_mode() -> None:
-    """Ask Ray for token authentication when a token is at hand and the user did not say
-    otherwise: a cluster started with ``ray start --head`` (Ray 2.5x and later) refuses
-    drivers without it, after 20 s of retries."""
-    if "RAY_AUTH_MODE" in os.environ:
-        return
-    token_file = Path(os.environ.get("RAY_AUTH_TOKEN_PATH", Path.home() / ".ray" / "auth_token"))
-    if "RAY_AUTH_TOKEN" in os.environ or token_file.is_file():
-        os.environ["RAY_AUTH_MODE"] = "token"
