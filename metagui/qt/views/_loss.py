@@ -40,10 +40,11 @@ __all__ = ["LossPlot"]
 
 TRAIN = "train/loss"
 FILTER_STATES = ("COMPLETE", "PRUNED", "FAILED", "RUNNING")
-BOLD_COLORS = (FOCUS_COLOR, *(CATEGORY_COLORS[i] for i in (3, 6, 5)), QColor(60, 60, 60))
+BOLD_COLORS = (FOCUS_COLOR, QColor(40, 40, 40), CATEGORY_COLORS[6], CATEGORY_COLORS[3])
 """Several running trials drawn bold at once: one colour each (by trial number, so that a
 trial keeps its colour while others end), away from the faint curves' colours (the running
-trials' blue and the objective's viridis: purple, blue, teal, green, yellow)."""
+trials' blue and the objective's viridis: purple, blue, teal, green, yellow), and from each
+other most of all for neighbouring numbers, the usual pair in flight."""
 LEGEND_MAX = 6  # bold curves named in the legend; more would hide the plot
 
 
