@@ -147,14 +147,19 @@ class _Running:
 
 @dataclass
 class _Study:
-    """The driver's running totals of one run."""
+    """One run of a study, as the driver keeps it: where it writes, where its trials train,
+    what proposes them, the trials in flight and the running totals."""
 
+    writer: HistoryWriter
+    executor: Executor
+    strategy: Strategy
     study_id: int
     finished: int
     counts: dict[str, int]
     best_number: int | None
     best_value: float | None
     next_number: int
+    in_flight: dict[int, _Running] = field(default_factory=dict)
     started: float = field(default_factory=time.monotonic)
 
 
@@ -280,6 +285,9 @@ class StudyRunner:
             executor.where,
         )
         study = _Study(
+            writer,
+            executor,
+            strategy,
             study_id,
             finished,
             {s: sum(t.state == s for t in past) for s in ("COMPLETE", "PRUNED", "FAILED")},
@@ -287,7 +295,7 @@ class StudyRunner:
             best_value,
             max((t.number for t in past), default=-1) + 1,
         )
-        in_flight: dict[int, _Running] = {}
+        in_flight = study.in_flight
         self._unsent = []
         reason: EndReason = "budget"
         writer.set_study_status(study_id, "running")
@@ -296,13 +304,13 @@ class StudyRunner:
             while True:
                 why_not = None
                 while len(in_flight) < executor.capacity and not self._launching_paused:
-                    why_not = self._cannot_launch(strategy, study, len(in_flight))
+                    why_not = self._cannot_launch(study, len(in_flight))
                     if why_not is not None:
                         break
-                    yield self._launch(writer, executor, strategy, study, in_flight)
+                    yield self._launch(study)
                 if not in_flight:
                     if why_not is None:  # paused: is anything left to launch at all?
-                        why_not = self._cannot_launch(strategy, study, 0)
+                        why_not = self._cannot_launch(study, 0)
                     if why_not is not None:
                         reason = why_not
                         break
@@ -310,12 +318,12 @@ class StudyRunner:
                     time.sleep(_WAIT_S)
                     yield Tick(0)
                     continue
-                yield from self._handle_prune_requests(writer, executor, strategy, study, in_flight)
+                yield from self._handle_prune_requests(study)
                 events, self._unsent = self._unsent or executor.events(_WAIT_S), []
                 if not events:
                     yield Tick(0)
                 for event in events:
-                    yield from self._handle(event, writer, executor, strategy, study, in_flight)
+                    yield from self._handle(event, study)
             stopped = False
         finally:
             for number, running in in_flight.items():
@@ -324,28 +332,24 @@ class StudyRunner:
             writer.set_study_status(study_id, "stopped" if stopped else "finished")
         yield StudyEnded(self.study_name, reason, study.best_number, study.best_value, study.counts)
 
-    def _cannot_launch(self, strategy: Strategy, study: _Study, running: int) -> EndReason | None:
+    def _cannot_launch(self, study: _Study, running: int) -> EndReason | None:
         """Why no trial may start now (the budget counts the trials in flight), or None."""
         if self.trials_budget is not None and study.finished + running >= self.trials_budget:
             return "budget"
         if self.timeout_s is not None and time.monotonic() - study.started >= self.timeout_s:
             return "timeout"
         nothing_to_search = all(p.type == "fixed" for p in self.spec.search_space.params)
-        if strategy.exhausted or (nothing_to_search and study.finished + running > 0):
+        if study.strategy.exhausted or (nothing_to_search and study.finished + running > 0):
             # A space with nothing to sample has exactly one configuration.
             return "exhausted"
         return None
 
     # -- one trial -----------------------------------------------------------------------------
-    def _launch(
-        self,
-        writer: HistoryWriter,
-        executor: Executor,
-        strategy: Strategy,
-        study: _Study,
-        in_flight: dict[int, _Running],
-    ) -> TrialStarted:
+    def _launch(self, study: _Study) -> TrialStarted:
         from metagui.core.execution import TrialJob
+
+        writer, executor, strategy = study.writer, study.executor, study.strategy
+        in_flight = study.in_flight
 
         proposal = strategy.ask()
         # Enqueued warm-start settings may come first: a retry is known by its settings.
@@ -380,18 +384,13 @@ class StudyRunner:
             executor.submit(job)
         return TrialStarted(number, trial_id, dict(proposal.params), seed, retry_of)
 
-    def _handle(
-        self,
-        event: TrialEvent,
-        writer: HistoryWriter,
-        executor: Executor,
-        strategy: Strategy,
-        study: _Study,
-        in_flight: dict[int, _Running],
-    ) -> Generator[RunnerReport, None, None]:
+    def _handle(self, event: TrialEvent, study: _Study) -> Generator[RunnerReport, None, None]:
         """Record one event of a trial in flight, and end the trial when it says so."""
         from metagui.core.execution import Failed, Finished, Placed, Reported
         from metagui.core.training import DivergedError
+
+        writer, executor, strategy = study.writer, study.executor, study.strategy
+        in_flight = study.in_flight
 
         running = in_flight.get(event.number)
         if running is None:
@@ -412,9 +411,7 @@ class StudyRunner:
                 why = strategy.should_prune(running.proposal)
                 if why is not None:
                     executor.cancel(number)
-                    yield from self._end(
-                        writer, strategy, study, in_flight, number, _pruned(running.last_step, why)
-                    )
+                    yield from self._end(study, number, _pruned(running.last_step, why))
                     return
             yield TrialStep(number, trial_id, report)
         elif isinstance(event, Finished):
@@ -433,30 +430,20 @@ class StudyRunner:
                     error = DivergedError(f"the final {name} {result.metric} is {result.final}")
                     outcome = {"state": "FAILED", "error": f"DivergedError: {error}"}
                     break
-            yield from self._end(
-                writer, strategy, study, in_flight, number, outcome, event.checkpoint
-            )
+            yield from self._end(study, number, outcome, event.checkpoint)
         elif isinstance(event, Failed):
             retry = event.lost and self.execution is not None and self.execution.retry_lost_trials
             outcome = {"state": "FAILED", "error": event.error}
             params = running.proposal.params
-            yield from self._end(
-                writer, strategy, study, in_flight, number, outcome, counts=not retry
-            )
+            yield from self._end(study, number, outcome, counts=not retry)
             if retry:
                 # Not the trial's own fault: its settings run again, as the next new trial
                 # (the strategy proposes an enqueued configuration before anything else).
                 strategy.retry(params)
                 self._retries.append((number, params))
 
-    def _handle_prune_requests(
-        self,
-        writer: HistoryWriter,
-        executor: Executor,
-        strategy: Strategy,
-        study: _Study,
-        in_flight: dict[int, _Running],
-    ) -> Generator[RunnerReport, None, None]:
+    def _handle_prune_requests(self, study: _Study) -> Generator[RunnerReport, None, None]:
+        executor, in_flight = study.executor, study.in_flight
         with self._lock:
             requests, self._prune_requests = self._prune_requests, set()
         if not requests:
@@ -465,21 +452,11 @@ class StudyRunner:
         for number in numbers:
             executor.cancel(number)
             running = in_flight[number]
-            yield from self._end(
-                writer,
-                strategy,
-                study,
-                in_flight,
-                number,
-                _pruned(running.last_step, "pruned by hand"),
-            )
+            yield from self._end(study, number, _pruned(running.last_step, "pruned by hand"))
 
     def _end(
         self,
-        writer: HistoryWriter,
-        strategy: Strategy,
         study: _Study,
-        in_flight: dict[int, _Running],
         number: int,
         outcome: dict[str, Any],
         checkpoint: bytes | None = None,
@@ -487,7 +464,8 @@ class StudyRunner:
     ) -> Generator[RunnerReport, None, None]:
         """Tell the strategy, record the trial's end, keep the best model; ``counts=False``:
         a lost trial that runs again does not use up the budget."""
-        running = in_flight.pop(number)
+        writer, strategy = study.writer, study.strategy
+        running = study.in_flight.pop(number)
         proposal = running.proposal
         state: EndState = outcome["state"]
         if state == "COMPLETE":

@@ -247,7 +247,7 @@ def test_task_set_data_travels_to_a_host_that_lacks_its_path(
 def test_the_study_benchmark_runs_serial_and_parallel_and_reports_both(tmp_path: Path) -> None:
     from metagui.core.bench_study import run_study_benchmark
 
-    result = run_study_benchmark(seconds=3.0, parallel=2)
+    result = run_study_benchmark(seconds=8.0, parallel=2)
     serial, wide = result["serial"], result["parallel_run"]
     assert serial["complete"] >= 2 and wide["complete"] >= 2
     assert serial["warm_trials_per_min"] > 0 and wide["warm_trials_per_min"] > 0
