@@ -193,6 +193,8 @@ def _history(args: argparse.Namespace) -> int:
         for t in reader.trials(study.id):
             mark = "*" if best is not None and t.id == best.id else " "
             note = " (excluded)" if t.excluded else ""
+            if t.retry_of is not None:
+                note += f" (again for trial {t.retry_of}, lost)"
             params = ", ".join(f"{k}={v}" for k, v in t.params.items())
             detail = t.error or t.pruned_reason or ""
             on = ", ".join(x for x in (t.host, t.device) if x)
