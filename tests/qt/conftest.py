@@ -34,6 +34,23 @@ def _gui_thread_collection(qapp: object) -> None:
     collect_in_gui_thread(app)
 
 
+def _visible_windows() -> dict[int, object]:
+    """The visible top-level windows, by the address of their ``QWindow``.
+
+    ``QGuiApplication.topLevelWindows()``, not ``QApplication.topLevelWidgets()``: the latter
+    wraps every parentless widget Qt knows of, hidden ones and Qt's own internal popups
+    included, and it crashed the suite now and then (a segfault inside PySide's wrapper
+    lookup of such a widget, seen at random points of a run, before this project's parallel
+    trials existed too). A window the user could see has a ``QWindow``; that is all this checks.
+    """
+    import shiboken6
+    from PySide6.QtGui import QGuiApplication
+
+    return {
+        shiboken6.getCppPointer(w)[0]: w for w in QGuiApplication.topLevelWindows() if w.isVisible()
+    }
+
+
 @pytest.fixture(autouse=True)
 def _no_leaks(qapp: object) -> Iterator[None]:
     """Fail a test that leaves a top-level window open or a QThread running."""
@@ -42,15 +59,16 @@ def _no_leaks(qapp: object) -> Iterator[None]:
     from metagui.qt._gc import collect_in_gui_thread
     from metagui.qt._worker import running_workers
 
-    before = {id(w) for w in QApplication.topLevelWidgets()}
+    before = set(_visible_windows())
     yield
     QApplication.processEvents()
     # As the app's next timer tick would: automatic collection back on once no worker runs.
     app = QApplication.instance()
     assert app is not None
     collect_in_gui_thread(app).check()
-    leaked = [w for w in QApplication.topLevelWidgets() if id(w) not in before and w.isVisible()]
+    leaked = [w for key, w in _visible_windows().items() if key not in before]
+    names = [w.title() or w.objectName() or type(w).__name__ for w in leaked]  # type: ignore[attr-defined]
     for w in leaked:
-        w.close()
-    assert not leaked, f"windows left open: {[type(w).__name__ for w in leaked]}"
+        w.close()  # type: ignore[attr-defined]
+    assert not leaked, f"windows left open: {names}"
     assert running_workers() == 0, "a study worker thread is still running"
