@@ -33,6 +33,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     runner uses it because this process has joined it."""
     ray.init(
         num_cpus=2,
+        num_gpus=0,  # the same cluster on a machine with a GPU: the no-GPU error is tested
         include_dashboard=False,
         log_to_driver=False,
         _temp_dir=str(tmp_path_factory.mktemp("ray")),
@@ -211,7 +212,7 @@ def test_an_address_where_nothing_answers_is_refused_at_once(tmp_path: Path) -> 
                 ).run()
             )
     finally:
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+        ray.init(num_cpus=2, num_gpus=0, include_dashboard=False, log_to_driver=False)
     assert not (tmp_path / "h.sqlite").exists()
 
 
