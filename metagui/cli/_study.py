@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import math
+import signal
 import time
 from pathlib import Path
+from typing import Any
 
 __all__ = ["add_study_commands", "default_db_path"]
 
@@ -58,6 +60,7 @@ def _run(args: argparse.Namespace) -> int:
         timeout_s=args.timeout,
         parallel=args.parallel,
         address=args.ray,
+        force=args.force,
     )
     bar: tqdm | None = None
     started = time.monotonic()
@@ -65,6 +68,9 @@ def _run(args: argparse.Namespace) -> int:
     best: float | None = None
     running: set[int] = set()
     gen = runner.run()
+    # A scheduler's or terminal's end of the run (SIGTERM, SIGHUP) stops it as Ctrl-C does:
+    # the trials in flight are recorded as interrupted and --resume runs them again.
+    previous = _stop_on_signals()
     try:
         for report in gen:
             if isinstance(report, StudyStarted):
@@ -77,6 +83,8 @@ def _run(args: argparse.Namespace) -> int:
                 )
                 if report.parallel > 1 or report.where != "in process":
                     print(f"  {report.parallel} trial(s) at once on {report.where}", flush=True)
+                for note in report.notes:
+                    print(f"  {note}", flush=True)
                 if report.failed_on_resume:
                     print(
                         f"  {report.failed_on_resume} trial(s) left running by a crash "
@@ -114,6 +122,7 @@ def _run(args: argparse.Namespace) -> int:
             elif isinstance(report, StudyEnded):
                 ended = report
     except KeyboardInterrupt:
+        _restore_signals({number: signal.SIG_IGN for number in previous})  # let the clean-up finish
         gen.close()  # marks the running trial and closes the database cleanly
         if bar is not None:
             bar.close()
@@ -126,6 +135,7 @@ def _run(args: argparse.Namespace) -> int:
     finally:
         if bar is not None:
             bar.close()
+        _restore_signals(previous)
     assert ended is not None
     counts = ", ".join(f"{n} {s.lower()}" for s, n in ended.counts.items())
     print(
@@ -137,6 +147,26 @@ def _run(args: argparse.Namespace) -> int:
         "--format yaml -o best.yaml"
     )
     return 0
+
+
+def _stop_on_signals() -> dict[int, Any]:
+    """Turn SIGTERM and SIGHUP into KeyboardInterrupt in this (the main) thread; returns the
+    handlers to restore."""
+
+    def interrupt(signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt(signal.Signals(signum).name)
+
+    previous: dict[int, Any] = {}
+    for name in ("SIGTERM", "SIGHUP"):
+        number = getattr(signal, name, None)
+        if number is not None:
+            previous[number] = signal.signal(number, interrupt)
+    return previous
+
+
+def _restore_signals(previous: dict[int, Any]) -> None:
+    for number, handler in previous.items():
+        signal.signal(number, handler)
 
 
 def _export(args: argparse.Namespace) -> int:
@@ -194,7 +224,7 @@ def _history(args: argparse.Namespace) -> int:
             mark = "*" if best is not None and t.id == best.id else " "
             note = " (excluded)" if t.excluded else ""
             if t.retry_of is not None:
-                note += f" (again for trial {t.retry_of}, lost)"
+                note += f" (runs trial {t.retry_of} again)"
             params = ", ".join(f"{k}={v}" for k, v in t.params.items())
             detail = t.error or t.pruned_reason or ""
             on = ", ".join(x for x in (t.host, t.device) if x)
@@ -218,6 +248,12 @@ def add_study_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser])
     run.add_argument("--resume", action="store_true", help="continue the study of this name")
     run.add_argument("--study", default=None, help="study name (default: the experiment's)")
     run.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a setting")
+    run.add_argument(
+        "--force",
+        action="store_true",
+        help="with --resume: take the study over even from a process that seems to run it "
+        "(check that it is gone first)",
+    )
     run.add_argument(
         "--parallel",
         type=int,

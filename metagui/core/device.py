@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING
 
 from metagui.core.errors import MetaguiError
@@ -9,7 +10,18 @@ from metagui.core.errors import MetaguiError
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["describe_device", "resolve_device"]
+__all__ = ["DEVICE_NAMES", "describe_device", "device_name_problem", "resolve_device"]
+
+#: The device names a spec may give, in words.
+DEVICE_NAMES = "auto, cpu, cuda, cuda:N or mps"
+_DEVICE = re.compile(r"auto|cpu|mps|cuda(:[0-9]{1,4})?")
+
+
+def device_name_problem(name: str) -> str | None:
+    """Why ``name`` is not a device a spec may give (one of :data:`DEVICE_NAMES`), or None."""
+    if _DEVICE.fullmatch(name):
+        return None
+    return f"unknown device {name!r} (use {DEVICE_NAMES})"
 
 
 def resolve_device(name: str = "auto") -> torch.device:
@@ -23,12 +35,19 @@ def resolve_device(name: str = "auto") -> torch.device:
         if mps is not None and mps.is_available():
             return torch.device("mps")
         return torch.device("cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError as exc:
-        raise MetaguiError(f"device: unknown device {name!r} (use auto, cpu, cuda or mps)") from exc
+    problem = device_name_problem(name)
+    if problem:
+        raise MetaguiError(f"device: {problem}")
+    device = torch.device(name)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise MetaguiError(f"device: {name!r} was asked for but CUDA is not available here")
+    if device.type == "cuda" and device.index is not None:
+        count = torch.cuda.device_count()
+        if device.index >= count:
+            raise MetaguiError(
+                f"device: {name!r} was asked for but this machine has {count} CUDA "
+                f"device{'' if count == 1 else 's'} (cuda:0 to cuda:{count - 1})"
+            )
     if device.type == "mps":
         mps = getattr(torch.backends, "mps", None)
         if mps is None or not mps.is_available():

@@ -6,11 +6,17 @@ from __future__ import annotations
 
 import copy
 import math
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
-from metagui.core.search_space import SearchSpace, lookup
+from metagui.core.search_space import (
+    CategoricalParam,
+    FixedParam,
+    SearchSpace,
+    assign,
+    lookup,
+)
 from metagui.core.spec import TrainSpec
 
 __all__ = [
@@ -32,7 +38,7 @@ PRUNERS: tuple[str, ...] = PrunerName.__args__  # type: ignore[attr-defined]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
 
 class ObjectiveSpec(_Strict):
@@ -145,6 +151,7 @@ class ExperimentSpec(TrainSpec):
                 raise ValueError(
                     f"{where}.name: {p.name!r} is not a setting of this experiment"
                 ) from None
+            self._check_values(p, where)
             c = p.condition
             if c is not None and c.param not in names:
                 try:
@@ -155,6 +162,30 @@ class ExperimentSpec(TrainSpec):
                         "which is neither a search parameter nor a setting"
                     ) from None
         return self
+
+    def _check_values(self, p: Any, where: str) -> None:
+        """Every value ``p`` can give (the ends of a range, each choice, the fixed value) must
+        be one its setting accepts: a choice of a literal, a range within the field's bounds."""
+        adapter = _setting_adapter(self, p.name)
+        if adapter is None:
+            return
+        values: list[tuple[str, Any]]
+        if isinstance(p, CategoricalParam):
+            values = [(f"{where}.choices.{i}", c) for i, c in enumerate(p.choices)]
+        elif isinstance(p, FixedParam):
+            values = [(f"{where}.value", p.value)]
+        else:
+            values = [(f"{where}.low", p.low), (f"{where}.high", p.high)]
+        for at, value in values:
+            try:
+                adapter.validate_python(value)
+            except ValidationError as exc:
+                msg = exc.errors()[0]["msg"].removeprefix("Value error, ")
+                raise ValueError(f"{at}: {value!r} is not a value of {p.name}: {msg}") from None
+
+    def _runs_here(self) -> bool:
+        # Trials on a named Ray cluster use its machines' devices, not this one's.
+        return self.execution is None or self.execution.address == "local"
 
     def base_settings(self) -> TrainSpec:
         """The fixed settings, as a plain ``TrainSpec``."""
@@ -191,12 +222,36 @@ class ExperimentSpec(TrainSpec):
 
 
 def set_path(data: dict[str, Any], dotted: str, value: Any) -> None:
-    """``data["a"]["b"] = value`` for ``"a.b"`` (levels must exist)."""
+    """``data["a"]["b"] = value`` (a copy) for ``"a.b"``; the levels must exist
+    (:class:`~metagui.core.search_space.PathError`, a ``KeyError``, otherwise)."""
+    assign(data, dotted, copy.deepcopy(value) if isinstance(value, list | dict) else value)
+
+
+def _setting_adapter(spec: BaseModel, dotted: str) -> TypeAdapter[Any] | None:
+    """A validator of the values of the setting at ``dotted`` of ``spec`` alone (its type and
+    bounds, without the model's cross-field checks); None where the path is not a field."""
+    node: Any = spec
     parts = dotted.split(".")
-    node = data
     for part in parts[:-1]:
-        node = node[part]
-    node[parts[-1]] = copy.deepcopy(value) if isinstance(value, list | dict) else value
+        node = getattr(node, part, None)
+        if not isinstance(node, BaseModel):
+            return None
+    if parts[-1] not in type(node).model_fields:
+        return None
+    return _field_adapter(type(node), parts[-1])
+
+
+def _field_adapter(model: type[BaseModel], field: str) -> TypeAdapter[Any]:
+    adapter = _FIELD_ADAPTERS.get((model, field))
+    if adapter is None:
+        info = model.model_fields[field]
+        kind: Any = info.annotation
+        adapter = TypeAdapter(Annotated[kind, *info.metadata] if info.metadata else kind)
+        _FIELD_ADAPTERS[model, field] = adapter
+    return adapter
+
+
+_FIELD_ADAPTERS: dict[tuple[type[BaseModel], str], TypeAdapter[Any]] = {}
 
 
 def is_finite_number(value: Any) -> bool:

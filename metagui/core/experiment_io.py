@@ -29,7 +29,8 @@ from pydantic import ValidationError
 
 from metagui.core.errors import MetaguiError
 from metagui.core.experiment import ExperimentSpec
-from metagui.core.spec import apply_override
+from metagui.core.search_space import PathError, assign, lookup
+from metagui.core.spec import CHECK_RESOURCES, apply_override
 
 __all__ = [
     "FORMATS",
@@ -70,15 +71,21 @@ def experiment_format(path: str | os.PathLike[str]) -> str:
 # Loading
 
 
-def load_experiment(path: str | os.PathLike[str], overrides: Sequence[str] = ()) -> ExperimentSpec:
+def load_experiment(
+    path: str | os.PathLike[str], overrides: Sequence[str] = (), *, check_resources: bool = True
+) -> ExperimentSpec:
     """The experiment in ``path`` with ``key.path=value`` overrides applied (values parsed as
     YAML scalars or lists, as for :func:`metagui.core.spec.load_train_spec`).
 
     Relative task-set data paths in the file are taken relative to the file's folder; those
-    given as overrides, relative to the current directory."""
+    given as overrides, relative to the current directory. With ``check_resources`` (the
+    default, for running it) the task set's data files and the device must be there on this
+    machine; without, the file is only checked for itself (to open it for editing)."""
     source = str(path)
     data = _read_document(Path(path))
     data.pop(META_KEY, None)
+    if not data:
+        raise MetaguiError(f"{source}: the file holds no settings")
     taskset = data.get("taskset")
     if isinstance(taskset, dict):
         for key in _PATH_FIELDS:
@@ -87,7 +94,7 @@ def load_experiment(path: str | os.PathLike[str], overrides: Sequence[str] = ())
                 taskset[key] = str((Path(path).parent / value).resolve())
     for item in overrides:
         apply_override(data, item, source)
-    return validate_experiment(data, source)
+    return validate_experiment(data, source, check_resources=check_resources)
 
 
 def load_experiment_meta(path: str | os.PathLike[str]) -> dict[str, Any] | None:
@@ -96,11 +103,14 @@ def load_experiment_meta(path: str | os.PathLike[str]) -> dict[str, Any] | None:
     return dict(meta) if isinstance(meta, dict) else None
 
 
-def validate_experiment(data: object, source: str) -> ExperimentSpec:
+def validate_experiment(
+    data: object, source: str, *, check_resources: bool = False
+) -> ExperimentSpec:
     """``data`` as an ``ExperimentSpec``; a :class:`MetaguiError` names ``source``, the field
-    path and the problem of the first error (and how many more there are)."""
+    path and the problem of the first error (and how many more there are). With
+    ``check_resources``, the data files and the device must also be there on this machine."""
     try:
-        return ExperimentSpec.model_validate(data)
+        return ExperimentSpec.model_validate(data, context={CHECK_RESOURCES: check_resources})
     except ValidationError as exc:
         raise MetaguiError(f"{source}: {_describe(exc, data)}") from exc
     except RecursionError as exc:
@@ -120,8 +130,10 @@ def _read_document(path: Path) -> dict[str, Any]:
         data = _parse(text, fmt, str(path))
     except RecursionError as exc:
         raise MetaguiError(f"{path}: the document is nested too deeply") from exc
+    if data is None:
+        raise MetaguiError(f"{path}: the file holds no settings")
     if not isinstance(data, dict):
-        found = "nothing" if data is None else f"a {type(data).__name__}"
+        found = f"a {type(data).__name__}"
         raise MetaguiError(
             f"{path}: expected a mapping of settings at the top level, found {found}"
         )
@@ -169,20 +181,10 @@ def _restore_nulls(data: dict[str, Any], paths: object, source: str) -> None:
     if not isinstance(paths, list) or not all(isinstance(p, str) and p for p in paths):
         raise MetaguiError(f"{source}: {NULL_KEY}: expected a list of dotted field paths")
     for dotted in paths:
-        node: Any = data
-        parts = dotted.split(".")
-        for part in parts[:-1]:
-            if isinstance(node, list) and part.isdecimal() and int(part) < len(node):
-                node = node[int(part)]
-            elif isinstance(node, dict):
-                node = node.setdefault(part, {})
-            else:
-                node = None
-            if not isinstance(node, dict | list):
-                raise MetaguiError(f"{source}: {NULL_KEY}: {dotted!r} is not a field path")
-        if not isinstance(node, dict):
-            raise MetaguiError(f"{source}: {NULL_KEY}: {dotted!r} is not a field path")
-        node[parts[-1]] = None
+        try:
+            assign(data, dotted, None, create=True)
+        except PathError:
+            raise MetaguiError(f"{source}: {NULL_KEY}: {dotted!r} is not a field path") from None
 
 
 def _describe(exc: ValidationError, data: object) -> str:
@@ -337,13 +339,11 @@ def _nulls_needed(doc: dict[str, Any], dropped: list[str]) -> list[str]:
         return dropped
     needed = []
     for dotted in dropped:
-        node: Any = reread
-        for part in dotted.split("."):
-            node = node[int(part)] if isinstance(node, list) else node.get(part)
-            if node is None:
-                break
-        if node is not None:
-            needed.append(dotted)
+        try:
+            if lookup(reread, dotted) is not None:
+                needed.append(dotted)
+        except KeyError:
+            pass  # a level above is None
     return needed
 
 

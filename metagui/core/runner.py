@@ -24,7 +24,7 @@ from metagui.core.reports import StepReport, Tick
 if TYPE_CHECKING:
     from metagui.core.execution import Executor, TrialEvent
     from metagui.core.experiment import ExecutionSpec, ExperimentSpec
-    from metagui.core.history import HistoryWriter, TrialRow
+    from metagui.core.history import HistoryWriter, Lease, TrialRow
     from metagui.core.strategies import PastTrial, Proposal, Strategy
 
 __all__ = [
@@ -58,6 +58,9 @@ class StudyStarted:
     """Trials that run at once."""
     where: str = "in process"
     """Where they run, in words (``in process``; ``Ray, 2 nodes, 16 CPUs``)."""
+    notes: tuple[str, ...] = ()
+    """What opening the study found and set right, in words (a stale lease taken over,
+    interrupted trials to run again, leftovers of an interrupted checkpoint write)."""
 
 
 @dataclass(frozen=True)
@@ -187,11 +190,13 @@ class StudyRunner:
         timeout_s: float | None = None,
         parallel: int | None = None,
         address: str | None = None,
+        force: bool = False,
         collect_garbage: bool = True,
     ) -> None:
         """``collect_garbage=False`` leaves cyclic garbage collection to the caller: a GUI
         must collect in its own thread, because a collection frees toolkit objects left in
-        cycles, and freeing them from the study thread can deadlock against the GUI thread."""
+        cycles, and freeing them from the study thread can deadlock against the GUI thread.
+        ``force`` takes the study's lease even from a process that seems to run it."""
         self.spec = spec
         self.db_path = Path(db_path)
         self.study_name = study or spec.name
@@ -201,6 +206,7 @@ class StudyRunner:
         self.timeout_s = timeout_s if timeout_s is not None else spec.budget.timeout_s
         self.direction = spec.objective.resolved_direction(task_kind(spec))
         self.execution = _execution(spec.execution, parallel, address)
+        self.force = force
         self._prune_requests: set[int | None] = set()
         self._lock = threading.Lock()
         self._launching_paused = False
@@ -256,19 +262,45 @@ class StudyRunner:
     def _run(
         self, writer: HistoryWriter, executor: Executor
     ) -> Generator[RunnerReport, None, None]:
-        from metagui.core.history import HistoryReader
 
-        study_id, failed_on_resume = self._open_study(writer)
+        study_id, failed_on_resume, lease, notes = self._open_study(writer)
+        try:
+            yield from self._run_leased(writer, executor, study_id, failed_on_resume, lease, notes)
+        finally:
+            writer.release_lease(lease)
+
+    def _run_leased(
+        self,
+        writer: HistoryWriter,
+        executor: Executor,
+        study_id: int,
+        failed_on_resume: int,
+        lease: Lease,
+        notes: list[str],
+    ) -> Generator[RunnerReport, None, None]:
+        from metagui.core.history import HEARTBEAT_S, HistoryReader
+
         reader = HistoryReader(self.db_path)
         try:
             past = reader.trials(study_id)
             strategy = self._strategy(past, reader, executor.capacity)
         finally:
             reader.close()
-        # A lost trial that ran again (as a later trial) does not use up the budget.
+        # Trials that are not results do not use up the budget: a lost trial that ran again,
+        # and a trial interrupted by a stop or by the end of its process (its settings run
+        # again now, unless that happened already).
         retried = {t.retry_of for t in past if t.retry_of is not None}
+        interrupted = [t for t in past if _was_interrupted(t)]
+        for t in interrupted:
+            if t.number not in retried:
+                strategy.retry(t.params)
+                self._retries.append((t.number, dict(t.params)))
+        if self._retries:
+            again = ", ".join(str(n) for n, _ in self._retries)
+            notes.append(f"interrupted trial(s) {again} run again")
+        uncounted = retried | {t.number for t in interrupted}
         finished = sum(
-            t.state in ("COMPLETE", "PRUNED", "FAILED") and t.number not in retried for t in past
+            t.state in ("COMPLETE", "PRUNED", "FAILED") and t.number not in uncounted for t in past
         )
         best_number, best_value = self._best(past)
         yield StudyStarted(
@@ -283,6 +315,7 @@ class StudyRunner:
             self.timeout_s,
             executor.capacity,
             executor.where,
+            tuple(notes),
         )
         study = _Study(
             writer,
@@ -300,8 +333,12 @@ class StudyRunner:
         reason: EndReason = "budget"
         writer.set_study_status(study_id, "running")
         stopped = True
+        renewed = time.monotonic()
         try:
             while True:
+                if time.monotonic() - renewed >= HEARTBEAT_S:
+                    writer.renew_lease(lease)
+                    renewed = time.monotonic()
                 why_not = None
                 while len(in_flight) < executor.capacity and not self._launching_paused:
                     why_not = self._cannot_launch(study, len(in_flight))
@@ -506,13 +543,25 @@ class StudyRunner:
         )
 
     # -- study set-up --------------------------------------------------------------------------
-    def _open_study(self, writer: HistoryWriter) -> tuple[int, int]:
+    def _open_study(self, writer: HistoryWriter) -> tuple[int, int, Lease, list[str]]:
+        """The study's id, how many trials a crash left running, this run's lease on it, and
+        notes on what was set right. Resuming takes the lease first: only its holder may mark
+        trials left running as crashed."""
+        notes: list[str] = []
         existing = writer.get_study(self.study_name)
         if self.resume:
             if existing is None:
                 raise MetaguiError(f"{self.db_path}: no study named {self.study_name!r} to resume")
+            lease = writer.acquire_lease(existing.id, force=self.force)
+            if lease.took_over:
+                notes.append(f"took the study over: {lease.took_over}")
             failed = writer.mark_running_trials_failed(existing.id, _CRASHED)
-            return existing.id, failed
+            leftovers = self._remove_partial_checkpoints()
+            if leftovers:
+                notes.append(
+                    f"removed {leftovers} partial checkpoint file(s) of an interrupted run"
+                )
+            return existing.id, failed, lease, notes
         name = self.study_name
         suffix = 2
         while existing is not None:
@@ -527,7 +576,19 @@ class StudyRunner:
             self.spec.strategy.name,
             self.spec.seed,
         )
-        return study_id, 0
+        return study_id, 0, writer.acquire_lease(study_id), notes
+
+    def _artifact_folder(self) -> Path:
+        return self.db_path.parent / f"{self.db_path.stem}-artifacts" / self.study_name
+
+    def _remove_partial_checkpoints(self) -> int:
+        """Remove the temporary files of checkpoint writes that a killed run left behind (the
+        lease holder is the only writer of the study's artifacts)."""
+        removed = 0
+        for leftover in self._artifact_folder().glob("*.pt*.tmp"):
+            leftover.unlink(missing_ok=True)
+            removed += 1
+        return removed
 
     def _strategy(self, past: list[TrialRow], reader: Any, parallel: int) -> Strategy:
         from metagui.core.strategies import Strategy
@@ -588,8 +649,9 @@ class StudyRunner:
         """Keep the best trial's model (its checkpoint's bytes) as the study's artifact."""
         from metagui.core.checkpoint import write_checkpoint_bytes
 
-        folder = self.db_path.parent / f"{self.db_path.stem}-artifacts" / self.study_name
-        path = write_checkpoint_bytes(folder / f"trial-{number:04d}.pt", checkpoint)
+        path = write_checkpoint_bytes(
+            self._artifact_folder() / f"trial-{number:04d}.pt", checkpoint
+        )
         writer.add_artifact(study_id, "checkpoint", path, trial_id, "best so far")
 
 
@@ -632,3 +694,8 @@ def _execution(
         return ExecutionSpec.model_validate(data)
     except ValueError as exc:
         raise MetaguiError(f"execution: {exc}") from exc
+
+
+def _was_interrupted(trial: TrialRow) -> bool:
+    """A trial that ended because its run was stopped or its process died: not a result."""
+    return trial.state == "FAILED" and (trial.error or "").startswith("interrupted:")

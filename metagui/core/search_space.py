@@ -21,15 +21,18 @@ __all__ = [
     "FloatParam",
     "IntParam",
     "Param",
+    "PathError",
     "Scalar",
     "SearchSpace",
+    "assign",
+    "lookup",
 ]
 
 Scalar = str | int | float | bool
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class Condition(_Strict):
@@ -39,7 +42,7 @@ class Condition(_Strict):
     param: str = Field(..., min_length=1)
     in_: list[Scalar] = Field(..., alias="in", min_length=1)
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, allow_inf_nan=False)
 
     def holds(self, value: Any) -> bool:
         return value in self.in_
@@ -152,11 +155,54 @@ class SearchSpace(_Strict):
         return p.condition.holds(lookup(base, key))
 
 
-def lookup(data: dict[str, Any], dotted: str) -> Any:
-    """``data["a"]["b"]`` for ``"a.b"``; ``KeyError`` when a level is missing."""
-    node: Any = data
+class PathError(KeyError):
+    """A dotted path that leads nowhere in the data; ``str()`` says where it stops and why."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+def lookup(data: Any, dotted: str) -> Any:
+    """``data["a"]["b"]`` for ``"a.b"``; a decimal part indexes a list (``params.0.low``).
+    :class:`PathError` (a ``KeyError``) when a level is missing."""
+    node = data
     for part in dotted.split("."):
-        if not isinstance(node, dict) or part not in node:
-            raise KeyError(dotted)
-        node = node[part]
+        node = _child(node, part)
     return node
+
+
+def assign(data: Any, dotted: str, value: Any, *, create: bool = False) -> None:
+    """``data["a"]["b"] = value`` for ``"a.b"`` (decimal parts index lists). With ``create``,
+    missing or null mapping levels are created; otherwise every level must exist.
+    :class:`PathError` when the path leads nowhere."""
+    parts = dotted.split(".")
+    node = data
+    for part in parts[:-1]:
+        if create and isinstance(node, dict) and node.get(part) is None:
+            node[part] = {}
+        node = _child(node, part)
+    last = parts[-1]
+    if isinstance(node, list):
+        _child(node, last)  # the index must exist: lists do not grow
+        node[int(last)] = value
+    elif isinstance(node, dict):
+        if not create and last not in node:
+            raise PathError(f"{last!r} is not a setting")
+        node[last] = value
+    else:
+        raise PathError(f"{last!r}: the level above is a {type(node).__name__}, not a mapping")
+
+
+def _child(node: Any, part: str) -> Any:
+    if isinstance(node, list):
+        if not (part.isascii() and part.isdecimal()):
+            raise PathError(f"{part!r} is not an index of a list (0, 1, ...)")
+        index = int(part)
+        if index >= len(node):
+            raise PathError(f"index {index} is out of range (the list has {len(node)} items)")
+        return node[index]
+    if isinstance(node, dict):
+        if part not in node:
+            raise PathError(f"{part!r} is not a setting")
+        return node[part]
+    raise PathError(f"{part!r}: the level above is a {type(node).__name__}, not a mapping")

@@ -7,17 +7,22 @@ that a search space can range over it by its dotted path (e.g. ``algorithm.inner
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
+from metagui.core.device import device_name_problem
+from metagui.core.search_space import PathError, assign
 from metagui.core.tasksets import SinusoidConfig, TaskSetConfig
+from metagui.core.tasksets._base import CHECK_RESOURCES, checks_resources
 
 __all__ = [
     "ALGORITHMS",
+    "CHECK_RESOURCES",
     "GRADIENT_BASED",
     "AlgorithmSpec",
     "ModelSpec",
@@ -38,7 +43,7 @@ GRADIENT_BASED: frozenset[str] = frozenset(
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
 
 class ModelSpec(_Strict):
@@ -131,6 +136,30 @@ class TrainSpec(_Strict):
     seed: int = Field(0, ge=0, lt=2**63)
     device: str = Field("auto", description="auto, cpu, cuda, cuda:N or mps")
 
+    @field_validator("device")
+    @classmethod
+    def _known_device(cls, v: str) -> str:
+        problem = device_name_problem(v)
+        if problem:
+            raise ValueError(problem)
+        return v
+
+    @model_validator(mode="after")
+    def _device_is_here(self, info: ValidationInfo) -> TrainSpec:
+        if checks_resources(info) and self.device not in ("auto", "cpu") and self._runs_here():
+            from metagui.core.device import resolve_device
+            from metagui.core.errors import MetaguiError
+
+            try:
+                resolve_device(self.device)
+            except MetaguiError as exc:
+                raise ValueError(str(exc)) from None
+        return self
+
+    def _runs_here(self) -> bool:
+        """Whether the runs of these settings use this machine's devices."""
+        return True
+
 
 # Task-set fields that name files; relative values in a spec file are relative to that file.
 _PATH_FIELDS = ("root", "path")
@@ -152,10 +181,14 @@ def load_train_spec(path: str | os.PathLike[str], overrides: Sequence[str] = ())
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise MetaguiError(f"{path}: cannot read ({exc.strerror or exc})") from exc
-    except yaml.YAMLError as exc:
-        raise MetaguiError(f"{path}: not valid YAML/JSON ({exc})") from exc
+    except (yaml.YAMLError, ValueError, TypeError, RecursionError) as exc:
+        # PyYAML's constructors let some conversion errors through (``2020-13-45``, ``!!int x``)
+        detail = " ".join(str(exc).split())
+        raise MetaguiError(f"{path}: not valid YAML/JSON ({detail})") from exc
     if not isinstance(data, dict):
         raise MetaguiError(f"{path}: expected a mapping of settings at the top level")
+    if not data:
+        raise MetaguiError(f"{path}: the file holds no settings")
     taskset = data.get("taskset")
     if isinstance(taskset, dict):
         for key in _PATH_FIELDS:
@@ -168,29 +201,47 @@ def load_train_spec(path: str | os.PathLike[str], overrides: Sequence[str] = ())
 
 
 def apply_override(data: dict[str, Any], item: str, source: str) -> None:
-    """Set ``a.b.c=value`` in the nested mapping ``data`` (creating levels as needed)."""
+    """Set ``a.b.c=value`` in the nested mapping ``data``: missing mapping levels are created,
+    a decimal part indexes a list (``search_space.params.0.low=5``). The value is read as YAML
+    (a scalar, a list or a mapping). Every problem is a :class:`MetaguiError` naming the key."""
     import yaml
 
     from metagui.core.errors import MetaguiError
 
     key, sep, raw = item.partition("=")
-    if not sep or not key.strip():
-        raise MetaguiError(f"{source}: override {item!r} is not KEY=VALUE")
-    parts = key.strip().split(".")
+    key = key.strip()
+    if not sep or not key:
+        raise MetaguiError(f"{source}: override {_shorten(item)} is not KEY=VALUE")
+    if not key.isprintable() or "" in key.split("."):
+        raise MetaguiError(f"{source}: override {_shorten(key)} is not a dotted setting path")
     try:
         value = yaml.safe_load(raw) if raw.strip() else raw
-    except yaml.YAMLError as exc:
-        raise MetaguiError(f"{source}: override {key}: cannot parse value {raw!r}") from exc
-    if parts[-1] in _PATH_FIELDS and isinstance(value, str):
-        value = str(Path(value).expanduser().resolve())
-    node = data
-    for part in parts[:-1]:
-        child = node.get(part)
-        if not isinstance(child, dict):
-            child = {}
-            node[part] = child
-        node = child
-    node[parts[-1]] = value
+    except yaml.MarkedYAMLError as exc:
+        problem = exc.problem or exc.context or "syntax error"
+        raise MetaguiError(
+            f"{source}: override {key}: cannot read the value {_shorten(raw)} ({problem})"
+        ) from exc
+    except (yaml.YAMLError, ValueError, TypeError, RecursionError) as exc:
+        # PyYAML's constructors let conversion errors through: ``2020-13-45``, ``!!int abc``,
+        # an integer of more than 4300 digits.
+        detail = _shorten(" ".join(str(exc).split()), 120, quote=False)
+        raise MetaguiError(
+            f"{source}: override {key}: cannot read the value {_shorten(raw)} ({detail})"
+        ) from exc
+    if key.rpartition(".")[2] in _PATH_FIELDS and isinstance(value, str):
+        # A path that cannot be resolved stays as given: validation names what is wrong.
+        with contextlib.suppress(OSError, ValueError, RuntimeError):
+            value = str(Path(value).expanduser().resolve())
+    try:
+        assign(data, key, value, create=True)
+    except PathError as exc:
+        raise MetaguiError(f"{source}: override {key}: {exc}") from None
+
+
+def _shorten(text: str, limit: int = 60, *, quote: bool = True) -> str:
+    """``text`` for a one-line message: quoted (``repr``) and cut to about ``limit`` chars."""
+    cut = text if len(text) <= limit else text[: limit - 1] + "…"
+    return repr(cut) if quote else cut
 
 
 def validate_train_spec(data: object, source: str) -> TrainSpec:
@@ -201,7 +252,7 @@ def validate_train_spec(data: object, source: str) -> TrainSpec:
     from metagui.core.errors import MetaguiError
 
     try:
-        return TrainSpec.model_validate(data)
+        return TrainSpec.model_validate(data, context={CHECK_RESOURCES: True})
     except ValidationError as exc:
         errors = exc.errors()
         first = errors[0]

@@ -276,7 +276,9 @@ class ExperimentDocument(QObject):
     def open(self, path: str | Path) -> None:
         from metagui.core.experiment_io import load_experiment
 
-        self.reset(load_experiment(path), Path(path))
+        # Opened to be edited: a data folder or device missing here is the user's to fix
+        # (the task set panel says what is wrong), not a reason to refuse the file.
+        self.reset(load_experiment(path, check_resources=False), Path(path))
 
     def save(self, path: str | Path | None = None) -> Path:
         from metagui.core.experiment_io import save_experiment

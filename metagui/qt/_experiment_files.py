@@ -68,7 +68,7 @@ class ExperimentFiles(QObject):
         from metagui.core.experiment_io import load_experiment
 
         try:
-            spec = load_experiment(path)
+            spec = load_experiment(path, check_resources=False)
         except (MetaguiError, OSError) as exc:
             QMessageBox.warning(self._window, "Cannot open the experiment", str(exc))
             return False

@@ -388,16 +388,23 @@ def test_stop_with_two_in_flight_then_resume(tmp_path: Path) -> None:
     reports = run_all(StudyRunner(spec, db, resume=True), again)
     started = reports[0]
     assert isinstance(started, StudyStarted) and started.resumed
-    assert started.finished_trials == 2 and started.failed_on_resume == 0
-    assert [j.number for j in again.submitted] == [2, 3]
+    # Interrupted trials are not results: they do not use up the budget, and their settings
+    # run again first (as new trial numbers, so that the history keeps both).
+    assert started.finished_trials == 0 and started.failed_on_resume == 0
+    assert started.notes == ("interrupted trial(s) 0, 1 run again",)
+    assert [j.number for j in again.submitted] == [2, 3, 4, 5]
     ended = reports[-1]
     assert isinstance(ended, StudyEnded) and ended.reason == "budget"
-    assert [(t.number, t.state) for t in trials_of(db)] == [
-        (0, "FAILED"),
-        (1, "FAILED"),
-        (2, "COMPLETE"),
-        (3, "COMPLETE"),
+    after = trials_of(db)
+    assert [(t.number, t.state, t.retry_of) for t in after] == [
+        (0, "FAILED", None),
+        (1, "FAILED", None),
+        (2, "COMPLETE", 0),
+        (3, "COMPLETE", 1),
+        (4, "COMPLETE", None),
+        (5, "COMPLETE", None),
     ]
+    assert after[2].params == after[0].params and after[3].params == after[1].params
     assert study_status(db) == "finished"
 
 

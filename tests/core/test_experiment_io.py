@@ -37,17 +37,30 @@ FAST = settings(max_examples=40, deadline=None, suppress_health_check=[HealthChe
 # ---------------------------------------------------------------------------------------------
 # Strategies: valid experiments over every parameter type, with awkward values.
 
-SETTINGS = ["algorithm.inner_lr", "algorithm.inner_steps", "algorithm.name",
-            "algorithm.first_order", "optimizer.lr", "optimizer.name", "optimizer.momentum",
-            "model.filters", "model.activation", "model.hidden_sizes",
-            "training.meta_batch_size", "seed", "device"]  # fmt: skip
 texts = st.text(max_size=12)
 finite = st.floats(allow_nan=False, allow_infinity=False)
-scalars = st.one_of(
-    texts, st.integers(-(2**63), 2**63 - 1), st.floats(allow_nan=False), st.booleans()
-)
+scalars = st.one_of(texts, st.integers(-(2**63), 2**63 - 1), finite, st.booleans())
 scalar_lists = st.lists(scalars, min_size=1, max_size=4, unique_by=lambda c: (type(c), c))
 absolute_paths = texts.map(lambda s: "/data/" + s)
+positive = st.floats(min_value=1e-9, max_value=1e3)
+# Each setting a search may range over, with the values that setting accepts: a search
+# parameter's choices and range ends must be values of its setting.
+SETTINGS: dict[str, st.SearchStrategy[Any]] = {
+    "algorithm.inner_lr": positive,
+    "algorithm.inner_steps": st.integers(1, 100),
+    "algorithm.name": st.sampled_from(ALGORITHMS),
+    "algorithm.first_order": st.booleans(),
+    "optimizer.lr": positive,
+    "optimizer.name": st.sampled_from(["sgd", "momentum", "nesterov", "adam", "adamw"]),
+    "optimizer.momentum": st.floats(min_value=0, max_value=1, exclude_max=True),
+    "model.filters": st.integers(1, 1024),
+    "model.activation": st.sampled_from(["relu", "tanh", "gelu"]),
+    "model.hidden_sizes": st.lists(st.integers(1, 512), min_size=1, max_size=4),
+    "training.meta_batch_size": st.integers(1, 4096),
+    "seed": st.integers(0, 2**63 - 1),
+    "device": st.sampled_from(["auto", "cpu", "cuda", "cuda:1", "mps"]),
+}
+RANGED = {"algorithm.inner_lr", "optimizer.lr", "optimizer.momentum"}  # float settings
 
 
 def _ordered(pair: list[float]) -> tuple[float, float]:
@@ -55,16 +68,16 @@ def _ordered(pair: list[float]) -> tuple[float, float]:
 
 
 @st.composite
-def float_params(draw: st.DrawFn) -> dict[str, Any]:
-    low, high = _ordered(draw(st.lists(finite, min_size=2, max_size=2)))
+def float_params(draw: st.DrawFn, values: st.SearchStrategy[float]) -> dict[str, Any]:
+    low, high = _ordered(draw(st.lists(values, min_size=2, max_size=2)))
     log = low > 0 and draw(st.booleans())
     step = None if log else draw(st.none() | st.floats(min_value=1e-9, max_value=1e9))
     return {"type": "float", "low": low, "high": high, "log": log, "step": step}
 
 
 @st.composite
-def int_params(draw: st.DrawFn) -> dict[str, Any]:
-    low, high = sorted(draw(st.lists(st.integers(-(2**40), 2**40), min_size=2, max_size=2)))
+def int_params(draw: st.DrawFn, values: st.SearchStrategy[int]) -> dict[str, Any]:
+    low, high = sorted(draw(st.lists(values, min_size=2, max_size=2)))
     log = low > 0 and draw(st.booleans())
     return {
         "type": "int",
@@ -75,22 +88,31 @@ def int_params(draw: st.DrawFn) -> dict[str, Any]:
     }
 
 
-param_bodies = st.one_of(
-    float_params(),
-    int_params(),
-    scalar_lists.map(lambda c: {"type": "categorical", "choices": c}),
-    st.one_of(scalars, scalar_lists).map(lambda v: {"type": "fixed", "value": v}),
-)
+def param_bodies(name: str) -> st.SearchStrategy[dict[str, Any]]:
+    values = SETTINGS[name]
+    if name == "model.hidden_sizes":  # a list: only a fixed value can set it
+        return values.map(lambda v: {"type": "fixed", "value": v})
+    bodies = [
+        st.lists(values, min_size=1, max_size=4, unique_by=lambda c: (type(c), c)).map(
+            lambda c: {"type": "categorical", "choices": c}
+        ),
+        values.map(lambda v: {"type": "fixed", "value": v}),
+    ]
+    if name in RANGED:
+        bodies.append(float_params(values))
+    elif name in ("algorithm.inner_steps", "model.filters", "training.meta_batch_size", "seed"):
+        bodies.append(int_params(values))
+    return st.one_of(bodies)
 
 
 @st.composite
 def search_spaces(draw: st.DrawFn) -> dict[str, Any]:
-    names = draw(st.lists(st.sampled_from(SETTINGS), unique=True, max_size=5))
+    names = draw(st.lists(st.sampled_from(list(SETTINGS)), unique=True, max_size=5))
     params = []
     for i, name in enumerate(names):
-        body = {"name": name, **draw(param_bodies)}
+        body = {"name": name, **draw(param_bodies(name))}
         if draw(st.booleans()):
-            on = draw(st.sampled_from([n for n in names[:i] + SETTINGS if n != name]))
+            on = draw(st.sampled_from([n for n in names[:i] + list(SETTINGS) if n != name]))
             body["condition"] = {"param": on, "in": draw(scalar_lists)}
         params.append(body)
     return {"params": params}
@@ -144,7 +166,7 @@ experiment_dicts = st.fixed_dictionaries(
             {"momentum": st.floats(min_value=0, max_value=1, exclude_max=True)}
         ),
         "seed": st.integers(0, 2**63 - 1),
-        "device": st.sampled_from(["auto", "cpu", "cuda:1"]) | texts,
+        "device": SETTINGS["device"],
         "name": st.text(min_size=1, max_size=40),
         "objective": st.fixed_dictionaries(
             {"direction": st.sampled_from(["auto", "minimize", "maximize"])}
@@ -156,8 +178,8 @@ experiment_dicts = st.fixed_dictionaries(
         "pruner": st.fixed_dictionaries(
             {
                 "name": st.sampled_from(PRUNERS),
-                "lower": st.none() | st.floats(allow_nan=False),
-                "upper": st.none() | st.floats(allow_nan=False),
+                "lower": st.none() | finite,
+                "upper": st.none() | finite,
             }
         ),
         "budget": budgets,
@@ -179,15 +201,15 @@ def test_round_trip_is_exact(
 ) -> None:
     path = tmp_path_factory.mktemp("rt") / f"exp.{fmt}"
     save_experiment(spec, path)
-    assert load_experiment(path) == spec
+    assert load_experiment(path, check_resources=False) == spec
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
 @pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.stem)
 def test_examples_round_trip(example: Path, fmt: str, tmp_path: Path) -> None:
-    spec = load_experiment(example)
+    spec = load_experiment(example, check_resources=False)
     save_experiment(spec, tmp_path / f"copy.{fmt}")
-    assert load_experiment(tmp_path / f"copy.{fmt}") == spec
+    assert load_experiment(tmp_path / f"copy.{fmt}", check_resources=False) == spec
 
 
 AWKWARD_TEXTS = ["null", "~", "true", "1.5", "0x1F", "1e5", "- a", "a: b", "#c", " pad ", "",
@@ -197,16 +219,19 @@ AWKWARD_TEXTS = ["null", "~", "true", "1.5", "0x1F", "1e5", "- a", "a: b", "#c",
 
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_awkward_strings_round_trip(fmt: str, tmp_path: Path) -> None:
-    choices = {"name": "optimizer.name", "type": "categorical", "choices": [*AWKWARD_TEXTS, 1, 1.0]}
+    texts = [t for t in AWKWARD_TEXTS if t]  # a column name is never empty
+    choices = {"name": "taskset.text_column", "type": "categorical", "choices": texts}
+    numbers = {"name": "algorithm.inner_lr", "type": "categorical", "choices": [1, 1.0]}
     spec = ExperimentSpec.model_validate(
         {
             "name": "n\x85\u2029\r",
+            "taskset": {"family": "text_csv", "path": "/data/t.csv"},
             "warm_start": AWKWARD_TEXTS,
-            "search_space": {"params": [choices]},
+            "search_space": {"params": [choices, numbers]},
         }
     )
     save_experiment(spec, tmp_path / f"e.{fmt}")
-    assert load_experiment(tmp_path / f"e.{fmt}") == spec
+    assert load_experiment(tmp_path / f"e.{fmt}", check_resources=False) == spec
 
 
 def test_yaml_keeps_field_order_and_is_plain(tmp_path: Path) -> None:
@@ -284,7 +309,8 @@ def test_relative_data_paths_follow_the_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     folder = tmp_path / "exp"
-    folder.mkdir()
+    for images in (folder / "data" / "images", tmp_path / "other"):  # data must exist at load
+        (images / "class").mkdir(parents=True)
     (folder / "e.toml").write_text(
         '[taskset]\nfamily = "image_folder"\nroot = "data/images"\n', encoding="utf-8"
     )
@@ -347,7 +373,7 @@ BAD_FILES = [
      "taskset.amplitude: low (5.0) must not exceed high (1.0)"),
     ("budget.yaml", "budget: {trials: null}\n", "budget: give trials, timeout_s or both"),
     ("list.yaml", "- a\n- b\n", "expected a mapping of settings at the top level, found a list"),
-    ("blank.yaml", "", "found nothing"),
+    ("blank.yaml", "", "the file holds no settings"),
     ("syntax.yaml", "name: x\nmodel: [1, 2\nseed: 3\n", "not valid YAML (line 3, column 5"),
     ("syntax.json", '{\n  "name": "x",\n  "seed": }\n', "not valid JSON (line 3, column 11"),
     ("syntax.toml", 'name = "x"\nseed = \n', "not valid TOML (Invalid value (at line 2"),

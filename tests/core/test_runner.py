@@ -162,7 +162,11 @@ def test_prune_by_hand_and_stop_then_resume(tmp_path: Path) -> None:
         assert study is not None and study.status == "stopped"
     reports = run_all(StudyRunner(spec, db, resume=True))
     trials = trials_of(db, "tiny")
-    assert [t.number for t in trials] == [0, 1, 2]  # budget 3 counts finished trials
+    # Budget 3 counts results: the pruned trial and two more; the interrupted trial is not a
+    # result, and its settings run again first.
+    assert [t.number for t in trials] == [0, 1, 2, 3]
+    assert trials[2].retry_of == 1 and trials[2].params == trials[1].params
+    assert [t.state for t in trials[2:]] == ["COMPLETE", "COMPLETE"]
     assert isinstance(reports[-1], StudyEnded) and reports[-1].reason == "budget"
 
 
@@ -268,9 +272,12 @@ def test_sigkill_mid_trial_leaves_a_consistent_database_that_resumes(tmp_path: P
     )
     assert result.returncode == 0, result.stderr
     after = trials_of(db, "tiny")
-    assert len([t for t in after if t.state != "RUNNING"]) == 4
     crashed = [t for t in after if t.error and "process ended" in t.error]
     assert len(crashed) == 1
+    # The budget of 4 counts results: the killed trial is not one, and its settings ran again.
+    assert len([t for t in after if t.state != "RUNNING"]) == 5
+    (again_for_crashed,) = [t for t in after if t.retry_of == crashed[0].number]
+    assert again_for_crashed.params == crashed[0].params and again_for_crashed.state == "COMPLETE"
     for number, trial in before.items():
         again = next(t for t in after if t.number == number)
         assert (again.state, again.value, again.params) == (trial.state, trial.value, trial.params)

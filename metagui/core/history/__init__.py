@@ -9,6 +9,7 @@ writer never wait for each other.
 
 from __future__ import annotations
 
+from metagui.core.history._lease import HEARTBEAT_S, STALE_AFTER_S, Holder, Lease
 from metagui.core.history._reader import Changes, HistoryReader, Watermark
 from metagui.core.history._rows import (
     DIRECTIONS,
@@ -31,7 +32,9 @@ from metagui.core.history._writer import HistoryWriter, step_metrics
 __all__ = [
     "DIRECTIONS",
     "FINISHED_STATES",
+    "HEARTBEAT_S",
     "SCHEMA_VERSION",
+    "STALE_AFTER_S",
     "STUDY_STATUSES",
     "TRIAL_STATES",
     "ArtifactRow",
@@ -40,6 +43,8 @@ __all__ = [
     "Direction",
     "HistoryReader",
     "HistoryWriter",
+    "Holder",
+    "Lease",
     "MetricRow",
     "StudyRow",
     "StudyStatus",

@@ -116,10 +116,23 @@ def _migrate_0_to_1(db: sqlite_utils.Database) -> None:
 
 def _migrate_1_to_2(db: sqlite_utils.Database) -> None:
     """Version 2, for trials that run in parallel on Ray: where each trial ran
-    (``trials.device``, the device's name, was there already; ``host`` is new), and
-    ``retry_of``, the trial lost with its worker whose settings a trial runs again."""
+    (``trials.device``, the device's name, was there already; ``host`` is new);
+    ``retry_of``, the trial (lost with its worker, or interrupted) whose settings a trial runs
+    again; and ``leases``, the one process running each study."""
     db.execute("ALTER TABLE trials ADD COLUMN host TEXT")
     db.execute("ALTER TABLE trials ADD COLUMN retry_of INTEGER")
+    # One runner per study: the process that holds a study's lease is the only one that runs
+    # it and the only one that may mark its running trials as crashed.
+    db.execute(
+        """CREATE TABLE leases (
+            study_id INTEGER PRIMARY KEY REFERENCES studies (id) ON DELETE CASCADE,
+            token TEXT NOT NULL,
+            pid INTEGER NOT NULL,
+            host TEXT NOT NULL,
+            since REAL NOT NULL,
+            heartbeat REAL NOT NULL
+        )"""
+    )
 
 
 # MIGRATIONS[v] takes a file from version v to v + 1; a new file is version 0. They all run in

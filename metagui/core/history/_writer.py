@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import socket
 import sqlite3
 import threading
 import time
@@ -14,6 +16,7 @@ from types import TracebackType
 from typing import Any
 
 from metagui.core.errors import MetaguiError
+from metagui.core.history._lease import Holder, Lease
 from metagui.core.history._rows import (
     DIRECTIONS,
     FINISHED_STATES,
@@ -189,6 +192,58 @@ class HistoryWriter:
     def set_excluded(self, trial_id: int, excluded: bool) -> None:
         """Leave a trial out of (or take it back into) best values and best-so-far."""
         self._update("trials", trial_id, {"excluded": int(bool(excluded))})
+
+    # -- the study's lease -----------------------------------------------------------------------
+
+    def acquire_lease(self, study_id: int, *, force: bool = False) -> Lease:
+        """Take the lease of a study for this process: refused (``MetaguiError``) while
+        another live process holds it, unless ``force``; a stale one is taken over, and the
+        returned lease says whose it was."""
+        lease_token = Lease.token_for_this_process()
+        now = time.time()
+        with self._transaction():
+            rows = list(self._db.query("SELECT * FROM leases WHERE study_id = ?", [study_id]))
+            took_over = None
+            if rows:
+                row = rows[0]
+                holder = Holder(row["pid"], row["host"], row["since"], row["heartbeat"])
+                why = holder.stale(now)
+                if why is None and not force:
+                    name = self._scalar("SELECT name FROM studies WHERE id = ?", [study_id])
+                    raise MetaguiError(
+                        f"study {name!r} is being run by {holder.describe()}; wait for it, or "
+                        "use --force after checking that it is gone"
+                    )
+                took_over = why or f"{holder.describe()}, taken by force"
+                self._db.execute("DELETE FROM leases WHERE study_id = ?", [study_id])
+            self._db.execute(
+                "INSERT INTO leases (study_id, token, pid, host, since, heartbeat) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                [study_id, lease_token, os.getpid(), socket.gethostname(), now, now],
+            )
+        return Lease(study_id, lease_token, took_over)
+
+    def renew_lease(self, lease: Lease) -> None:
+        """Say that the lease's process is still running the study. A lease taken over by
+        another process (``--force``) is refused: this process must stop."""
+        with self._transaction():
+            cursor = self._db.execute(
+                "UPDATE leases SET heartbeat = ? WHERE study_id = ? AND token = ?",
+                [time.time(), lease.study_id, lease.token],
+            )
+            if cursor.rowcount == 0:
+                raise MetaguiError(
+                    f"{self.path}: another process took over this study's lease (--force); "
+                    "this run stops"
+                )
+
+    def release_lease(self, lease: Lease) -> None:
+        """Give the lease up (the run ended); nothing if another process took it over."""
+        with self._transaction():
+            self._db.execute(
+                "DELETE FROM leases WHERE study_id = ? AND token = ?",
+                [lease.study_id, lease.token],
+            )
 
     def mark_running_trials_failed(self, study_id: int, reason: str) -> int:
         """End every trial of a study still RUNNING (left so by a crash) as FAILED with

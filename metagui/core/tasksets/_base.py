@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import os
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
 if TYPE_CHECKING:
     import torch
+    from pydantic import ValidationInfo
 
 __all__ = [
+    "CHECK_RESOURCES",
     "SPLITS",
     "EpisodeBatch",
     "EpisodePreview",
@@ -19,10 +23,57 @@ __all__ = [
     "Split",
     "TaskInfo",
     "TaskSet",
+    "checks_resources",
+    "data_path_problem",
 ]
 
 Split = Literal["train", "validation", "test"]
 SPLITS: tuple[Split, ...] = ("train", "validation", "test")
+
+#: Key of the pydantic validation context under which a config also checks that what it names
+#: is there on this machine (data files and folders, the device). Loading an experiment file
+#: sets it, so that a missing folder is refused before a study starts; specs built in code,
+#: edited in the app or sent to workers are not checked (building the task set checks again).
+CHECK_RESOURCES = "check_resources"
+# Kernel file systems: folders and files there exist but are never data.
+_SYSTEM_FOLDERS = tuple(Path(p) for p in ("/proc", "/sys", "/dev"))
+
+
+def checks_resources(info: ValidationInfo) -> bool:
+    """Whether this validation is a load that checks the data and the device exist here."""
+    context = info.context
+    return isinstance(context, dict) and bool(context.get(CHECK_RESOURCES))
+
+
+def data_path_problem(value: str, kind: Literal["folder", "file"]) -> str | None:
+    """What is wrong with ``value`` (``~`` expanded) as an existing, non-empty data folder or
+    regular file, in words that start with the path; None when nothing is."""
+    path = Path(value).expanduser()
+    shown = str(path) if str(path).isprintable() else repr(str(path))
+    try:
+        resolved = path.resolve()
+        for system in _SYSTEM_FOLDERS if os.name == "posix" else ():
+            if resolved == system or system in resolved.parents:
+                return f"{shown} is in the system folder {system}, not data"
+        if not path.exists():
+            return f"{shown} does not exist"
+        if kind == "folder":
+            if not path.is_dir():
+                return f"{shown} is not a folder"
+            with os.scandir(path) as entries:
+                if not any(not e.name.startswith(".") for e in entries):
+                    return f"{shown} is an empty folder"
+        else:
+            if path.is_dir():
+                return f"{shown} is a folder, not a file"
+            if not path.is_file():
+                return f"{shown} is not a regular file"
+            if path.stat().st_size == 0:
+                return f"{shown} is an empty file"
+    except (OSError, ValueError, RuntimeError) as exc:  # unreadable, a NUL byte, a link loop
+        detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        return f"{shown} cannot be read ({detail})"
+    return None
 
 
 @dataclass(frozen=True)

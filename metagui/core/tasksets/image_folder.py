@@ -15,10 +15,10 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from metagui.core.errors import TaskSetError
-from metagui.core.tasksets._base import SPLITS, TaskInfo
+from metagui.core.tasksets._base import SPLITS, TaskInfo, checks_resources, data_path_problem
 from metagui.core.tasksets._images import (
     ClassPool,
     PooledTaskSet,
@@ -35,7 +35,7 @@ __all__ = ["ImageFolderConfig", "ImageFolderTaskSet", "find_image_classes"]
 class ImageFolderConfig(BaseModel):
     """Few-shot classification over the class folders of ``root``."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     family: Literal["image_folder"] = "image_folder"
     root: str = Field(..., min_length=1, description="folder whose sub-folders are the classes")
@@ -53,6 +53,14 @@ class ImageFolderConfig(BaseModel):
     @classmethod
     def _fractions(cls, v: tuple[float, float, float]) -> tuple[float, float, float]:
         check_fractions(v)
+        return v
+
+    @field_validator("root")
+    @classmethod
+    def _root_is_there(cls, v: str, info: ValidationInfo) -> str:
+        problem = data_path_problem(v, "folder") if checks_resources(info) else None
+        if problem:
+            raise ValueError(problem)
         return v
 
     def build(self) -> ImageFolderTaskSet:

@@ -32,10 +32,16 @@ import zipfile
 from pathlib import Path, PurePosixPath
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, model_validator
 
 from metagui.core.errors import TaskSetError
-from metagui.core.tasksets._base import SPLITS, Split, TaskInfo
+from metagui.core.tasksets._base import (
+    SPLITS,
+    Split,
+    TaskInfo,
+    checks_resources,
+    data_path_problem,
+)
 from metagui.core.tasksets._images import (
     ClassPool,
     PooledTaskSet,
@@ -85,7 +91,7 @@ _Sources = dict[str, list[tuple[bytes | Path, str]]]
 class OmniglotConfig(BaseModel):
     """Omniglot few-shot classification with a pinned class split."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     family: Literal["omniglot"] = "omniglot"
     root: str = Field(..., min_length=1, description="folder holding the zips or extracted sets")
@@ -98,6 +104,26 @@ class OmniglotConfig(BaseModel):
     rotations: bool = Field(True, description="each 90-degree rotation is a class of its own")
     download: bool = Field(False, description="download missing zips from url")
     url: str = Field(BASE_URL, min_length=1, description="base address of the zips")
+
+    @model_validator(mode="after")
+    def _sets_are_there(self, info: ValidationInfo) -> OmniglotConfig:
+        if not checks_resources(info):
+            return self
+        root = Path(self.root).expanduser()
+        if self.download and not root.exists():
+            return self  # the download creates it
+        problem = data_path_problem(self.root, "folder")
+        if problem and not (self.download and problem.endswith("is an empty folder")):
+            raise ValueError(f"root: {problem}")
+        for field in () if self.download else ("background", "evaluation"):
+            name: str = getattr(self, field)
+            if not (root / f"{name}.zip").is_file() and not (root / name).is_dir():
+                raise ValueError(
+                    f"{field}: Omniglot set {name!r} not found (neither {name + '.zip'!r} nor "
+                    f"a folder {name!r} in root); put the zip from {self.url!r} there, or set "
+                    "download = true"
+                )
+        return self
 
     def build(self) -> OmniglotTaskSet:
         return OmniglotTaskSet(self)

@@ -29,7 +29,7 @@ _SPLIT_OFFSET = {"train": 0, "validation": 1_000_003, "test": 2_000_029}
 class SinusoidConfig(BaseModel):
     """Sinusoid regression tasks; ``k_shot`` support and ``q_query`` query points per task."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     family: Literal["sinusoid"] = "sinusoid"
     k_shot: int = Field(10, ge=1, le=10_000, description="support points per task")

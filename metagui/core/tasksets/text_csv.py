@@ -14,10 +14,18 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from metagui.core.errors import TaskSetError
-from metagui.core.tasksets._base import SPLITS, EpisodePreview, PreviewItem, Split, TaskInfo
+from metagui.core.tasksets._base import (
+    SPLITS,
+    EpisodePreview,
+    PreviewItem,
+    Split,
+    TaskInfo,
+    checks_resources,
+    data_path_problem,
+)
 from metagui.core.tasksets._images import (
     ClassPool,
     PooledTaskSet,
@@ -37,7 +45,7 @@ _JSON_SUFFIXES = frozenset({".jsonl", ".ndjson", ".json"})
 class TextCSVConfig(BaseModel):
     """Few-shot classification of the labelled texts in a CSV or JSON-lines file."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     family: Literal["text_csv"] = "text_csv"
     path: str = Field(..., min_length=1, description="CSV, TSV or JSON-lines file")
@@ -66,6 +74,14 @@ class TextCSVConfig(BaseModel):
     def _ngram(cls, v: tuple[int, int]) -> tuple[int, int]:
         if not 1 <= v[0] <= v[1] <= 8:
             raise ValueError(f"ngram: need 1 <= low <= high <= 8, got {v}")
+        return v
+
+    @field_validator("path")
+    @classmethod
+    def _path_is_there(cls, v: str, info: ValidationInfo) -> str:
+        problem = data_path_problem(v, "file") if checks_resources(info) else None
+        if problem:
+            raise ValueError(problem)
         return v
 
     def build(self) -> TextCSVTaskSet:
