@@ -23,6 +23,7 @@ __all__ = [
     "Split",
     "TaskInfo",
     "TaskSet",
+    "checked_data_path",
     "checks_resources",
     "data_path_problem",
 ]
@@ -43,6 +44,15 @@ def checks_resources(info: ValidationInfo) -> bool:
     """Whether this validation is a load that checks the data and the device exist here."""
     context = info.context
     return isinstance(context, dict) and bool(context.get(CHECK_RESOURCES))
+
+
+def checked_data_path(value: str, kind: Literal["folder", "file"], info: ValidationInfo) -> str:
+    """``value``, for a field validator: on a load that checks resources, a ``ValueError``
+    when it is not an existing, non-empty data folder or file (see :func:`data_path_problem`)."""
+    problem = data_path_problem(value, kind) if checks_resources(info) else None
+    if problem:
+        raise ValueError(problem)
+    return value
 
 
 def data_path_problem(value: str, kind: Literal["folder", "file"]) -> str | None:

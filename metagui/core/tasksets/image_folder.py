@@ -18,7 +18,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from metagui.core.errors import TaskSetError
-from metagui.core.tasksets._base import SPLITS, TaskInfo, checks_resources, data_path_problem
+from metagui.core.tasksets._base import SPLITS, TaskInfo, checked_data_path
 from metagui.core.tasksets._images import (
     ClassPool,
     PooledTaskSet,
@@ -58,10 +58,7 @@ class ImageFolderConfig(BaseModel):
     @field_validator("root")
     @classmethod
     def _root_is_there(cls, v: str, info: ValidationInfo) -> str:
-        problem = data_path_problem(v, "folder") if checks_resources(info) else None
-        if problem:
-            raise ValueError(problem)
-        return v
+        return checked_data_path(v, "folder", info)
 
     def build(self) -> ImageFolderTaskSet:
         return ImageFolderTaskSet(self)

@@ -23,8 +23,7 @@ from metagui.core.tasksets._base import (
     PreviewItem,
     Split,
     TaskInfo,
-    checks_resources,
-    data_path_problem,
+    checked_data_path,
 )
 from metagui.core.tasksets._images import (
     ClassPool,
@@ -79,10 +78,7 @@ class TextCSVConfig(BaseModel):
     @field_validator("path")
     @classmethod
     def _path_is_there(cls, v: str, info: ValidationInfo) -> str:
-        problem = data_path_problem(v, "file") if checks_resources(info) else None
-        if problem:
-            raise ValueError(problem)
-        return v
+        return checked_data_path(v, "file", info)
 
     def build(self) -> TextCSVTaskSet:
         return TextCSVTaskSet(self)
