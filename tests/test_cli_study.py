@@ -215,6 +215,21 @@ def test_exclude_and_include_a_trial(
         assert again is not None and again.number == best.number
 
 
+def test_a_run_whose_every_trial_failed_exits_non_zero_with_the_reasons(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # conv4 over sinusoid regression: a configuration no trial can train.
+    failing = {**TINY, "search_space": {"params": [
+        {"name": "model.kind", "type": "categorical", "choices": ["conv4"]}]}}  # fmt: skip
+    exp = tmp_path / "failing.yaml"
+    exp.write_text(yaml.safe_dump(failing))
+    assert main(["run", str(exp), "--db", str(tmp_path / "h.sqlite"), "--trials", "1"]) == 1
+    err = capsys.readouterr().err
+    (line,) = [x for x in err.splitlines() if x.startswith("metagui: error:")]  # after the bar
+    assert line.startswith("metagui: error: every trial of this run failed: 1 x ")
+    assert "conv4" in line
+
+
 @pytest.mark.parametrize("stop", ["SIGINT", "SIGTERM", "SIGHUP"])
 def test_ctrl_c_stops_cleanly_and_resume_continues(tmp_path: Path, stop: str) -> None:
     """Ctrl-C, and what schedulers, ``timeout`` and a closed terminal send, all stop a run

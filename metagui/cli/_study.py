@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import math
 import signal
+import sys
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +69,8 @@ def _run(args: argparse.Namespace) -> int:
     ended: StudyEnded | None = None
     best: float | None = None
     running: set[int] = set()
+    failures: Counter[str] = Counter()  # this run's trial errors, for the summary
+    results = 0  # this run's trials that ended with a value (complete or pruned)
     gen = runner.run()
     # A scheduler's or terminal's end of the run (SIGTERM, SIGHUP) stops it as Ctrl-C does:
     # the trials in flight are recorded as interrupted and --resume runs them again.
@@ -111,6 +115,10 @@ def _run(args: argparse.Namespace) -> int:
                 )
             elif isinstance(report, TrialEnded) and bar is not None:
                 running.discard(report.number)
+                if report.state == "FAILED":
+                    failures[report.error or "no reason recorded"] += 1
+                else:
+                    results += 1
                 best = report.best_value
                 bar.update(1)
                 bar.set_postfix_str(f"best {_fmt(report.best_value)} (trial {report.best_number})")
@@ -137,6 +145,11 @@ def _run(args: argparse.Namespace) -> int:
             bar.close()
         _restore_signals(previous)
     assert ended is not None
+    if failures and not results:
+        # Nothing of this run is a result: say why in one line each, and fail.
+        why = "; ".join(f"{n} x {error}" for error, n in failures.most_common(5))
+        print(f"metagui: error: every trial of this run failed: {why}", file=sys.stderr)
+        return 1
     counts = ", ".join(f"{n} {s.lower()}" for s, n in ended.counts.items())
     print(
         f"study {ended.study!r} ended ({ended.reason}) after {time.monotonic() - started:.1f} s: "
