@@ -10,6 +10,7 @@ only train (``metagui.core.execution``).
 
 from __future__ import annotations
 
+import contextlib
 import math
 import threading
 import time
@@ -267,7 +268,9 @@ class StudyRunner:
         try:
             yield from self._run_leased(writer, executor, study_id, failed_on_resume, lease, notes)
         finally:
-            writer.release_lease(lease)
+            # A lease the history cannot give back (a full disk) goes stale with this process.
+            with contextlib.suppress(MetaguiError):
+                writer.release_lease(lease)
 
     def _run_leased(
         self,
@@ -363,10 +366,17 @@ class StudyRunner:
                     yield from self._handle(event, study)
             stopped = False
         finally:
-            for number, running in in_flight.items():
+            for number in in_flight:
                 executor.cancel(number)
-                writer.finish_trial(running.trial_id, "FAILED", error=_INTERRUPTED)
-            writer.set_study_status(study_id, "stopped" if stopped else "finished")
+            try:
+                for running in in_flight.values():
+                    writer.finish_trial(running.trial_id, "FAILED", error=_INTERRUPTED)
+                writer.set_study_status(study_id, "stopped" if stopped else "finished")
+            except MetaguiError:
+                # The history cannot take it (a full disk): the error on its way out says so,
+                # and the next start, as the lease holder, marks these trials as crashed.
+                if not stopped:
+                    raise
         yield StudyEnded(self.study_name, reason, study.best_number, study.best_value, study.counts)
 
     def _cannot_launch(self, study: _Study, running: int) -> EndReason | None:

@@ -10,6 +10,8 @@ a :class:`MetaguiError` and left byte-for-byte untouched.
 
 from __future__ import annotations
 
+import contextlib
+import shutil
 import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -28,6 +30,7 @@ __all__ = [
     "connect_reader",
     "connect_writer",
     "inspect_version",
+    "storage_error",
     "write_transaction",
 ]
 
@@ -320,11 +323,51 @@ def write_transaction(db: sqlite_utils.Database, path: Path) -> Iterator[None]:
         ) from error
     try:
         yield
+    except sqlite3.DatabaseError as error:
+        _rollback(db)
+        raise storage_error(path, error) from error
     except BaseException:
-        db.rollback()
+        _rollback(db)
         raise
     try:
         db.conn.execute("COMMIT")
+    except sqlite3.DatabaseError as error:
+        _rollback(db)
+        raise storage_error(path, error) from error
     except BaseException:
-        db.rollback()
+        _rollback(db)
         raise
+
+
+def _rollback(db: sqlite_utils.Database) -> None:
+    # After a failed write the rollback may fail too (a full disk); the error that matters is
+    # the first one.
+    with contextlib.suppress(sqlite3.Error):
+        db.rollback()
+
+
+def storage_error(path: Path, error: sqlite3.DatabaseError) -> MetaguiError:
+    """What a failed write of the history at ``path`` means to the user, in one line: a full
+    disk (with the space left), a read-only file or folder, a damaged file, or else SQLite's
+    own words."""
+    text = str(error)
+    if "full" in text:
+        try:
+            free = f"{shutil.disk_usage(path.parent).free / 2**20:.1f} MB free"
+        except OSError:
+            free = "free space unknown"
+        return MetaguiError(
+            f"{path}: the disk is full ({free} in {path.parent}); free some space, then "
+            "continue with --resume (what was recorded so far is kept)"
+        )
+    if "readonly" in text or "read-only" in text:
+        return MetaguiError(
+            f"{path}: the history cannot be written (a read-only file or folder); give write "
+            "access, or copy it somewhere writable"
+        )
+    if "malformed" in text or "not a database" in text:
+        return MetaguiError(
+            f"{path}: the history file is damaged ({text}); restore a copy, or record into a "
+            "new history with --db"
+        )
+    return MetaguiError(f"{path}: the history could not be written ({text})")
