@@ -85,7 +85,7 @@ def _run(args: argparse.Namespace) -> int:
                     f"metric)",
                     flush=True,
                 )
-                if report.parallel > 1 or report.where != "in process":
+                if report.on_ray:
                     print(f"  {report.parallel} trial(s) at once on {report.where}", flush=True)
                 for note in report.notes:
                     print(f"  {note}", flush=True)

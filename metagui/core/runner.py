@@ -63,6 +63,11 @@ class StudyStarted:
     """What opening the study found and set right, in words (a stale lease taken over,
     interrupted trials to run again, leftovers of an interrupted checkpoint write)."""
 
+    @property
+    def on_ray(self) -> bool:
+        """Whether the trials run on Ray (several at once, or on a cluster)."""
+        return self.where != "in process"
+
 
 @dataclass(frozen=True)
 class TrialStarted:
@@ -263,7 +268,6 @@ class StudyRunner:
     def _run(
         self, writer: HistoryWriter, executor: Executor
     ) -> Generator[RunnerReport, None, None]:
-
         study_id, failed_on_resume, lease, notes = self._open_study(writer)
         try:
             yield from self._run_leased(writer, executor, study_id, failed_on_resume, lease, notes)
@@ -433,7 +437,7 @@ class StudyRunner:
 
     def _handle(self, event: TrialEvent, study: _Study) -> Generator[RunnerReport, None, None]:
         """Record one event of a trial in flight, and end the trial when it says so."""
-        from metagui.core.execution import Failed, Finished, Placed, Reported
+        from metagui.core.execution import Failed, Finished, Placed, Reported, describe_error
         from metagui.core.training import DivergedError
 
         writer, executor, strategy = study.writer, study.executor, study.strategy
@@ -475,7 +479,7 @@ class StudyRunner:
             for name, result in (("validation", finished.validation), ("test", finished.test)):
                 if not math.isfinite(result.final):
                     error = DivergedError(f"the final {name} {result.metric} is {result.final}")
-                    outcome = {"state": "FAILED", "error": f"DivergedError: {error}"}
+                    outcome = {"state": "FAILED", "error": describe_error(error)}
                     break
             yield from self._end(study, number, outcome, event.checkpoint)
         elif isinstance(event, Failed):

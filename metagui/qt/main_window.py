@@ -239,7 +239,7 @@ class MainWindow(QMainWindow):
         self.live.set_study(report.study_id)
         verb = "Resuming" if report.resumed else "Running"
         where = ""
-        if report.parallel > 1 or report.where != "in process":
+        if report.on_ray:
             at_once = f"{report.parallel} trials at once" if report.parallel > 1 else "trials"
             where = f" · {at_once} on {report.where}"
         self.live_header.setText(f"{verb} study “{report.study}”{where} · {db}")

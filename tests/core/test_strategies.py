@@ -165,11 +165,15 @@ def recorded(name: str, seed: int = 0) -> Run:
     return run_study(name, seed)
 
 
-def assert_in_space(params: dict[str, Any], space: SearchSpace = SPACE) -> None:
-    """Exactly the active parameters, in order, each a valid value of its own kind."""
+def assert_in_space(
+    params: dict[str, Any], space: SearchSpace = SPACE, base: dict[str, Any] | None = None
+) -> None:
+    """Exactly the active parameters, in order, each a valid value of its own kind (``base``:
+    the fixed settings the conditions may read, default :data:`BASE`)."""
+    base = BASE if base is None else base
     active: dict[str, Any] = {}
     for p in space.params:
-        if space.active(p.name, active, BASE):
+        if space.active(p.name, active, base):
             assert p.name in params, f"active {p.name} missing from {params}"
             active[p.name] = params[p.name]
     assert list(params) == list(active), f"inactive or unknown parameters in {params}"

@@ -7,13 +7,10 @@ import math
 from typing import Any
 
 import pytest
+from test_strategies import assert_in_space  # tests/core is on sys.path (rootdir import)
 
 from metagui.core.experiment import STRATEGIES, PrunerSpec, StrategySpec
 from metagui.core.search_space import (
-    CategoricalParam,
-    FixedParam,
-    FloatParam,
-    IntParam,
     SearchSpace,
 )
 from metagui.core.strategies import (
@@ -85,30 +82,6 @@ def objective(params: dict[str, Any]) -> float:
     return value + (0.5 if params["algorithm.name"] == "protonet" else 0.0)
 
 
-def assert_in_space(params: dict[str, Any], space: SearchSpace = SPACE) -> None:
-    """Exactly the active parameters, in order, each a valid value of its own kind."""
-    active: dict[str, Any] = {}
-    for p in space.params:
-        if space.active(p.name, active, BASE):
-            assert p.name in params, f"active {p.name} missing from {params}"
-            active[p.name] = params[p.name]
-    assert list(params) == list(active), f"inactive or unknown parameters in {params}"
-    for name, v in params.items():
-        p = space.get(name)
-        if isinstance(p, FixedParam):
-            assert v == p.value
-        elif isinstance(p, CategoricalParam):
-            assert v in p.choices
-        elif isinstance(p, IntParam):
-            assert type(v) is int and p.low <= v <= p.high and (v - p.low) % p.step == 0, (name, v)
-        else:
-            assert isinstance(p, FloatParam)
-            assert type(v) is float and p.low <= v <= p.high, (name, v)
-            if p.step is not None:
-                k = (v - p.low) / p.step
-                assert abs(k - round(k)) < 1e-9, (name, v)
-
-
 def key(params: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
     return tuple(sorted(params.items()))
 
@@ -146,7 +119,7 @@ def test_asked_in_batches_and_told_out_of_order(name: str) -> None:
     asked = run_rounds(strategy, rounds)
     assert [p.number for p in asked] == list(range(PARALLEL * rounds))
     for p in asked:
-        assert_in_space(p.params, GRID if name == "grid" else SPACE)
+        assert_in_space(p.params, GRID if name == "grid" else SPACE, BASE)
     states = sorted(t.state.name for t in strategy.study.trials)
     per_round = ["COMPLETE", "COMPLETE", "FAIL", "PRUNED"]
     assert states == sorted(per_round * rounds)

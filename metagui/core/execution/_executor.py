@@ -68,9 +68,8 @@ class SerialExecutor:
             return []
         event = next(self._trial)
         if isinstance(event, Finished | Failed):
-            # The trial's last event: let it release its memory now, before it is recorded.
-            for _ in self._trial:
-                pass
+            # The trial's last event: closing it releases its memory now, before it is recorded.
+            self._trial.close()
             self._trial = None
         return [event]
 

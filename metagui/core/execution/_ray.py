@@ -37,7 +37,7 @@ from metagui.core.execution._events import (
     TrialEvent,
     TrialJob,
 )
-from metagui.core.execution._trial import describe_error, train_trial
+from metagui.core.execution._trial import describe_error, train_trial, worker_host
 from metagui.core.reports import Tick
 
 if TYPE_CHECKING:
@@ -218,8 +218,7 @@ class RayExecutor:
 
     def _check_resources(self, nodes: list[dict[str, Any]]) -> None:
         e = self._execution
-        gpus = sum(n.get("Resources", {}).get("GPU", 0.0) for n in nodes)
-        cpus = sum(n.get("Resources", {}).get("CPU", 0.0) for n in nodes)
+        cpus, gpus = _totals(nodes)
         if e.gpus_per_trial > 0 and gpus == 0:
             raise MetaguiError(
                 f"execution.gpus_per_trial: {e.gpus_per_trial} GPU per trial, but the Ray "
@@ -264,7 +263,7 @@ class RayExecutor:
         for slot, place in zip(slots, places, strict=True):
             slot.place = place
             slot.node, slot.pid = place["node"], place["pid"]
-            slot.host = f"{place['host']} [node {slot.node[:8]}]"  # as the worker's trials say
+            slot.host = worker_host(place["host"], slot.node)
 
     # -- trials ------------------------------------------------------------------------------
     def submit(self, job: TrialJob) -> None:
@@ -324,11 +323,8 @@ class RayExecutor:
         except ray.exceptions.RayError as exc:
             self._release(slot)
             return [Failed(number, describe_error(exc))]
-        for event in batch:
-            if isinstance(event, Placed):
-                slot.host = event.host
-            if isinstance(event, Finished | Failed):
-                self._release(slot)
+        if any(isinstance(event, Finished | Failed) for event in batch):
+            self._release(slot)
         return batch
 
     def _release(self, slot: _Slot) -> None:
@@ -385,9 +381,14 @@ class RayExecutor:
         self._own_cluster = False
 
 
+def _totals(nodes: list[dict[str, Any]]) -> tuple[float, float]:
+    """The CPUs and GPUs of ``nodes`` together."""
+    resources = [n.get("Resources", {}) for n in nodes]
+    return sum(r.get("CPU", 0.0) for r in resources), sum(r.get("GPU", 0.0) for r in resources)
+
+
 def _describe_cluster(nodes: list[dict[str, Any]]) -> str:
-    cpus = sum(n.get("Resources", {}).get("CPU", 0.0) for n in nodes)
-    gpus = sum(n.get("Resources", {}).get("GPU", 0.0) for n in nodes)
+    cpus, gpus = _totals(nodes)
     text = f"Ray, {len(nodes)} node{'s' if len(nodes) != 1 else ''}, {cpus:g} CPUs"
     return text + (f", {gpus:g} GPUs" if gpus else "")
 

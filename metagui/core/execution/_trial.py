@@ -12,7 +12,7 @@ from collections.abc import Generator
 from metagui.core.execution._events import Failed, Finished, Placed, Reported, TrialEvent, TrialJob
 from metagui.core.reports import TrainingFinished
 
-__all__ = ["describe_error", "release_memory", "train_trial"]
+__all__ = ["describe_error", "release_memory", "train_trial", "worker_host"]
 
 
 def train_trial(
@@ -38,11 +38,7 @@ def train_trial(
         device = describe_device(resolve_device(job.device or spec.device))
         if gpu_ids:
             device += f" (Ray GPU {', '.join(gpu_ids)})"
-        host = socket.gethostname()
-        if node:
-            # Several Ray nodes can share a machine (and its name): say which one.
-            host += f" [node {node[:8]}]"
-        yield Placed(job.number, host, node, os.getpid(), device)
+        yield Placed(job.number, worker_host(socket.gethostname(), node), node, os.getpid(), device)
         training = MetaTraining(spec, device=job.device)
         finished: TrainingFinished | None = None
         for report in training.run():
@@ -68,6 +64,12 @@ def train_trial(
         # completed or pruned one's go with their last reference (the garbage its training
         # leaves in cycles dies young), so only failures pay for a full collection.
         release_memory(collect_garbage and failed)
+
+
+def worker_host(hostname: str, node: str) -> str:
+    """How a trial's host is recorded: its name, and on Ray its node (several Ray nodes can
+    share a machine and its name)."""
+    return f"{hostname} [node {node[:8]}]" if node else hostname
 
 
 def describe_error(exc: BaseException) -> str:
