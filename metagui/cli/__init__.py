@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+import traceback
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -203,6 +205,12 @@ def _parser() -> argparse.ArgumentParser:
         prog="metagui", description="Desktop experiment manager for meta-learning."
     )
     parser.add_argument("--version", action="version", version=f"metagui {__version__}")
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        help="show the full traceback of any error (also METAGUI_DEBUG=1); put it before the "
+        "command: metagui --debug run ...",
+    )
     app = parser.add_argument_group("the desktop app (metagui without a command)")
     app.add_argument(
         "--experiment", dest="app_experiment", metavar="FILE", help="open this experiment file"
@@ -332,17 +340,35 @@ def main(argv: Sequence[str] | None = None) -> int:
             "--experiment, --demo, --db, --screenshot and --run-seconds before a command "
             "are options of the app (metagui without a command)"
         )
+    debug = args.debug or os.environ.get("METAGUI_DEBUG", "") not in ("", "0")
     try:
         if args.command is None:
             return _app(args)
         code: int = args.func(args)
         return code
     except (MetaguiError, _UsageError) as exc:
+        # Errors a user can cause or meet (a bad value, a full disk, a damaged file): one line
+        # that names the file or field and what to do.
+        if debug:
+            traceback.print_exc()
         print(f"metagui: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("metagui: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:
+        # Anything else is a bug of metagui: its traceback is for the report, not the screen.
+        if debug:
+            traceback.print_exc()
+            return 1
+        where = traceback.extract_tb(exc.__traceback__)[-1]
+        print(
+            f"metagui: internal error: {type(exc).__name__}: {exc} (at "
+            f"{Path(where.filename).name}:{where.lineno}); run again with metagui --debug "
+            "for the traceback, and please report it",
+            file=sys.stderr,
+        )
+        return 1
 
 
 if __name__ == "__main__":

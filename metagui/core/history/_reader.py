@@ -3,6 +3,7 @@ live, in this process or another)."""
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,7 +22,7 @@ from metagui.core.history._rows import (
     TrialRow,
     TrialState,
 )
-from metagui.core.history._schema import connect_reader
+from metagui.core.history._schema import connect_reader, read_error
 
 __all__ = ["Changes", "HistoryReader", "Watermark"]
 
@@ -228,9 +229,13 @@ class HistoryReader:
     @contextmanager
     def _snapshot(self) -> Iterator[None]:
         """Run several queries against one snapshot of the file (a read transaction), so
-        their answers agree with each other. Nested uses share the outer snapshot."""
-        with self._lock, self._db.atomic():
-            yield
+        their answers agree with each other. Nested uses share the outer snapshot. A query that
+        meets a damaged page raises a :class:`MetaguiError` that says so."""
+        try:
+            with self._lock, self._db.atomic():
+                yield
+        except sqlite3.DatabaseError as error:
+            raise read_error(self.path, error) from error
 
     def _rows(self, sql: str, params: list[Any]) -> list[dict[str, Any]]:
         with self._snapshot():

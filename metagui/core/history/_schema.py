@@ -11,6 +11,7 @@ a :class:`MetaguiError` and left byte-for-byte untouched.
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import sqlite3
 from collections.abc import Callable, Iterator
@@ -30,6 +31,7 @@ __all__ = [
     "connect_reader",
     "connect_writer",
     "inspect_version",
+    "read_error",
     "storage_error",
     "write_transaction",
 ]
@@ -203,7 +205,9 @@ def connect_reader(path: str | Path) -> sqlite_utils.Database:
 
     Read-only (``mode=ro``) so that a reader can never take a write lock, never checkpoint the
     WAL into the file and never change a file it refuses. In WAL mode a reader works on a
-    snapshot and is never blocked by the writer, nor blocks it.
+    snapshot and is never blocked by the writer, nor blocks it. A history in a folder this
+    process cannot write (a shared or archived copy) is opened as immutable, see
+    :func:`_read_only_uri`.
     """
     path = Path(path)
     if not path.is_file():
@@ -213,7 +217,7 @@ def connect_reader(path: str | Path) -> sqlite_utils.Database:
         # check_same_thread=False: a reader may be made in one thread and polled in another;
         # HistoryReader serialises its own calls.
         conn = sqlite3.connect(
-            path.resolve().as_uri() + "?mode=ro",
+            _read_only_uri(path),
             uri=True,
             timeout=BUSY_TIMEOUT_MS / 1000,
             check_same_thread=False,
@@ -235,6 +239,41 @@ def connect_reader(path: str | Path) -> sqlite_utils.Database:
         raise
 
 
+def _read_only_uri(path: Path) -> str:
+    """The URI that opens ``path`` read-only.
+
+    Reading a WAL file needs its ``-shm`` index, which SQLite creates next to the file; in a
+    folder this process cannot write it cannot, and ``mode=ro`` alone fails with "attempt to
+    write a readonly database". There, and when no ``-wal`` with unmerged commits lies beside
+    the file (no writer is live, and the last one closed cleanly), ``immutable=1`` reads the
+    file as it is without any lock or index. With a live ``-wal`` plain ``mode=ro`` is kept:
+    SQLite then reads through the writer's index if it may."""
+    uri = path.resolve().as_uri() + "?mode=ro"
+    if not os.access(path.parent, os.W_OK | os.X_OK):
+        wal = path.with_name(path.name + "-wal")
+        if not (wal.exists() and wal.stat().st_size > 0):
+            uri += "&immutable=1"
+    return uri
+
+
+def _check_writable(path: Path) -> None:
+    """Refuse, before SQLite tries and fails half-way, a history this process cannot write:
+    a read-only file, or a folder where SQLite cannot make its ``-wal`` and ``-shm`` files."""
+    folder = path.parent
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise MetaguiError(
+            f"{path}: the history cannot be written (folder {folder} is read-only); it can "
+            "still be read (metagui history, export, the app's History tab); to run, give "
+            "write access or copy it somewhere writable"
+        )
+    if path.exists() and not os.access(path, os.W_OK):
+        raise MetaguiError(
+            f"{path}: the history cannot be written (the file is read-only); it can still be "
+            "read (metagui history, export, the app's History tab); to run, give write access "
+            "or copy it somewhere writable"
+        )
+
+
 def connect_writer(path: str | Path) -> sqlite_utils.Database:
     """A read-write connection to the history at ``path``, created or migrated as needed.
 
@@ -250,8 +289,10 @@ def connect_writer(path: str | Path) -> sqlite_utils.Database:
             probe = _probe(path)
             try:
                 inspect_version(probe, path)
+                _quick_check(probe, path)
             finally:
                 probe.close()
+    _check_writable(path)
     try:
         conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False)
     except sqlite3.Error as error:
@@ -275,11 +316,25 @@ def connect_writer(path: str | Path) -> sqlite_utils.Database:
 def _probe(path: Path) -> sqlite3.Connection:
     """A plain read-only connection, for looking at a file before deciding to open it."""
     try:
-        return sqlite3.connect(
-            path.resolve().as_uri() + "?mode=ro", uri=True, timeout=BUSY_TIMEOUT_MS / 1000
-        )
+        return sqlite3.connect(_read_only_uri(path), uri=True, timeout=BUSY_TIMEOUT_MS / 1000)
     except sqlite3.Error as error:
         raise _open_failed(path, error) from error
+
+
+def _quick_check(conn: sqlite3.Connection, path: Path) -> None:
+    """Refuse to write into a damaged file: ``PRAGMA quick_check`` reads every page once (its
+    cost grows with the file, about a second per GB) and finds the damage a torn write or a bad
+    disk leaves, so a run never adds records to a file that already lost some."""
+    try:
+        problems = [row[0] for row in conn.execute("PRAGMA quick_check(5)")]
+    except sqlite3.DatabaseError as error:
+        problems = [str(error)]
+    if problems != ["ok"]:
+        raise MetaguiError(
+            f"{path}: the history file is damaged ({problems[0]}); nothing was written to it. "
+            "Restore a copy, or record into a new history with --db; what it still holds can "
+            "be read with metagui history and export"
+        )
 
 
 def _migrate(db: sqlite_utils.Database, path: Path) -> None:
@@ -365,9 +420,25 @@ def storage_error(path: Path, error: sqlite3.DatabaseError) -> MetaguiError:
             f"{path}: the history cannot be written (a read-only file or folder); give write "
             "access, or copy it somewhere writable"
         )
-    if "malformed" in text or "not a database" in text:
+    if _damaged(text):
         return MetaguiError(
             f"{path}: the history file is damaged ({text}); restore a copy, or record into a "
             "new history with --db"
         )
     return MetaguiError(f"{path}: the history could not be written ({text})")
+
+
+def read_error(path: Path, error: sqlite3.DatabaseError) -> MetaguiError:
+    """What a failed read of the history at ``path`` means to the user, in one line: most often
+    a damaged file (a query met a bad page), else SQLite's own words."""
+    text = str(error)
+    if _damaged(text):
+        return MetaguiError(
+            f"{path}: the history file is damaged ({text}); what could be read was shown, the "
+            "rest is lost unless you restore a copy"
+        )
+    return MetaguiError(f"{path}: the history could not be read ({text})")
+
+
+def _damaged(text: str) -> bool:
+    return "malformed" in text or "not a database" in text or "corrupt" in text

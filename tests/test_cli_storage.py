@@ -1,0 +1,168 @@
+"""A history the user cannot write or that lost a page, and errors that are bugs: each reaches
+the command line as one line with a non-zero exit, and no file is changed by a refusal."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import sqlite3
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from test_cli_study import TINY, one_error_line  # tests/ is on sys.path (rootdir import)
+
+import metagui.cli._study as study_commands
+from metagui.cli import main
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def recorded(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """An experiment file and a closed history holding its finished two-trial study."""
+    folder = tmp_path_factory.mktemp("recorded")
+    exp = folder / "tiny.yaml"
+    exp.write_text(yaml.safe_dump(TINY))
+    db = folder / "h.sqlite"
+    assert main(["run", str(exp), "--db", str(db)]) == 0
+    assert not Path(f"{db}-wal").exists()  # closed cleanly: everything is in the file
+    return exp, db
+
+
+def _overwrite_page_of(db: Path, table: str) -> None:
+    """Overwrite the root page of ``table`` (a small table: its only page) with garbage, as a
+    torn write or a bad disk sector would."""
+    conn = sqlite3.connect(db)
+    try:
+        page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+        (root,) = conn.execute("SELECT rootpage FROM sqlite_master WHERE name = ?", [table])
+        root = root[0] if isinstance(root, tuple) else root
+    finally:
+        conn.close()
+    with db.open("r+b") as file:
+        file.seek((root - 1) * page_size)
+        file.write(bytes([0x5A, 0xFF, 0x00, 0x13] * (page_size // 4)))
+
+
+def test_a_damaged_history_is_reported_by_every_command_and_never_written(
+    recorded: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    exp, good = recorded
+    db = tmp_path / "h.sqlite"
+    shutil.copy(good, db)
+    _overwrite_page_of(db, "trials")
+    before = _digest(db)
+
+    assert main(["history", "--db", str(db)]) == 2
+    line = one_error_line(capsys.readouterr().err)
+    assert f"{db}: the history file is damaged (database disk image is malformed)" in line
+
+    target = tmp_path / "best.yaml"
+    assert main(["export", "--db", str(db), "--format", "yaml", "-o", str(target)]) == 2
+    assert "the history file is damaged" in one_error_line(capsys.readouterr().err)
+    assert not target.exists()
+
+    assert main(["run", str(exp), "--db", str(db), "--resume"]) == 2
+    line = one_error_line(capsys.readouterr().err)
+    assert "the history file is damaged" in line and "nothing was written to it" in line
+    assert "--db" in line  # what to do: record into a new history
+    assert _digest(db) == before
+    assert not Path(f"{db}-wal").exists() or Path(f"{db}-wal").stat().st_size == 0
+
+
+def _without_file_permission_override() -> list[str] | None:
+    """The prefix that runs a command without the power to bypass file permissions: nothing
+    for an ordinary user; for root, ``setpriv`` dropping CAP_DAC_OVERRIDE and
+    CAP_DAC_READ_SEARCH, so that a chmod binds it as it binds a user. None where root cannot
+    drop them (no setpriv, or no right to change capabilities)."""
+    if os.geteuid() != 0:
+        return []
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        return None
+    prefix = [setpriv, "--bounding-set=-dac_override,-dac_read_search"]
+    probe = subprocess.run([*prefix, "true"], capture_output=True)
+    return prefix if probe.returncode == 0 else None
+
+
+def _cli(prefix: list[str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*prefix, sys.executable, "-m", "metagui.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
+
+
+@pytest.mark.parametrize("read_only", ["folder", "file"])
+def test_a_read_only_history_is_read_and_a_run_into_it_is_refused_up_front(
+    recorded: tuple[Path, Path], tmp_path: Path, read_only: str
+) -> None:
+    prefix = _without_file_permission_override()
+    if prefix is None:
+        pytest.skip("runs as root, which bypasses file permissions, and cannot drop that power")
+    exp, good = recorded
+    folder = tmp_path / "shared"
+    folder.mkdir()
+    db = folder / "h.sqlite"
+    shutil.copy(good, db)
+    db.chmod(stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
+    if read_only == "folder":
+        folder.chmod(stat.S_IRUSR | stat.S_IXUSR | stat.S_IRGRP | stat.S_IXGRP)
+    before = _digest(db)
+    try:
+        shown = _cli(prefix, "history", "--db", str(db))
+        assert shown.returncode == 0, shown.stderr
+        assert "cli-tiny" in shown.stdout and "complete=2" in shown.stdout
+
+        target = tmp_path / "best.json"
+        exported = _cli(prefix, "export", "--db", str(db), "--format", "json", "-o", str(target))
+        assert exported.returncode == 0, exported.stderr
+        assert target.is_file()
+
+        refused = _cli(prefix, "run", str(exp), "--db", str(db), "--resume", "--trials", "3")
+        assert refused.returncode == 2
+        line = one_error_line(refused.stderr)
+        what = f"folder {folder} is read-only" if read_only == "folder" else "the file is read-only"
+        assert f"{db}: the history cannot be written ({what})" in line
+        assert "can still be read" in line
+        assert _digest(db) == before
+    finally:
+        folder.chmod(stat.S_IRWXU)
+        db.chmod(stat.S_IRUSR | stat.S_IWUSR)
+
+
+def test_a_bug_is_one_line_and_debug_shows_its_traceback(
+    recorded: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, db = recorded
+
+    def broken(args: object) -> int:
+        raise ZeroDivisionError("a bug in metagui")
+
+    monkeypatch.setattr(study_commands, "_history", broken)
+    assert main(["history", "--db", str(db)]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert err.startswith("metagui: internal error: ZeroDivisionError: a bug in metagui (at ")
+    assert "--debug" in err
+
+    assert main(["--debug", "history", "--db", str(db)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("Traceback (most recent call last):")
+    assert "ZeroDivisionError: a bug in metagui" in err
+
+    # A user's error stays one line; with --debug it comes with the traceback behind it.
+    monkeypatch.undo()
+    missing = db.with_name("missing.sqlite")
+    assert main(["--debug", "history", "--db", str(missing)]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" in err and err.strip().splitlines()[-1].startswith("metagui: error:")
