@@ -8,7 +8,15 @@ import copy
 import math
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    model_validator,
+)
 
 from metagui.core.search_space import (
     CategoricalParam,
@@ -28,6 +36,7 @@ __all__ = [
     "ObjectiveSpec",
     "PrunerSpec",
     "StrategySpec",
+    "check_study_name",
     "set_path",
 ]
 
@@ -121,11 +130,29 @@ class ExecutionSpec(_Strict):
         return self.parallel > 1 or self.address != "local"
 
 
+def check_study_name(name: str) -> str:
+    """``name`` if it can name a study: its artifacts live in a folder of that name, so it must
+    be one folder name on every system (no path separators, no ``.``/``..``, no control
+    characters, no blanks at either end). Raises ValueError saying why not."""
+    if not name or name.strip() != name:
+        raise ValueError("a study name must not be empty or start or end with blanks")
+    if name in (".", "..") or any(c in name for c in '/\\:*?"<>|'):
+        raise ValueError(
+            f'{name!r} cannot name a folder (no . or .., nor any of / \\ : * ? " < > |)'
+        )
+    if any(ord(c) < 32 or ord(c) == 127 for c in name):
+        raise ValueError(f"{name!r} holds a control character")
+    return name
+
+
+StudyName = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(check_study_name)]
+
+
 class ExperimentSpec(TrainSpec):
     """A hyperparameter search over meta-training runs. The inherited ``TrainSpec`` fields are
     the base settings; each trial overrides the ``search_space`` parameters it samples."""
 
-    name: str = Field("experiment", min_length=1, max_length=200)
+    name: StudyName = "experiment"
     objective: ObjectiveSpec = Field(default_factory=ObjectiveSpec)
     search_space: SearchSpace = Field(default_factory=SearchSpace)
     strategy: StrategySpec = Field(default_factory=StrategySpec)

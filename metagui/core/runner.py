@@ -172,6 +172,27 @@ class _Study:
     started: float = field(default_factory=time.monotonic)
 
 
+def _check_overrides(
+    study: str | None, device: str | None, trials: int | None, timeout_s: float | None
+) -> None:
+    """Refuse, before any study is made, run settings given beside the spec (the command
+    line's --study, --device, --trials and --timeout) that could never run."""
+    from metagui.core.device import device_name_problem
+    from metagui.core.experiment import check_study_name
+
+    if study is not None:
+        try:
+            check_study_name(study)
+        except ValueError as exc:
+            raise MetaguiError(f"study: {exc}") from None
+    if device is not None and (problem := device_name_problem(device)):
+        raise MetaguiError(f"device: {problem}")
+    if trials is not None and trials < 1:
+        raise MetaguiError(f"trials: {trials} is not a number of trials (1 or more)")
+    if timeout_s is not None and not (math.isfinite(timeout_s) and timeout_s > 0):
+        raise MetaguiError(f"timeout: {timeout_s} is not a time in seconds (more than 0)")
+
+
 class StudyRunner:
     """Run (or resume) the study of ``spec`` in the history at ``db_path``.
 
@@ -203,6 +224,7 @@ class StudyRunner:
         must collect in its own thread, because a collection frees toolkit objects left in
         cycles, and freeing them from the study thread can deadlock against the GUI thread.
         ``force`` takes the study's lease even from a process that seems to run it."""
+        _check_overrides(study, device, trials, timeout_s)
         self.spec = spec
         self.db_path = Path(db_path)
         self.study_name = study or spec.name
@@ -212,6 +234,12 @@ class StudyRunner:
         self.timeout_s = timeout_s if timeout_s is not None else spec.budget.timeout_s
         self.direction = spec.objective.resolved_direction(task_kind(spec))
         self.execution = _execution(spec.execution, parallel, address)
+        if device not in (None, "auto", "cpu") and (
+            self.execution is None or not self.execution.distributed
+        ):
+            from metagui.core.device import resolve_device
+
+            resolve_device(device)  # the device must be on this machine, before any study
         self.force = force
         self._prune_requests: set[int | None] = set()
         self._lock = threading.Lock()

@@ -51,7 +51,12 @@ class ModelSpec(_Strict):
     the hashed n-gram text encoder for texts."""
 
     kind: Literal["auto", "mlp", "conv4", "text"] = "auto"
-    hidden_sizes: list[int] = Field(default_factory=lambda: [40, 40], min_length=1)
+    hidden_sizes: list[int] = Field(
+        default_factory=lambda: [40, 40],
+        min_length=1,
+        max_length=64,
+        description="units of each hidden layer of the MLP (1 to 65536 each)",
+    )
     activation: Literal["relu", "tanh", "gelu"] = "relu"
     filters: int = Field(64, ge=1, le=1024, description="channels of each conv block")
     norm: Literal["none", "batch", "group", "layer"] = Field(
@@ -66,6 +71,9 @@ class ModelSpec(_Strict):
             raise ValueError(f"groups ({self.groups}) must divide filters ({self.filters})")
         if any(h < 1 for h in self.hidden_sizes):
             raise ValueError("hidden_sizes: every layer needs at least one unit")
+        if any(h > 65536 for h in self.hidden_sizes):
+            # A wider layer would not fit in any device's memory next to its neighbours.
+            raise ValueError("hidden_sizes: a layer has at most 65536 units")
         return self
 
 

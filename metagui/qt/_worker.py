@@ -40,11 +40,23 @@ class _Thread(QThread):
             self._worker._work()
 
 
+def _described(exc: Exception) -> tuple[str, str]:
+    """What the user reads of ``exc``: an error a user can cause or meet (a
+    :class:`MetaguiError`: a full disk, a read-only or damaged history, a study run elsewhere)
+    is its own one-line message and nothing else; anything else is a bug, shown with its type
+    and its traceback as the details."""
+    from metagui.core.errors import MetaguiError
+
+    if isinstance(exc, MetaguiError):
+        return str(exc), ""
+    return f"{type(exc).__name__}: {exc}", traceback.format_exc()
+
+
 class StudyWorker(QObject):
     """Runs ``make_generator()`` (e.g. ``StudyRunner(...).run``) in its own thread.
 
     Signals: ``report(object)`` for every non-tick report, ``failed(str, str)`` with the
-    message and the traceback of an unexpected exception, ``finished()`` when the thread is
+    message and the details of an exception (see :func:`_described`), ``finished()`` when the thread is
     done (normally, stopped or failed), ``paused_changed(bool)``."""
 
     report = Signal(object)
@@ -109,7 +121,7 @@ class StudyWorker(QObject):
                     if self._stop.is_set():
                         break
         except Exception as exc:
-            self.failed.emit(f"{type(exc).__name__}: {exc}", traceback.format_exc())
+            self.failed.emit(*_described(exc))
         finally:
             if generator is not None:
                 try:
@@ -117,4 +129,4 @@ class StudyWorker(QObject):
                     # trial and closes the database before this thread ends.
                     generator.close()
                 except Exception as exc:
-                    self.failed.emit(f"{type(exc).__name__}: {exc}", traceback.format_exc())
+                    self.failed.emit(*_described(exc))

@@ -1,5 +1,5 @@
-"""The one way the app shows an unexpected error: a message, and the traceback behind an
-expandable "Show Details..." button, after which the app carries on.
+"""The one way the app shows an error: a message, and for an unexpected one its traceback
+behind an expandable "Show Details..." button, after which the app carries on.
 
 Used for a study worker that fails outside a trial and, through :func:`install_excepthook`,
 for any exception raised in a slot (Qt would otherwise only print it, or abort).
@@ -33,9 +33,11 @@ class ErrorDialog(QMessageBox):
         self.setIcon(QMessageBox.Icon.Critical)
         self.setWindowTitle(title)
         self.setText(message)
-        self.setInformativeText("metagui keeps running; the details may help to report it.")
-        if details:
+        if details:  # a bug: its traceback is what a report needs
+            self.setInformativeText("metagui keeps running; the details may help to report it.")
             self.setDetailedText(details)
+        else:  # an error the user can act on: the message says what to do
+            self.setInformativeText("metagui keeps running.")
         self.setStandardButtons(QMessageBox.StandardButton.Close)
 
 

@@ -252,3 +252,66 @@ def test_any_override_ends_in_a_spec_or_one_line(
         assert "\n" not in str(exc) and str(exc).startswith(f"{path}: ")
     else:
         assert isinstance(spec, ExperimentSpec)
+
+
+# The command line over the same values, and its own flags: each run ends in a finished tiny
+# study, a usage error, or one error line; never a traceback. The last overrides keep a valid
+# run to one tiny trial (a later --set wins), and execution.parallel is left out (a Ray
+# cluster per example is tested in test_ray.py).
+TINY_RUN = [
+    "training.iterations=1", "training.eval_every=1", "training.eval_tasks=2",
+    "training.test_tasks=2", "training.meta_batch_size=1", "budget.trials=1",
+]  # fmt: skip
+FLAGS = st.lists(
+    st.tuples(
+        st.sampled_from(["--trials", "--timeout", "--device", "--study"]),
+        RAW_VALUES | st.sampled_from(["1", "0", "-1", "nan", "inf", "0.5", "cpu", "tpu:7", "a/b"]),
+    ),
+    max_size=2,
+)
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    # capsys is read out (and so emptied) by every example
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(
+    sets=st.lists(
+        st.tuples(st.sampled_from([d for d in DOTTED if d != "execution.parallel"]), RAW_VALUES),
+        max_size=2,
+    ),
+    flags=FLAGS,
+)
+def test_any_command_line_runs_or_fails_in_one_line(
+    sets: list[tuple[str, str]],
+    flags: list[tuple[str, str]],
+    tmp_path_factory: pytest.TempPathFactory,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from metagui.cli import main
+
+    capsys.readouterr()
+    folder = tmp_path_factory.mktemp("cli")
+    path = folder / "e.yaml"
+    path.write_text(BASE, encoding="utf-8")
+    args = ["run", str(path), "--db", str(folder / "h.sqlite")]
+    for flag, value in flags:
+        args.append(f"{flag}={value}")
+    for key, value in [*sets, *(line.split("=", 1) for line in TINY_RUN)]:
+        args += ["--set", f"{key}={value}"]
+    try:
+        code = main(args)
+    except SystemExit as usage:  # argparse: a flag's value is not of its type
+        assert usage.code == 2
+        assert capsys.readouterr().err.splitlines()[-1].startswith("metagui run: error: ")
+        return
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "internal error" not in err, err
+    if code == 2:
+        errors = [line for line in err.splitlines() if line.startswith("metagui: error: ")]
+        assert len(errors) == 1, err
+    else:
+        # A run: its one trial completed, or failed and the run says why with exit 1.
+        assert code in (0, 1), err
