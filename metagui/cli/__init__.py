@@ -21,7 +21,9 @@ def _demo(args: argparse.Namespace) -> int:
     sets = [f"seed={args.seed}", f"device={args.device}"]
     if args.iterations is not None:
         sets.append(f"training.iterations={args.iterations}")
-    return _train_file(_resource("examples/demo-sinusoid-maml.yaml"), sets, None)
+    from metagui._resources import resource
+
+    return _train_file(resource("examples/demo-sinusoid-maml.yaml"), sets, None)
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -72,11 +74,6 @@ def _train_file(path: Path, sets: list[str], output: str | None) -> int:
         saved = save_checkpoint(output, run.learner, spec, {"test": test.means[-1]})
         print(f"checkpoint written to {saved}")
     return 0
-
-
-def _resource(relative: str) -> Path:
-    """A file under ``resources/`` (next to the package in a source checkout)."""
-    return Path(__file__).resolve().parents[2] / "resources" / relative
 
 
 def _bench(args: argparse.Namespace) -> int:
@@ -175,13 +172,13 @@ def _app(args: argparse.Namespace) -> int:
         raise _UsageError("--run-seconds must not be negative")
     if args.app_experiment is not None and not Path(args.app_experiment).is_file():
         raise _UsageError(f"{args.app_experiment}: no such experiment file")
-    from metagui.qt._display import has_display
+    if args.app_screenshot is None:
+        # Asked before Qt is loaded: where Qt cannot open a window it aborts the process.
+        from metagui.qt._display import window_problem
 
-    if args.app_screenshot is None and not has_display():
-        raise _UsageError(
-            "no display to open the window on (DISPLAY and WAYLAND_DISPLAY are unset); "
-            "use a command (metagui --help), or --screenshot PATH"
-        )
+        problem = window_problem()
+        if problem is not None:
+            raise _UsageError(problem)
     from metagui.qt.app import run_app
 
     return run_app(
@@ -244,8 +241,10 @@ def _parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="a short sinusoid MAML training with a progress bar")
     demo.add_argument("--iterations", type=int, default=None, help="default: 1500")
-    demo.add_argument("--seed", type=int, default=0)
-    demo.add_argument("--device", default="auto")
+    demo.add_argument("--seed", type=int, default=0, help="random seed of the run (default: 0)")
+    demo.add_argument(
+        "--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default: auto)"
+    )
     demo.set_defaults(func=_demo)
 
     train = sub.add_parser("train", help="meta-train one spec file, optionally save a checkpoint")
@@ -264,7 +263,9 @@ def _parser() -> argparse.ArgumentParser:
 
     bench = sub.add_parser("bench", help="measure meta-training throughput")
     bench.add_argument("--json", action="store_true", help="one JSON object per benchmark")
-    bench.add_argument("--device", default="auto")
+    bench.add_argument(
+        "--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default: auto)"
+    )
     bench.add_argument(
         "--seconds",
         type=float,
@@ -313,11 +314,29 @@ def _parser() -> argparse.ArgumentParser:
     bench.set_defaults(func=_bench)
 
     predict = sub.add_parser("predict", help="classify query files with a meta-trained model")
-    predict.add_argument("--checkpoint", required=True)
-    predict.add_argument("--support", required=True, help="folder with one subfolder per class")
-    predict.add_argument("--query", required=True, help="folder of files to classify")
-    predict.add_argument("--device", default="cpu")
-    predict.add_argument("--steps", type=int, default=None, help="adaptation steps (default: spec)")
+    predict.add_argument(
+        "--checkpoint",
+        required=True,
+        metavar="FILE",
+        help="a model written by metagui train -o, metagui export --format checkpoint or the "
+        "app's export",
+    )
+    predict.add_argument(
+        "--support", required=True, metavar="DIR", help="folder with one subfolder per class"
+    )
+    predict.add_argument(
+        "--query", required=True, metavar="DIR", help="folder of files to classify"
+    )
+    predict.add_argument(
+        "--device", default="cpu", help="auto, cpu, cuda, cuda:N or mps (default: cpu)"
+    )
+    predict.add_argument(
+        "--steps",
+        type=int,
+        default=None,
+        metavar="N",
+        help="adaptation steps on the support set (default: the checkpoint's settings)",
+    )
     predict.set_defaults(func=_predict)
     return parser
 

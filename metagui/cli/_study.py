@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import math
 import signal
 import sys
 import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
+
+from metagui.cli._progress import fmt_value, open_progress
 
 __all__ = ["add_study_commands", "default_db_path"]
 
@@ -27,25 +28,10 @@ def _db(args: argparse.Namespace) -> Path:
     return path
 
 
-def _fmt(value: float | None) -> str:
-    if value is None or not math.isfinite(value):
-        return "-"
-    return f"{value:.4g}"
-
-
 def _run(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
     from metagui.core.errors import MetaguiError
     from metagui.core.experiment_io import load_experiment
-    from metagui.core.runner import (
-        StudyEnded,
-        StudyRunner,
-        StudyStarted,
-        TrialEnded,
-        TrialStarted,
-        TrialStep,
-    )
+    from metagui.core.runner import StudyEnded, StudyRunner, StudyStarted, TrialEnded
 
     if args.parallel is not None and args.parallel < 1:
         raise MetaguiError(f"--parallel: {args.parallel} is not a number of trials (1 or more)")
@@ -64,11 +50,9 @@ def _run(args: argparse.Namespace) -> int:
         address=args.ray,
         force=args.force,
     )
-    bar: tqdm | None = None
+    progress = open_progress(sys.stdout)
     started = time.monotonic()
     ended: StudyEnded | None = None
-    best: float | None = None
-    running: set[int] = set()
     failures: Counter[str] = Counter()  # this run's trial errors, for the summary
     results = 0  # this run's trials that ended with a value (complete or pruned)
     gen = runner.run()
@@ -95,45 +79,18 @@ def _run(args: argparse.Namespace) -> int:
                         "were marked failed",
                         flush=True,
                     )
-                bar = tqdm(
-                    total=report.planned_trials,
-                    initial=report.finished_trials,
-                    unit="trial",
-                    desc="trials",
-                )
-            elif isinstance(report, TrialStarted) and bar is not None:
-                running.add(report.number)
-                again = "" if report.retry_of is None else f" (again for {report.retry_of})"
-                bar.set_postfix_str(f"trial {report.number}: starting{again}", refresh=True)
-            elif isinstance(report, TrialStep) and bar is not None:
-                r = report.report
-                others = f"{len(running)} running; " if len(running) > 1 else ""
-                bar.set_postfix_str(
-                    f"{others}trial {report.number}: step {r.step}/{r.total_steps} "
-                    f"loss {r.train_loss:.3g}, best {_fmt(best)}",
-                    refresh=False,
-                )
-            elif isinstance(report, TrialEnded) and bar is not None:
-                running.discard(report.number)
+            elif isinstance(report, TrialEnded):
                 if report.state == "FAILED":
                     failures[report.error or "no reason recorded"] += 1
                 else:
                     results += 1
-                best = report.best_value
-                bar.update(1)
-                bar.set_postfix_str(f"best {_fmt(report.best_value)} (trial {report.best_number})")
-                detail = report.error or report.pruned_reason or ""
-                bar.write(
-                    f"  trial {report.number:3d} {report.state:8s} value {_fmt(report.value):>8s}"
-                    f"  {report.duration_s:6.1f} s  {detail}".rstrip()
-                )
             elif isinstance(report, StudyEnded):
                 ended = report
+            progress.handle(report)
     except KeyboardInterrupt:
         _restore_signals({number: signal.SIG_IGN for number in previous})  # let the clean-up finish
         gen.close()  # marks the running trial and closes the database cleanly
-        if bar is not None:
-            bar.close()
+        progress.close()
         print(
             f"metagui: stopped; continue with: metagui run {args.experiment} --resume "
             f"--study {runner.study_name} --db {db}",
@@ -141,8 +98,7 @@ def _run(args: argparse.Namespace) -> int:
         )
         return 130
     finally:
-        if bar is not None:
-            bar.close()
+        progress.close()
         _restore_signals(previous)
     assert ended is not None
     if failures and not results:
@@ -153,7 +109,7 @@ def _run(args: argparse.Namespace) -> int:
     counts = ", ".join(f"{n} {s.lower()}" for s, n in ended.counts.items())
     print(
         f"study {ended.study!r} ended ({ended.reason}) after {time.monotonic() - started:.1f} s: "
-        f"{counts}; best value {_fmt(ended.best_value)} (trial {ended.best_number})"
+        f"{counts}; best value {fmt_value(ended.best_value)} (trial {ended.best_number})"
     )
     print(
         f"export the best settings: metagui export --db {db} --study {ended.study} "
@@ -226,7 +182,7 @@ def _history(args: argparse.Namespace) -> int:
             for s in studies:
                 counts = " ".join(f"{k.lower()}={v}" for k, v in s.counts.items() if v)
                 print(
-                    f"{s.name:30s} {s.strategy:9s} {s.status:9s} {_fmt(s.best_value):>10s}  "
+                    f"{s.name:30s} {s.strategy:9s} {s.status:9s} {fmt_value(s.best_value):>10s}  "
                     f"{counts or '-'}"
                 )
             return 0
@@ -243,7 +199,7 @@ def _history(args: argparse.Namespace) -> int:
             on = ", ".join(x for x in (t.host, t.device) if x)
             where = f"  on {on}" if on else ""
             print(
-                f"{mark}{t.number:4d} {t.state:8s} {_fmt(t.value):>10s}{note}  {params}{where}"
+                f"{mark}{t.number:4d} {t.state:8s} {fmt_value(t.value):>10s}{note}  {params}{where}"
                 + (f"  [{detail}]" if detail else "")
             )
     return 0
@@ -287,8 +243,15 @@ def add_study_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser])
     export.add_argument("--db", help="history database (default: in the user data directory)")
     export.add_argument("--study", default=None, help="study name (default: the latest)")
     export.add_argument("--trial", type=int, default=None, help="trial number (default: best)")
-    export.add_argument("--format", required=True, choices=EXPORT_FORMATS)
-    export.add_argument("-o", "--output", required=True)
+    export.add_argument(
+        "--format",
+        required=True,
+        choices=EXPORT_FORMATS,
+        help="yaml, json or toml: an experiment file that reproduces the trial; hydra: "
+        "optimization_results.yaml; args: one line of command-line flags; csv: every trial of "
+        "the study; checkpoint: the trained model",
+    )
+    export.add_argument("-o", "--output", required=True, metavar="FILE", help="write it here")
     export.set_defaults(func=_export)
 
     history = sub.add_parser("history", help="list studies, or one study's trials")

@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from PySide6.QtGui import QAction, QIcon, QKeySequence
 from PySide6.QtWidgets import QMenu, QToolBar
 
+from metagui._resources import resources_dir
+
 if TYPE_CHECKING:
     from metagui.qt.main_window import MainWindow
 
-__all__ = ["Actions", "icon", "resources_dir"]
-
-
-def resources_dir() -> Path:
-    """``resources/`` next to the package (a source checkout or an editable install)."""
-    return Path(__file__).resolve().parents[2] / "resources"
+__all__ = ["Actions", "icon"]
 
 
 def icon(name: str) -> QIcon:

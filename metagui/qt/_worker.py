@@ -56,8 +56,8 @@ class StudyWorker(QObject):
     """Runs ``make_generator()`` (e.g. ``StudyRunner(...).run``) in its own thread.
 
     Signals: ``report(object)`` for every non-tick report, ``failed(str, str)`` with the
-    message and the details of an exception (see :func:`_described`), ``finished()`` when the thread is
-    done (normally, stopped or failed), ``paused_changed(bool)``."""
+    message and the details of an exception (see :func:`_described`), ``finished()`` when the
+    thread is done (normally, stopped or failed), ``paused_changed(bool)``."""
 
     report = Signal(object)
     failed = Signal(str, str)

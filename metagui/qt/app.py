@@ -1,5 +1,6 @@
-"""Starting the desktop app: the QApplication, the stylesheet, the error hook, the window;
-and the screenshot mode (``metagui --screenshot``) that renders the window offscreen.
+"""Starting the desktop app: the QApplication (after checking that Qt can open a window here),
+the stylesheet, the error hook, the window; and the screenshot mode (``metagui --screenshot``)
+that renders the window offscreen. How it ends is ``_shutdown``'s.
 """
 
 from __future__ import annotations
@@ -16,15 +17,16 @@ from PySide6.QtCore import QEventLoop, QTimer
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication
 
+from metagui._resources import resources_dir
 from metagui.qt import error_dialog
 from metagui.qt._gc import collect_in_gui_thread
+from metagui.qt._shutdown import install_shutdown
 
 __all__ = ["DEMO_EXPERIMENT", "create_application", "load_stylesheet", "run_app"]
 
 log = logging.getLogger(__name__)
 
-_RESOURCES = Path(__file__).resolve().parents[2] / "resources"
-DEMO_EXPERIMENT = _RESOURCES / "examples" / "demo-study.yaml"
+DEMO_EXPERIMENT = resources_dir() / "examples" / "demo-study.yaml"
 SCREENSHOT_SIZE = (1600, 1000)
 PREVIEW_WAIT_S = 15.0  # the longest a screenshot waits for the task-set preview
 
@@ -33,13 +35,13 @@ def load_stylesheet() -> str:
     """The one application stylesheet, ``resources/style.qss`` (empty if it is missing), with
     ``@icons/`` in its ``url(...)`` replaced by the icons folder (Qt resolves a relative url
     against the working directory, not the sheet)."""
-    path = _RESOURCES / "style.qss"
+    path = resources_dir() / "style.qss"
     try:
         sheet = path.read_text(encoding="utf-8")
     except OSError:
         log.warning("no stylesheet at %s", path)
         return ""
-    return sheet.replace("url(@icons/", f"url({(_RESOURCES / 'icons').as_posix()}/")
+    return sheet.replace("url(@icons/", f"url({(resources_dir() / 'icons').as_posix()}/")
 
 
 def create_application(
@@ -48,21 +50,31 @@ def create_application(
     """The QApplication (the existing one if there is one), styled.
 
     ``offscreen`` selects Qt's offscreen platform; it must be decided before the first
-    QApplication exists, which is why this sets the environment variable first."""
+    QApplication exists, which is why this sets the environment variable first. Where Qt could
+    not open a window (no display, or system libraries missing for its X11 plugin: Qt would
+    abort the process), this raises a ``MetaguiError`` that says what to do instead. A
+    QApplication made here is shut down in order when its loop quits and at exit."""
     if offscreen:
         os.environ["QT_QPA_PLATFORM"] = "offscreen"
     existing = QApplication.instance()
     if isinstance(existing, QApplication):
         app = existing
     else:
+        from metagui.core.errors import MetaguiError
+        from metagui.qt._display import window_problem
+
+        problem = window_problem()
+        if problem is not None:
+            raise MetaguiError(problem)
         app = QApplication([sys.argv[0] if sys.argv else "metagui", *(argv or [])])
+        install_shutdown(app)
     app.setApplicationName("metagui")
     # Worker threads (the study, plot computations, previews) run Python code all the time:
     # garbage with Qt objects in it must be freed in this thread only.
     collect_in_gui_thread(app)
     app.setOrganizationName("metagui")
     app.setApplicationDisplayName("metagui")
-    app.setWindowIcon(QIcon(str(_RESOURCES / "icons" / "app.svg")))
+    app.setWindowIcon(QIcon(str(resources_dir() / "icons" / "app.svg")))
     app.setStyle("Fusion")
     app.setStyleSheet(load_stylesheet())
     return app
