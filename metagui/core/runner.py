@@ -496,7 +496,7 @@ class StudyRunner:
         elif isinstance(event, Finished):
             finished = event.result
             split = self.spec.objective.split
-            value = (finished.validation if split == "validation" else finished.test).final
+            value = finished.result(split).final
             outcome: dict[str, Any] = {
                 "state": "COMPLETE",
                 "value": value,
@@ -505,7 +505,7 @@ class StudyRunner:
             # A model whose adaptation blows up on either split diverged, even when the
             # objective's split stayed finite: it is not a result to rank or export.
             for name, result in (("validation", finished.validation), ("test", finished.test)):
-                if not math.isfinite(result.final):
+                if result is not None and not math.isfinite(result.final):
                     error = DivergedError(f"the final {name} {result.metric} is {result.final}")
                     outcome = {"state": "FAILED", "error": describe_error(error)}
                     break
@@ -604,6 +604,9 @@ class StudyRunner:
                     f"removed {leftovers} partial checkpoint file(s) of an interrupted run"
                 )
             return existing.id, failed, lease, notes
+        for source in self.spec.warm_start:  # refused before a study that could never run
+            if writer.get_study(source) is None:
+                raise self._no_warm_start(source)
         name = self.study_name
         suffix = 2
         while existing is not None:
@@ -665,11 +668,14 @@ class StudyRunner:
         for name in self.spec.warm_start:
             study = reader.study(name)
             if study is None:
-                raise MetaguiError(f"warm_start: no study named {name!r} in {self.db_path}")
+                raise self._no_warm_start(name)
             best = reader.best_trial(study.id)
             if best is not None:
                 seeds.append(PastTrial(best.number, best.params, "COMPLETE", best.value))
         return seeds
+
+    def _no_warm_start(self, name: str) -> MetaguiError:
+        return MetaguiError(f"warm_start: no study named {name!r} in {self.db_path}")
 
     def _best(self, past: list[TrialRow]) -> tuple[int | None, float | None]:
         best_number, best_value = None, None

@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from metagui.core.checkpoint import load_checkpoint
+from metagui.core.errors import MetaguiError
 from metagui.core.experiment import ExperimentSpec
 from metagui.core.experiment_io import load_experiment
 from metagui.core.history import HistoryReader, HistoryWriter
@@ -191,8 +192,10 @@ def test_warm_start_enqueues_the_best_settings_of_earlier_studies(tmp_path: Path
     run_all(StudyRunner(spec, db))
     first_trial = trials_of(db, "second")[0]
     assert first_trial.params == pytest.approx(best.params)
-    with pytest.raises(Exception, match="no study named 'missing'"):
+    with pytest.raises(MetaguiError, match=r"^warm_start: no study named 'missing'"):
         run_all(StudyRunner(experiment(name="third", warm_start=["missing"]), db))
+    with HistoryReader(db) as reader:  # refused before a study that could never run is made
+        assert reader.study("third") is None
 
 
 def test_excluded_trial_is_not_best_and_export_follows(tmp_path: Path) -> None:
