@@ -496,7 +496,7 @@ class StudyRunner:
         elif isinstance(event, Finished):
             finished = event.result
             split = self.spec.objective.split
-            value = finished.result(split).final
+            value = (finished.validation if split == "validation" else finished.test).final
             outcome: dict[str, Any] = {
                 "state": "COMPLETE",
                 "value": value,
@@ -505,7 +505,7 @@ class StudyRunner:
             # A model whose adaptation blows up on either split diverged, even when the
             # objective's split stayed finite: it is not a result to rank or export.
             for name, result in (("validation", finished.validation), ("test", finished.test)):
-                if result is not None and not math.isfinite(result.final):
+                if not math.isfinite(result.final):
                     error = DivergedError(f"the final {name} {result.metric} is {result.final}")
                     outcome = {"state": "FAILED", "error": describe_error(error)}
                     break
