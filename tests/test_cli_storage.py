@@ -3,6 +3,7 @@ the command line as one line with a non-zero exit, and no file is changed by a r
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
@@ -10,6 +11,7 @@ import sqlite3
 import stat
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,6 +20,7 @@ from test_cli_study import TINY, one_error_line  # tests/ is on sys.path (rootdi
 
 import metagui.cli._study as study_commands
 from metagui.cli import main
+from metagui.core.history import HistoryReader
 
 
 def _digest(path: Path) -> str:
@@ -249,3 +252,99 @@ def test_ten_kills_at_random_moments_lose_nothing_and_resume_completes(tmp_path:
     assert errors, f"no kill met a running trial: {moments}"
     for number, error in errors.items():
         assert "interrupted" in error and number in retried, (number, error)
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 3 MB tmpfs (needs root and the right to mount; skipped elsewhere, where the fault
+    injecting connection of tests/core/test_storage.py still covers a disk that fills)."""
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        pytest.skip("mounting a size-limited tmpfs needs root")
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(mount)], capture_output=True
+    )
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def test_a_disk_already_full_at_the_start_is_one_line_and_the_file_is_kept(
+    recorded: tuple[Path, Path], small_disk: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    exp, good = recorded
+    db = small_disk / "h.sqlite"
+    shutil.copy(good, db)
+    before = _digest(db)
+    filler = small_disk / "filler.bin"
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT)
+    try:  # fill what is left, to the last byte
+        for size in (65536, 1):
+            with contextlib.suppress(OSError):
+                while os.write(fd, b"\0" * size):
+                    pass
+    finally:
+        os.close(fd)
+
+    assert main(["run", str(exp), "--db", str(db), "--resume", "--trials", "3"]) == 2
+    line = one_error_line(capsys.readouterr().err)
+    assert line.startswith(f"metagui: error: {db}: ")
+    assert "MB free in" in line and "free some space" in line
+    assert "not a metagui history" not in line
+    assert _digest(db) == before
+
+    filler.unlink()
+    assert main(["run", str(exp), "--db", str(db), "--resume", "--trials", "3"]) == 0
+    with HistoryReader(db) as reader:
+        study = reader.study("cli-tiny")
+        assert study is not None
+        assert [t.state for t in reader.trials(study.id)] == ["COMPLETE"] * 3
+
+
+def test_a_disk_that_fills_mid_study_is_one_line_and_resume_completes(
+    small_disk: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The real thing behind tests/core/test_storage.py's injected fault: the metric rows of
+    a study fill a tmpfs, whichever write meets the full disk first (a batch of rows, a
+    finished trial, the checkpoint, the closing checkpoint of the WAL)."""
+    steady = {
+        **TINY,
+        "training": {**TINY["training"], "iterations": 300, "log_every": 1},
+        "budget": {"trials": 40},
+    }
+    exp = tmp_path / "steady.yaml"
+    exp.write_text(yaml.safe_dump(steady))
+    filler = small_disk / "filler.bin"
+    free = shutil.disk_usage(small_disk).free
+    filler.write_bytes(b"\0" * max(0, free - 900 * 1024))  # leave 900 KB
+    db = small_disk / "h.sqlite"
+
+    assert main(["run", str(exp), "--db", str(db)]) == 2
+    line = one_error_line(capsys.readouterr().err)
+    assert line.startswith(f"metagui: error: {db}: the disk is full (")
+    assert "MB free in" in line and "--resume" in line
+
+    # Moved to a disk with room, the history is sound and the study completes its budget.
+    roomy = tmp_path / "roomy"
+    roomy.mkdir()
+    for part in small_disk.glob("h.sqlite*"):
+        shutil.copy(part, roomy / part.name)
+    moved = roomy / "h.sqlite"
+    conn = sqlite3.connect(moved)
+    try:
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        done = conn.execute("SELECT COUNT(*) FROM trials WHERE state = 'COMPLETE'").fetchone()[0]
+    finally:
+        conn.close()
+    # (--force: the lease is this test's own process, which main() ran in)
+    resume = ["--resume", "--force", "--trials", str(done + 1)]
+    assert main(["run", str(exp), "--db", str(moved), *resume]) == 0
+    with HistoryReader(moved) as reader:
+        study = reader.study("cli-tiny")
+        assert study is not None
+        states = [t.state for t in reader.trials(study.id)]
+    assert states.count("COMPLETE") == done + 1 and "RUNNING" not in states

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 import traceback
@@ -30,6 +31,12 @@ def _train(args: argparse.Namespace) -> int:
     sets = list(args.set or [])
     if args.device is not None:
         sets.append(f"device={args.device}")
+    if args.timeout is not None:
+        if not (math.isfinite(args.timeout) and args.timeout > 0):
+            raise _UsageError(f"train: --timeout {args.timeout} is not a time in seconds (> 0)")
+        sets.append(f"training.time_budget_s={args.timeout!r}")
+    if args.timeout_includes_eval:
+        sets.append("training.time_budget_includes_eval=true")
     return _train_file(Path(args.spec), sets, args.output)
 
 
@@ -39,11 +46,14 @@ def _train_file(path: Path, sets: list[str], output: str | None) -> int:
     from tqdm import tqdm
 
     from metagui.core.checkpoint import save_checkpoint
-    from metagui.core.reports import StepReport, TrainingFinished
+    from metagui.core.reports import StepReport, TrainingFinished, format_rate
     from metagui.core.spec import load_train_spec
     from metagui.core.training import MetaTraining
 
     spec = load_train_spec(path, overrides=sets)
+    t = spec.training
+    if t.time_budget_includes_eval and t.time_budget_s is None:
+        raise _UsageError("train: --timeout-includes-eval needs a time budget (--timeout S)")
     run = MetaTraining(spec)
     print(
         f"metagui: {spec.algorithm.name} on {run.taskset.describe()}, device {run.device_name}",
@@ -56,7 +66,7 @@ def _train_file(path: Path, sets: list[str], output: str | None) -> int:
                 bar.update(report.step - bar.n)
                 postfix = {
                     "loss": f"{report.train_loss:.3f}",
-                    "tasks/s": f"{report.tasks_per_s:.0f}",
+                    "tasks/s": format_rate(report.tasks_per_s),
                 }
                 if report.validation is not None:
                     postfix["val"] = f"{report.validation.final:.3f}"
@@ -69,9 +79,14 @@ def _train_file(path: Path, sets: list[str], output: str | None) -> int:
     results = ", ".join(f"{k}: {test.means[k]:.4f} ± {test.ci95[k]:.4f}" for k in shown)
     what = "after k steps" if len(test.means) > 1 else "(no gradient steps)"
     print(f"meta-test {test.metric} on {test.tasks} new tasks {what}: {results}")
-    print(f"done in {finished.elapsed_s:.1f} s on {finished.device}")
+    stop = " (stopped by the time budget)" if finished.stopped_by_time else ""
+    print(
+        f"done in {finished.elapsed_s:.1f} s on {finished.device}: {finished.steps} of "
+        f"{t.iterations} iterations{stop}"
+    )
     if output:
-        saved = save_checkpoint(output, run.learner, spec, {"test": test.means[-1]})
+        extra = {"test": test.means[-1], "iterations": finished.steps}
+        saved = save_checkpoint(output, run.learner, spec, extra)
         print(f"checkpoint written to {saved}")
     return 0
 
@@ -79,6 +94,12 @@ def _train_file(path: Path, sets: list[str], output: str | None) -> int:
 def _bench(args: argparse.Namespace) -> int:
     if args.gui and args.study:
         raise _UsageError("bench: --gui and --study are two benchmarks; give one")
+    if args.history and (args.gui or args.study):
+        raise _UsageError("bench: --history is a benchmark of its own; give it alone")
+    if args.history:
+        return _bench_history(args)
+    if args.trials is not None or args.steps is not None or args.db is not None:
+        raise _UsageError("bench: --trials, --steps and --db are for --history")
     if args.gui:
         return _bench_gui(args)
     if args.repeats != 1 or args.switch_tabs:
@@ -156,13 +177,60 @@ def _bench_gui(args: argparse.Namespace) -> int:
     return 0
 
 
-def _predict(args: argparse.Namespace) -> int:
-    from metagui.core.predict import predict_folders
+def _bench_history(args: argparse.Namespace) -> int:
+    """A big generated history: opened in the app, followed live, listed by ``metagui
+    history``, and the writer's rows per second."""
+    if args.repeats != 1 or args.switch_tabs or args.parallel is not None or args.gpus_per_trial:
+        raise _UsageError(
+            "bench: --repeats, --switch-tabs, --parallel and --gpus-per-trial are not for --history"
+        )
+    if (args.trials is not None and args.trials < 1) or (args.steps is not None and args.steps < 1):
+        raise _UsageError("bench: --trials and --steps must be at least 1")
+    from metagui.qt.bench_history_gui import PARTS, format_summary, run_history_benchmark
 
-    for path, label in predict_folders(
-        args.checkpoint, args.support, args.query, device=args.device, steps=args.steps
-    ):
-        print(f"{path}\t{label}")
+    result = run_history_benchmark(
+        10_000 if args.trials is None else args.trials,
+        1_000 if args.steps is None else args.steps,
+        db=args.db,
+        parts=tuple(args.only) if args.only else PARTS,
+        live_seconds=10.0 if args.seconds is None else args.seconds,
+    )
+    print(json.dumps(result) if args.json else format_summary(result), flush=True)
+    return 0
+
+
+def _predict(args: argparse.Namespace) -> int:
+    """One task (``--support``, ``--query``): ``path<TAB>class`` per query file. Many tasks
+    (``--episodes``): ``task<TAB>path<TAB>class<TAB>score`` per query file and, with labels,
+    the accuracy with its 95% confidence interval over the tasks on stderr."""
+    if args.episodes is not None and (args.support is not None or args.query is not None):
+        raise _UsageError("predict: give either --episodes or --support and --query, not both")
+    if args.episodes is None and (args.support is None or args.query is None):
+        raise _UsageError("predict: give --support and --query (or --episodes)")
+    import metagui
+
+    model = metagui.load(args.checkpoint, device=args.device, bn=args.bn, steps=args.steps)
+    if args.episodes is None:
+        for prediction in model.adapt(args.support).predict(args.query):
+            print(f"{prediction.path}\t{prediction.label}")
+        return 0
+    from metagui.core.predict_episodes import find_tasks, predict_tasks, summary
+
+    accuracies = []
+    for result in predict_tasks(model, find_tasks(Path(args.episodes), model)):
+        for p in result.predictions:
+            print(f"{result.task}\t{p.path}\t{p.label}\t{p.score:.4f}")
+        if result.accuracy is not None:
+            accuracies.append(result.accuracy)
+    sys.stdout.flush()
+    if accuracies:
+        total = summary(accuracies)
+        print(
+            f"accuracy: {100 * total.final:.2f} ± {100 * total.final_ci95:.2f} % "
+            f"(95% confidence interval) over {total.tasks} labelled "
+            f"task{'' if total.tasks == 1 else 's'}",
+            file=sys.stderr,
+        )
     return 0
 
 
@@ -172,6 +240,11 @@ def _app(args: argparse.Namespace) -> int:
         raise _UsageError("--run-seconds must not be negative")
     if args.app_experiment is not None and not Path(args.app_experiment).is_file():
         raise _UsageError(f"{args.app_experiment}: no such experiment file")
+    if args.app_show == "history":
+        if args.app_db is None:
+            raise _UsageError("--show history: give the history to show with --db")
+        if not Path(args.app_db).is_file():
+            raise _UsageError(f"{args.app_db}: no such history database")
     if args.app_screenshot is None:
         # Asked before Qt is loaded: where Qt cannot open a window it aborts the process.
         from metagui.qt._display import window_problem
@@ -188,6 +261,7 @@ def _app(args: argparse.Namespace) -> int:
         screenshot=args.app_screenshot,
         run_seconds=args.app_run_seconds,
         plot=args.app_plot,
+        show=args.app_show,
     )
 
 
@@ -197,6 +271,7 @@ class _UsageError(Exception):
 
 def _parser() -> argparse.ArgumentParser:
     from metagui.cli._study import add_study_commands
+    from metagui.core.predict import BN_HELP, BN_MODES, DEFAULT_BN
 
     parser = argparse.ArgumentParser(
         prog="metagui", description="Desktop experiment manager for meta-learning."
@@ -231,6 +306,13 @@ def _parser() -> argparse.ArgumentParser:
         help="the live plot to show (with --screenshot)",
     )
     app.add_argument(
+        "--show",
+        dest="app_show",
+        choices=("live", "history"),
+        help="the tab in front: the live run (default) or the History tab with the --db "
+        "history open and its newest study selected (--plot: that study's plot)",
+    )
+    app.add_argument(
         "--run-seconds",
         dest="app_run_seconds",
         type=float,
@@ -257,6 +339,20 @@ def _parser() -> argparse.ArgumentParser:
         metavar="KEY=VALUE",
         help="override a setting by its dotted path, e.g. --set training.iterations=100",
     )
+    train.add_argument(
+        "--timeout",
+        type=float,
+        default=None,
+        metavar="S",
+        help="stop the training after S seconds (training.time_budget_s); the final "
+        "evaluation and the checkpoint still happen",
+    )
+    train.add_argument(
+        "--timeout-includes-eval",
+        action="store_true",
+        help="with a time budget: stop the training early enough that the final evaluation "
+        "also ends within it (training.time_budget_includes_eval)",
+    )
     train.set_defaults(func=_train)
 
     add_study_commands(sub)
@@ -270,7 +366,8 @@ def _parser() -> argparse.ArgumentParser:
         "--seconds",
         type=float,
         default=None,
-        help="time per measured path (default: 6, with --gui 20, with --study 30)",
+        help="time per measured path (default: 6, with --gui 20, with --study 30, with "
+        "--history 10 of following a live run)",
     )
     bench.add_argument(
         "--gui",
@@ -310,10 +407,40 @@ def _parser() -> argparse.ArgumentParser:
         metavar="F",
         help="with --study: the parallel trials share GPUs, F each (e.g. 0.25)",
     )
-    bench.add_argument("--only", action="append", metavar="NAME", help="run only this benchmark")
+    bench.add_argument(
+        "--history",
+        action="store_true",
+        help="big histories instead: a generated history of --trials x --steps (one metric) "
+        "opened in the app, followed while a writer appends (--seconds), listed by metagui "
+        "history, and the writer's rows per second; CPU times",
+    )
+    bench.add_argument(
+        "--trials", type=int, default=None, metavar="N", help="with --history: default 10000"
+    )
+    bench.add_argument(
+        "--steps", type=int, default=None, metavar="N", help="with --history: default 1000"
+    )
+    bench.add_argument(
+        "--db",
+        default=None,
+        metavar="PATH",
+        help="with --history: keep the generated history here and reuse it next time",
+    )
+    bench.add_argument(
+        "--only",
+        action="append",
+        metavar="NAME",
+        help="run only this benchmark (with --history: startup, open, live, cli or writer)",
+    )
     bench.set_defaults(func=_bench)
 
-    predict = sub.add_parser("predict", help="classify query files with a meta-trained model")
+    predict = sub.add_parser(
+        "predict",
+        help="classify query files with a meta-trained model",
+        description="Adapt a meta-trained model to the labelled examples of a new task and "
+        "classify its query files: one task (--support and --query) or a folder of tasks "
+        "(--episodes).",
+    )
     predict.add_argument(
         "--checkpoint",
         required=True,
@@ -322,10 +449,21 @@ def _parser() -> argparse.ArgumentParser:
         "app's export",
     )
     predict.add_argument(
-        "--support", required=True, metavar="DIR", help="folder with one subfolder per class"
+        "--support",
+        metavar="DIR",
+        help="folder with one subfolder per class holding its examples (nested class folders, "
+        "e.g. Alphabet/character01, as in training)",
     )
     predict.add_argument(
-        "--query", required=True, metavar="DIR", help="folder of files to classify"
+        "--query", metavar="DIR", help="folder of files to classify; prints path<TAB>class"
+    )
+    predict.add_argument(
+        "--episodes",
+        metavar="DIR",
+        help="instead of --support/--query: a folder of task folders, each with support/<class>/"
+        "..., query/... and optionally query_labels.csv (path,class; paths relative to the "
+        "task or its query folder); prints task<TAB>path<TAB>class<TAB>score and, with "
+        "labels, the accuracy with a 95%% confidence interval over tasks on stderr",
     )
     predict.add_argument(
         "--device", default="cpu", help="auto, cpu, cuda, cuda:N or mps (default: cpu)"
@@ -336,6 +474,9 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         metavar="N",
         help="adaptation steps on the support set (default: the checkpoint's settings)",
+    )
+    predict.add_argument(
+        "--bn", choices=BN_MODES, default=DEFAULT_BN, help=BN_HELP.replace("%", "%%")
     )
     predict.set_defaults(func=_predict)
     return parser
@@ -353,6 +494,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "app_screenshot",
         "app_run_seconds",
         "app_plot",
+        "app_show",
     )
     if args.command is not None and any(getattr(args, name) for name in app_options):
         parser.error(

@@ -26,6 +26,7 @@ from metagui.core.search_space import (
     lookup,
 )
 from metagui.core.spec import TrainSpec
+from metagui.core.tasksets import has_validation_split
 
 __all__ = [
     "PRUNERS",
@@ -165,6 +166,15 @@ class ExperimentSpec(TrainSpec):
     execution: ExecutionSpec | None = Field(
         None, description="parallel trials on Ray; absent: one trial at a time, in process"
     )
+
+    @model_validator(mode="after")
+    def _objective_split_exists(self) -> ExperimentSpec:
+        if self.objective.split == "validation" and not has_validation_split(self.taskset):
+            raise ValueError(
+                "objective.split: the task set has no validation split (its validation "
+                "fraction is 0); score the trials on split: test"
+            )
+        return self
 
     @model_validator(mode="after")
     def _paths_exist(self) -> ExperimentSpec:

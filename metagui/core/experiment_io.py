@@ -11,6 +11,10 @@ Two top-level keys are reserved for files and are not settings:
   would not come back as ``None`` (a field whose default is not ``None``, e.g.
   ``budget.trials``), its dotted path is listed here and loading sets it back to ``None``.
 
+Saving writes a file as a researcher would (:func:`experiment_document`): ``name`` first, the
+sections in reading order, and in each only the settings that apply to the chosen learner,
+network, optimizer, strategy and pruner or that differ from their defaults.
+
 So ``load_experiment(save_experiment(spec, path))`` equals ``spec`` in every format, provided
 the task set's data paths are absolute (relative ones in a file are relative to its folder).
 """
@@ -25,7 +29,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
+from pydantic.fields import FieldInfo
 
 from metagui.core.errors import MetaguiError
 from metagui.core.experiment import ExperimentSpec
@@ -37,6 +42,7 @@ __all__ = [
     "META_KEY",
     "NULL_KEY",
     "dumps_experiment",
+    "experiment_document",
     "experiment_format",
     "experiment_json_schema",
     "load_experiment",
@@ -258,12 +264,10 @@ def save_experiment(spec: ExperimentSpec, path: str | os.PathLike[str]) -> None:
 def dumps_experiment(
     spec: ExperimentSpec, fmt: str, *, meta: Mapping[str, Any] | None = None
 ) -> str:
-    """``spec`` as the text of a ``fmt`` file (``yaml``, ``json`` or ``toml``), fields in the
-    model's order, with ``meta`` as a leading ``_meta`` block when given."""
-    doc: dict[str, Any] = spec.model_dump(mode="json", by_alias=True)
-    if doc.get("execution") is None:
-        # An experiment without an execution section runs one trial at a time: no key for it.
-        doc.pop("execution", None)
+    """``spec`` as the text of a ``fmt`` file (``yaml``, ``json`` or ``toml``): what
+    :func:`experiment_document` states, with ``meta`` as a leading ``_meta`` block when
+    given."""
+    doc = experiment_document(spec)
     if fmt == "toml":
         dropped: list[str] = []
         doc = _without_none(doc, "", dropped)
@@ -284,6 +288,101 @@ def dumps_experiment(
 
         return tomli_w.dumps(doc)
     raise MetaguiError(f"unknown experiment format {fmt!r} (use yaml, json or toml)")
+
+
+# The order a researcher writes an experiment in: what it is, the data, the learner and its
+# network, how it trains, then the search over it.
+_SECTION_ORDER = (
+    "name",
+    "taskset",
+    "algorithm",
+    "model",
+    "optimizer",
+    "training",
+    "search_space",
+    "strategy",
+    "pruner",
+    "budget",
+    "objective",
+    "warm_start",
+    "execution",
+    "seed",
+    "device",
+)
+# Stated whatever their value; the other sections only when they differ from the default.
+_ALWAYS_STATED = frozenset(_SECTION_ORDER) - {"search_space", "warm_start", "execution"}
+
+
+def experiment_document(spec: ExperimentSpec) -> dict[str, Any]:
+    """``spec`` as a file states it: ``name`` first, then the task set, the learner, the
+    network, optimizer and training, the search space, strategy, pruner, budget, objective,
+    warm start, execution, seed and device. In each section, the settings that apply to the
+    chosen task set, learner, network, optimizer, strategy and pruner (or to one the search
+    may choose; :func:`metagui.core.applicable.settings_in_use`) and every setting changed
+    from its default; what nothing uses and is at its default is left out (``inner_lr`` for
+    ProtoNet). It loads back to ``spec``: what is left out reads back as its default."""
+    from metagui.core.applicable import settings_in_use
+
+    in_use = settings_in_use(spec)
+    fields = type(spec).model_fields
+    order = [*_SECTION_ORDER, *(name for name in fields if name not in _SECTION_ORDER)]
+    doc: dict[str, Any] = {}
+    for name in order:
+        value = getattr(spec, name)
+        if isinstance(value, BaseModel):
+            stated = in_use.get(name, set(type(value).model_fields))
+            if name in _ALWAYS_STATED or _dumped(value) != _default_of(fields[name]):
+                doc[name] = _stated_fields(value, stated)
+        elif name in _ALWAYS_STATED or _json(value) != _default_of(fields[name]):
+            doc[fields[name].alias or name] = _json(value)
+    return doc
+
+
+def _stated_fields(model: BaseModel, stated: set[str]) -> dict[str, Any]:
+    """``model`` as a mapping: its required fields, union tags and ``stated`` fields (unless
+    None), and every field that differs from its default; ``name`` and the tag first,
+    ``condition`` last, the rest in the model's order. Nested models (search parameters and
+    their conditions) are stated the same way, with only their required fields stated."""
+    fields = type(model).model_fields
+    first = [n for n in ("name", *_DISCRIMINATORS) if n in fields]
+    last = [n for n in ("condition",) if n in fields]
+    order = [*first, *(n for n in fields if n not in first and n not in last), *last]
+    out: dict[str, Any] = {}
+    for name in order:
+        info = fields[name]
+        value = getattr(model, name)
+        if isinstance(value, BaseModel):
+            dumped: Any = _stated_fields(value, set())
+        elif isinstance(value, list) and value and all(isinstance(v, BaseModel) for v in value):
+            dumped = [_stated_fields(v, set()) for v in value]
+        else:
+            dumped = _json(value)
+        keep = (
+            info.is_required()
+            or name in _DISCRIMINATORS
+            or (name in stated and dumped is not None)
+            or _json(value) != _default_of(info)
+        )
+        if keep:
+            out[info.alias or name] = dumped
+    return out
+
+
+def _json(value: Any) -> Any:
+    from pydantic_core import to_jsonable_python
+
+    return to_jsonable_python(value, by_alias=True)
+
+
+def _dumped(model: BaseModel) -> Any:
+    return model.model_dump(mode="json", by_alias=True)
+
+
+def _default_of(info: FieldInfo) -> Any:
+    """A field's default as JSON data (None for a required field)."""
+    if info.is_required():
+        return None
+    return _json(info.get_default(call_default_factory=True))
 
 
 def _dump_yaml(doc: dict[str, Any]) -> str:

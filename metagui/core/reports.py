@@ -3,9 +3,10 @@ store, Qt worker). They carry plain Python numbers only, never tensors."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
-__all__ = ["EvalResult", "StepReport", "Tick", "TrainingFinished"]
+__all__ = ["EvalResult", "StepReport", "Tick", "TrainingFinished", "format_rate"]
 
 
 @dataclass(frozen=True)
@@ -51,11 +52,31 @@ class StepReport:
 
 @dataclass(frozen=True)
 class TrainingFinished:
-    """The end of a run: the final meta-test, the validation result of the final model, and
-    the device it ran on."""
+    """The end of a run: the iterations that ran, the final meta-test, the validation result
+    of the final model (None where the task set has no validation split), and the device it
+    ran on. ``stopped_by_time``: the time budget ended the training before its iterations."""
 
     steps: int
     test: EvalResult
     device: str
     elapsed_s: float
-    validation: EvalResult
+    validation: EvalResult | None
+    stopped_by_time: bool = False
+
+    def result(self, split: str) -> EvalResult:
+        """The final result on ``split`` (``validation`` or ``test``)."""
+        if split == "test":
+            return self.test
+        if self.validation is None:
+            raise ValueError("the run had no validation split to score")
+        return self.validation
+
+
+def format_rate(value: float) -> str:
+    """A throughput (tasks/s, trials/h) as it reads at a glance, in the app and on the command
+    line: two significant figures below 100 (``0.052``, ``3.4``, ``68``), whole numbers with
+    separators above (``123``, ``1,234``); never ``0`` for a slow run that is going."""
+    if not math.isfinite(value) or value <= 0:
+        return "0"
+    # 99.5 and above would read 1e+02 with two significant figures.
+    return f"{value:,.0f}" if value >= 99.5 else f"{value:.2g}"

@@ -288,8 +288,13 @@ class StudyRunner:
             writer = HistoryWriter(self.db_path)
             try:
                 yield from self._run(writer, executor)
-            finally:
-                writer.close()
+            except BaseException:
+                # The error on its way out says what went wrong; a close that fails on the same
+                # storage (a full disk) must not replace it.
+                with contextlib.suppress(MetaguiError):
+                    writer.close()
+                raise
+            writer.close()
         finally:
             executor.close()
 
@@ -496,7 +501,7 @@ class StudyRunner:
         elif isinstance(event, Finished):
             finished = event.result
             split = self.spec.objective.split
-            value = (finished.validation if split == "validation" else finished.test).final
+            value = finished.result(split).final
             outcome: dict[str, Any] = {
                 "state": "COMPLETE",
                 "value": value,
@@ -505,7 +510,7 @@ class StudyRunner:
             # A model whose adaptation blows up on either split diverged, even when the
             # objective's split stayed finite: it is not a result to rank or export.
             for name, result in (("validation", finished.validation), ("test", finished.test)):
-                if not math.isfinite(result.final):
+                if result is not None and not math.isfinite(result.final):
                     error = DivergedError(f"the final {name} {result.metric} is {result.final}")
                     outcome = {"state": "FAILED", "error": describe_error(error)}
                     break

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 
 from metagui.core.device import device_name_problem
 from metagui.core.search_space import PathError, assign
-from metagui.core.tasksets import SinusoidConfig, TaskSetConfig
+from metagui.core.tasksets import SinusoidConfig, TaskSetConfig, has_validation_split
 from metagui.core.tasksets._base import CHECK_RESOURCES, checks_resources
 
 __all__ = [
@@ -131,6 +131,18 @@ class TrainingSpec(_Strict):
     batched: Literal["auto", "on", "off"] = Field(
         "auto", description="run a meta-batch as one batched computation where exactly correct"
     )
+    time_budget_s: float | None = Field(
+        None,
+        gt=0,
+        description="wall time in seconds after which the training stops (whichever of this "
+        "and iterations comes first); the final evaluation still runs. A cosine schedule then "
+        "anneals over the time",
+    )
+    time_budget_includes_eval: bool = Field(
+        False,
+        description="with time_budget_s: stop the training early enough that the final "
+        "evaluation also ends within the budget (its cost is estimated from timed evaluations)",
+    )
 
 
 class TrainSpec(_Strict):
@@ -151,6 +163,15 @@ class TrainSpec(_Strict):
         if problem:
             raise ValueError(problem)
         return v
+
+    @model_validator(mode="after")
+    def _validation_split_if_used(self) -> TrainSpec:
+        if self.training.eval_every and not has_validation_split(self.taskset):
+            raise ValueError(
+                "training.eval_every: the task set has no validation split (its validation "
+                "fraction is 0) to evaluate on during training; set eval_every to 0"
+            )
+        return self
 
     @model_validator(mode="after")
     def _device_is_here(self, info: ValidationInfo) -> TrainSpec:

@@ -4,6 +4,9 @@ reports between pieces of work so the caller can stop, pause or draw at any yiel
 The batched path computes a whole meta-batch at once (it is chosen where that is fast); the
 per-task loop yields after every task. Both split the work the same way on every run, never
 by measured time, so that a seeded CPU run is reproducible bit for bit.
+
+A time budget (``training.time_budget_s``) is the one exception: it ends the training by the
+clock (the iterations that ran are reported), after which the final evaluation still happens.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Generator, Iterator
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import torch
@@ -37,6 +41,12 @@ _EVAL_CHUNK = 25
 # runs with the same seed) sees the same tasks.
 _VALIDATION_SEED_OFFSET = 1
 _TEST_SEED_OFFSET = 2
+# The tasks timed to estimate the final evaluation's cost (``time_budget_includes_eval``
+# without periodic evaluations): a stream of their own, so no result depends on them.
+_PROBE_SEED_OFFSET = 3
+# The estimated final evaluation is reserved with this margin: its tasks vary in cost and
+# the checkpoint is written after it.
+_EVAL_RESERVE_MARGIN = 1.25
 
 
 class DivergedError(MetaguiError):
@@ -59,6 +69,55 @@ def _optimizer(spec: TrainSpec, params: list[torch.nn.Parameter]) -> torch.optim
     if o.name == "adam":
         return torch.optim.Adam(params, lr=o.lr, weight_decay=o.weight_decay, foreach=True)
     return torch.optim.AdamW(params, lr=o.lr, weight_decay=o.weight_decay, foreach=True)
+
+
+def cosine_factor(progress: float) -> float:
+    """The cosine schedule's learning-rate factor at ``progress`` (0: start, 1: end)."""
+    return 0.5 * (1.0 + math.cos(math.pi * min(max(progress, 0.0), 1.0)))
+
+
+@dataclass
+class _TrainingClock:
+    """How far a run is through its training, by iterations and, with a time budget, by the
+    clock: whichever ends first sets the progress of the learning-rate schedule and when the
+    training stops. With ``includes_eval`` the final evaluation's estimated cost is kept out
+    of the training's time."""
+
+    iterations: int
+    budget_s: float | None
+    includes_eval: bool
+    final_eval_tasks: int
+    started: float
+    eval_s_per_task: float | None = None
+    last_iteration_s: float = 0.0
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.started
+
+    def training_s(self) -> float | None:
+        """The seconds the training may take (None: no time budget)."""
+        if self.budget_s is None:
+            return None
+        if not self.includes_eval:
+            return self.budget_s
+        per_task = self.eval_s_per_task or 0.0
+        return self.budget_s - _EVAL_RESERVE_MARGIN * per_task * self.final_eval_tasks
+
+    def progress(self, steps_done: int) -> float:
+        by_steps = steps_done / self.iterations
+        available = self.training_s()
+        if available is None:
+            return by_steps
+        return max(by_steps, self.elapsed() / max(available, 1e-9))
+
+    def out_of_time(self) -> bool:
+        """Whether another iteration would end past the training's time."""
+        available = self.training_s()
+        return available is not None and self.elapsed() + self.last_iteration_s >= available
+
+    @property
+    def needs_eval_estimate(self) -> bool:
+        return self.budget_s is not None and self.includes_eval and self.eval_s_per_task is None
 
 
 def choose_batched(mode: str, learner: MetaLearner, spec: TrainSpec, device: torch.device) -> bool:
@@ -93,11 +152,8 @@ class MetaTraining:
         self.batched = choose_batched(mode, self.learner, spec, self.device)
         params = [p for p in self.learner.parameters() if p.requires_grad]
         self.optimizer = _optimizer(spec, params)
-        self.scheduler = (
-            torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizer, spec.training.iterations)
-            if spec.optimizer.schedule == "cosine"
-            else None
-        )
+        self.base_lrs = [group["lr"] for group in self.optimizer.param_groups]
+        self._started = time.perf_counter()  # reset when the run starts
 
     @property
     def eval_steps(self) -> int:
@@ -124,13 +180,24 @@ class MetaTraining:
         spec = self.spec
         t = spec.training
         generator = torch.Generator().manual_seed(spec.seed)
-        started = time.perf_counter()
+        started = self._started = time.perf_counter()
+        clock = _TrainingClock(
+            iterations=t.iterations,
+            budget_s=t.time_budget_s,
+            includes_eval=t.time_budget_includes_eval,
+            final_eval_tasks=t.test_tasks
+            + (t.eval_tasks if self.taskset.has_split("validation") else 0),
+            started=started,
+        )
         window_start, window_steps = started, 0
         loss_sum = torch.zeros((), device=self.device)
         acc_sum = torch.zeros((), device=self.device)
-        has_acc = self.taskset.info.kind == "classification"
         last_validation: EvalResult | None = None
+        steps_run = 0
         for step in range(1, t.iterations + 1):
+            if step > 1 and clock.out_of_time():
+                break
+            iteration_started = time.perf_counter()
             self.learner.set_iteration(step - 1)
             self.learner.train()
             batch = self.taskset.sample("train", t.meta_batch_size, generator).to(self.device)
@@ -153,42 +220,92 @@ class MetaTraining:
                 if done < t.meta_batch_size:
                     yield Tick(step)
             self.optimizer.step()
-            if self.scheduler is not None:
-                self.scheduler.step()
+            steps_run = step
+            clock.last_iteration_s = time.perf_counter() - iteration_started
             window_steps += 1
+            if clock.needs_eval_estimate:
+                yield from self._time_probe(clock, step)
             validation = None
             if t.eval_every and step % t.eval_every == 0:
+                eval_started = time.perf_counter()
                 validation = yield from self._evaluated("validation", step)
+                clock.eval_s_per_task = (time.perf_counter() - eval_started) / t.eval_tasks
                 last_validation = validation
+            if spec.optimizer.schedule == "cosine":
+                # Set for the next step, by the progress so far: over the iterations, or over
+                # the time actually available when a time budget ends the training first.
+                self._set_lr_factor(cosine_factor(clock.progress(step)))
             if step % t.log_every == 0 or step == t.iterations or validation is not None:
-                # The only host synchronisation of the loop: once per report.
-                mean_loss = float(loss_sum) / window_steps
-                if not math.isfinite(mean_loss):
-                    raise DivergedError(f"the training loss became {mean_loss} at step {step}")
-                now = time.perf_counter()
-                rate = window_steps / max(now - window_start, 1e-9)
-                yield StepReport(
-                    step=step,
-                    total_steps=t.iterations,
-                    train_loss=mean_loss,
-                    train_accuracy=float(acc_sum) / window_steps if has_acc else None,
-                    learned=self.learner.learned_hyperparameters(),
-                    validation=validation,
-                    meta_iters_per_s=rate,
-                    tasks_per_s=rate * t.meta_batch_size,
-                    elapsed_s=now - started,
+                yield self._step_report(
+                    step, loss_sum, acc_sum, window_steps, window_start, validation
                 )
                 loss_sum.zero_()
                 acc_sum.zero_()
-                window_start, window_steps = now, 0
+                window_start, window_steps = time.perf_counter(), 0
             else:
                 yield Tick(step)
-        if last_validation is None or t.iterations % max(t.eval_every, 1):
-            last_validation = yield from self._evaluated("validation", t.iterations)
-        test = yield from self._evaluated("test", t.iterations)
+        stopped_by_time = steps_run < t.iterations
+        if window_steps:
+            # The last steps before the time budget ended the run.
+            yield self._step_report(steps_run, loss_sum, acc_sum, window_steps, window_start)
+        validates = self.taskset.has_split("validation")
+        if validates and (last_validation is None or steps_run % max(t.eval_every, 1)):
+            last_validation = yield from self._evaluated("validation", steps_run)
+        test = yield from self._evaluated("test", steps_run)
         yield TrainingFinished(
-            t.iterations, test, self.device_name, time.perf_counter() - started, last_validation
+            steps_run,
+            test,
+            self.device_name,
+            time.perf_counter() - started,
+            last_validation,
+            stopped_by_time=stopped_by_time,
         )
+
+    def _step_report(
+        self,
+        step: int,
+        loss_sum: torch.Tensor,
+        acc_sum: torch.Tensor,
+        window_steps: int,
+        window_start: float,
+        validation: EvalResult | None = None,
+    ) -> StepReport:
+        """The report of the ``window_steps`` steps up to ``step``: the loop's only host
+        synchronisation."""
+        t = self.spec.training
+        mean_loss = float(loss_sum) / window_steps
+        if not math.isfinite(mean_loss):
+            raise DivergedError(f"the training loss became {mean_loss} at step {step}")
+        now = time.perf_counter()
+        rate = window_steps / max(now - window_start, 1e-9)
+        has_acc = self.taskset.info.kind == "classification"
+        return StepReport(
+            step=step,
+            total_steps=t.iterations,
+            train_loss=mean_loss,
+            train_accuracy=float(acc_sum) / window_steps if has_acc else None,
+            learned=self.learner.learned_hyperparameters(),
+            validation=validation,
+            meta_iters_per_s=rate,
+            tasks_per_s=rate * t.meta_batch_size,
+            elapsed_s=now - self._started,
+        )
+
+    def _set_lr_factor(self, factor: float) -> None:
+        for group, base in zip(self.optimizer.param_groups, self.base_lrs, strict=True):
+            group["lr"] = base * factor
+
+    def _time_probe(self, clock: _TrainingClock, step: int) -> Iterator[Tick]:
+        """Time a few evaluation tasks (their results are dropped) to estimate what the final
+        evaluation will cost, for a time budget that includes it."""
+        t = self.spec.training
+        tasks = min(_EVAL_CHUNK, t.test_tasks)
+        base = self.spec.seed if t.eval_seed is None else t.eval_seed
+        probe_started = time.perf_counter()
+        for item in self.evaluation("test", tasks, base + _PROBE_SEED_OFFSET):
+            if isinstance(item, Tick):
+                yield Tick(step)
+        clock.eval_s_per_task = (time.perf_counter() - probe_started) / tasks
 
     def _evaluated(self, split: Split, step: int) -> Generator[Tick, None, EvalResult]:
         """Evaluate on the fixed task stream of ``split``, ticking; returns the result."""

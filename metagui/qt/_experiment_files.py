@@ -15,6 +15,7 @@ from PySide6.QtCore import QObject, Slot
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 
 from metagui.core.errors import MetaguiError
+from metagui.qt._settings import start_folder
 
 if TYPE_CHECKING:
     from metagui.qt.main_window import MainWindow
@@ -44,7 +45,7 @@ class ExperimentFiles(QObject):
         if not self.may_discard_changes():
             return
         doc = self._window.doc
-        start = str(doc.path.parent) if doc.path else ""
+        start = str(doc.path.parent if doc.path else self.start_folder())
         path, _ = QFileDialog.getOpenFileName(
             self._window, "Open experiment", start, EXPERIMENT_FILTER
         )
@@ -84,7 +85,7 @@ class ExperimentFiles(QObject):
     @Slot()
     def save_as(self) -> bool:
         doc = self._window.doc
-        start = str(doc.path) if doc.path else f"{doc.spec.name}.yaml"
+        start = str(doc.path or self.start_folder() / f"{doc.spec.name}.yaml")
         path, _ = QFileDialog.getSaveFileName(
             self._window, "Save experiment", start, EXPERIMENT_FILTER
         )
@@ -104,10 +105,16 @@ class ExperimentFiles(QObject):
         self._window.statusBar().showMessage(f"Saved {saved}", 5000)
         return True
 
+    def start_folder(self) -> Path:
+        """Where Open and Save As start for an experiment without a file: the folder last
+        used for experiments, else the documents folder."""
+        return start_folder(self._window.settings.experiment_dir)
+
     def _remember(self, path: Path) -> None:
         settings = self._window.settings
         settings.add_recent(path)
         settings.last_experiment = str(path.resolve())
+        settings.experiment_dir = str(path.resolve().parent)
         self._window.save_settings()
 
     @Slot()

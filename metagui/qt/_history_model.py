@@ -3,113 +3,25 @@
 The database is the single source of truth for every view, live run or not: the app's own
 worker writes it, and a headless ``metagui run`` in another process writes it the same way.
 :class:`HistoryModel` polls ``HistoryReader.changes_since`` on a timer (a poll with no news
-costs well under a millisecond) and appends what is new to plain per-study data that views
-read when they redraw.
+costs well under a millisecond) and records what is new in per-study
+:class:`~metagui.qt._study_data.StudyData` that views read when they redraw.
+
+Opening a history reads its studies and trials, not its series: a study of 10,000 trials
+opens without reading its millions of metric rows. Views read what they draw on demand, through
+the study (stored curves of every trial, the full series of the trials they show), and the
+polls keep those series up to date while trials run.
 """
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
-from metagui.core.history import HistoryReader, StudySummary, TrialRow, Watermark
+from metagui.core.history import Curve, HistoryReader, MetricRow, Watermark
+from metagui.qt._study_data import Series, StudyData
 
 __all__ = ["HistoryModel", "Series", "StudyData"]
-
-
-@dataclass
-class Series:
-    """A growing (step, value) series of one trial."""
-
-    steps: list[int] = field(default_factory=list)
-    values: list[float] = field(default_factory=list)
-    times: list[float] = field(default_factory=list)
-
-    def append(self, step: int, value: float, time: float) -> None:
-        self.steps.append(step)
-        self.values.append(value)
-        self.times.append(time)
-
-
-@dataclass
-class StudyData:
-    """One study: its summary, trials by id, and per-trial metric and learned series."""
-
-    summary: StudySummary
-    spec: dict[str, Any] = field(default_factory=dict)
-    trials: dict[int, TrialRow] = field(default_factory=dict)
-    metrics: dict[int, dict[str, Series]] = field(default_factory=dict)
-    learned: dict[int, dict[str, Series]] = field(default_factory=dict)
-    revision: int = 0
-
-    @property
-    def name(self) -> str:
-        return self.summary.name
-
-    @property
-    def maximize(self) -> bool:
-        return self.summary.direction == "maximize"
-
-    def ordered_trials(self) -> list[TrialRow]:
-        return sorted(self.trials.values(), key=lambda t: t.number)
-
-    def counted(self) -> list[TrialRow]:
-        """Completed, non-excluded trials with a finite value: those that count for best."""
-        return [
-            t
-            for t in self.ordered_trials()
-            if t.state == "COMPLETE"
-            and not t.excluded
-            and t.value is not None
-            and math.isfinite(t.value)
-        ]
-
-    def best_trial(self) -> TrialRow | None:
-        counted = self.counted()
-        if not counted:
-            return None
-        pick = max if self.maximize else min
-        return pick(counted, key=lambda t: t.value)  # type: ignore[arg-type, return-value]
-
-    def best_so_far(self) -> list[tuple[int, float, float]]:
-        """``(trial number, finished time, best value so far)`` after each counted trial,
-        in the order trials finished."""
-        out: list[tuple[int, float, float]] = []
-        best: float | None = None
-        for t in sorted(self.counted(), key=lambda t: (t.finished or 0.0, t.number)):
-            assert t.value is not None
-            if best is None or (t.value > best if self.maximize else t.value < best):
-                best = t.value
-            out.append((t.number, t.finished or 0.0, best))
-        return out
-
-    def running_trials(self) -> list[TrialRow]:
-        """The trials in flight (several at once when a study runs them in parallel), in
-        trial-number order."""
-        running = [t for t in self.trials.values() if t.state == "RUNNING"]
-        return sorted(running, key=lambda t: t.number)
-
-    def running_trial(self) -> TrialRow | None:
-        """The running trial that started last."""
-        running = self.running_trials()
-        return running[-1] if running else None
-
-    def search_params(self) -> list[dict[str, Any]]:
-        """The experiment's search-space entries (as stored with the study)."""
-        params: list[dict[str, Any]] = self.spec.get("search_space", {}).get("params", [])
-        return params
-
-    def param_names(self) -> list[str]:
-        names = [p["name"] for p in self.search_params() if p.get("type") != "fixed"]
-        seen = {n for t in self.trials.values() for n in t.params}
-        return names + sorted(seen - set(names))
-
-    def is_log(self, name: str) -> bool:
-        return any(p["name"] == name and p.get("log") for p in self.search_params())
 
 
 class HistoryModel(QObject):
@@ -134,9 +46,10 @@ class HistoryModel(QObject):
         self._timer.timeout.connect(self._on_timer)
 
     def open(self, path: str | Path) -> None:
-        """Follow ``path`` (the file must exist); reads everything it holds now."""
+        """Follow ``path`` (the file must exist): read its studies and trials now (a history
+        of an older schema is upgraded first, where this process may write it)."""
         self.close()
-        self._reader = HistoryReader(Path(path))
+        self._reader = HistoryReader(Path(path), upgrade=True)
         self.path = Path(path)
         self.studies = {}
         self._study_of = {}
@@ -157,11 +70,19 @@ class HistoryModel(QObject):
 
     @Slot()
     def _on_timer(self) -> None:
+        self.refresh()
+
+    def refresh(self) -> bool:
+        """:meth:`poll`, for the GUI: a file that cannot be read any more (vanished, damaged)
+        stops the following and is said once through ``error``, instead of raising into a
+        slot. True if anything changed."""
         try:
-            self.poll()
-        except Exception as exc:  # a vanished or damaged file: say so once, stop following
+            return self.poll()
+        except Exception as exc:
             self._timer.stop()
-            self.error.emit(f"{self.path}: {exc}")
+            text = str(exc)  # a MetaguiError names the file already
+            self.error.emit(text if str(self.path) in text else f"{self.path}: {text}")
+            return False
 
     def poll(self) -> bool:
         """Read what changed since the last poll; True if anything did."""
@@ -170,7 +91,9 @@ class HistoryModel(QObject):
         news = False
         studies_news = False
         while True:
-            changes = self._reader.changes_since(self._watermark, limit=20_000)
+            # The first look reads no series: views read what they draw (see StudyData).
+            first = self._watermark is None
+            changes = self._reader.changes_since(self._watermark, limit=20_000, series=not first)
             self._watermark = changes.watermark
             if not changes:
                 break
@@ -180,23 +103,30 @@ class HistoryModel(QObject):
                 if data is None:
                     stored = self._reader.study(summary.id)
                     spec = stored.spec if stored is not None else {}
-                    self.studies[summary.id] = StudyData(summary, spec)
+                    self.studies[summary.id] = StudyData(summary, spec, source=self)
                 else:
                     data.summary = summary
                 studies_news = True
             for trial in changes.trials:
                 study = self.studies.get(trial.study_id)
+                if study is None:
+                    continue
+                if not first and trial.id not in study.trials:
+                    # Started since the first look: all its rows come through the polls.
+                    study.metrics.follow(trial.id)
+                    study.learned.follow(trial.id)
+                study.set_trial(trial)
+                self._study_of[trial.id] = trial.study_id
+            for row in changes.metrics:
+                study = self._study_of_trial(row.trial_id)
                 if study is not None:
-                    study.trials[trial.id] = trial
-                    self._study_of[trial.id] = trial.study_id
+                    study.metrics.add(row)
+                    study.saw_metric(row.name)
                     study.revision += 1
-            for rows, attr in ((changes.metrics, "metrics"), (changes.learned, "learned")):
-                for row in rows:
-                    study = self._study_of_trial(row.trial_id)
-                    if study is None:
-                        continue
-                    series = getattr(study, attr).setdefault(row.trial_id, {})
-                    series.setdefault(row.name, Series()).append(row.step, row.value, row.time)
+            for row in changes.learned:
+                study = self._study_of_trial(row.trial_id)
+                if study is not None:
+                    study.learned.add(row)
                     study.revision += 1
             if not changes.more:
                 break
@@ -210,3 +140,20 @@ class HistoryModel(QObject):
     def _study_of_trial(self, trial_id: int) -> StudyData | None:
         study_id = self._study_of.get(trial_id)
         return None if study_id is None else self.studies.get(study_id)
+
+    # -- on demand, for StudyData (the views ask through it) -------------------------------------
+    def trial_series(self, kind: str, trial_id: int) -> list[MetricRow]:
+        """One trial's full series, ``kind`` 'metrics' or 'learned' (none once closed)."""
+        if self._reader is None:
+            return []
+        if kind == "metrics":
+            return self._reader.metrics(trial_id)
+        return self._reader.learned(trial_id)
+
+    def study_curves(self, study_id: int, name: str, trial_ids: set[int] | None) -> list[Curve]:
+        if self._reader is None:
+            return []
+        return self._reader.curves(study_id, name, trial_ids)
+
+    def study_metric_names(self, study_id: int) -> list[str]:
+        return [] if self._reader is None else self._reader.metric_names(study_id)

@@ -1,4 +1,5 @@
-"""The app's own settings: window geometry, the last experiment, recent files, the database.
+"""The app's own settings: window geometry, the last experiment, recent files, the database,
+the folders the file dialogs last used.
 
 One versioned JSON file, ``settings.json``, in ``platformdirs.user_config_path("metagui")`` (or
 in ``$METAGUI_CONFIG_DIR`` when that is set, as the tests do). A file that is not JSON, does not
@@ -26,6 +27,7 @@ __all__ = [
     "load_settings",
     "save_settings",
     "settings_path",
+    "start_folder",
 ]
 
 SETTINGS_VERSION = 1
@@ -49,7 +51,10 @@ class AppSettings(BaseModel):
     recent_files: list[str] = Field(default_factory=list, description="newest first")
     database: str | None = Field(None, description="history database for runs (None: default)")
     history_database: str | None = Field(None, description="the database the browser showed")
-    export_dir: str | None = None
+    export_dir: str | None = Field(None, description="the folder of the last export")
+    experiment_dir: str | None = Field(
+        None, description="the folder an experiment was last opened from or saved to"
+    )
 
     @field_validator("recent_files")
     @classmethod
@@ -75,6 +80,18 @@ def config_dir() -> Path:
     from platformdirs import user_config_path
 
     return user_config_path("metagui", appauthor=False)
+
+
+def start_folder(remembered: str | None) -> Path:
+    """Where a file dialog opens: the folder the user last used (``remembered``, if it is
+    still there), else the user's documents folder, else the home folder; never the folder
+    the app happened to be started in."""
+    if remembered and Path(remembered).is_dir():
+        return Path(remembered)
+    from PySide6.QtCore import QStandardPaths
+
+    documents = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.DocumentsLocation)
+    return Path(documents) if documents and Path(documents).is_dir() else Path.home()
 
 
 def settings_path() -> Path:

@@ -1,18 +1,28 @@
-"""The status bar's run read-out: state, trials (``Trial i/n`` one at a time; ``3 running,
-12/40 done`` in parallel), best so far, elapsed and ETA, throughput, and the device (or where
-the trials run on Ray), redrawn four times a second from a :class:`RunProgress` while a run is
-on. The texts are computed apart from the widgets (:func:`trials_text`, :func:`where_text`)."""
+"""The status bar's run read-out: state, trials (``Trial 3 · step 20/50 · 3/40 done`` one at
+a time; ``3 running, 12/40 done`` in parallel), best so far, elapsed and a smoothed ETA,
+throughput, and the device (or where the trials run on Ray), redrawn four times a second from
+a :class:`RunProgress` while a run is on. The texts are computed apart from the widgets
+(:func:`trials_text`, :func:`where_text`, :class:`SmoothedEta`)."""
 
 from __future__ import annotations
 
 import math
+import time
 
 from PySide6.QtCore import QObject, QTimer, Slot
 from PySide6.QtWidgets import QLabel, QProgressBar, QStatusBar
 
+from metagui.core.reports import format_rate
 from metagui.qt._run_controller import RunController, RunningTrial, RunProgress
 
-__all__ = ["RunStatus", "format_duration", "format_value", "trials_text", "where_text"]
+__all__ = [
+    "RunStatus",
+    "SmoothedEta",
+    "format_duration",
+    "format_value",
+    "trials_text",
+    "where_text",
+]
 
 
 def format_duration(seconds: float | None) -> str:
@@ -31,28 +41,77 @@ def format_value(value: float | None) -> str:
     return f"{value:.4g}"
 
 
+class SmoothedEta:
+    """The ETA the status bar shows: the run's own estimate (:meth:`RunProgress.eta_s`)
+    smoothed over time, so that it counts down steadily instead of jumping with each trial's
+    slow first steps, its evaluations and its pruning.
+
+    Between two readings the shown value counts down by the time that passed, then moves a
+    share ``1 - exp(-dt / tau)`` of the way towards the new estimate, ``tau`` being a tenth
+    of that estimate, at most 10 minutes and at most a fifth of the time since the first one
+    (which comes from the slow first steps: it is followed closely while the run is young),
+    and at least 5 s: an exponentially weighted estimate that follows a lasting change in
+    pace and smooths the swings of a minute or two. An estimate that counts down exactly is
+    shown exactly."""
+
+    MIN_TAU_S = 5.0
+    MAX_TAU_S = 600.0
+
+    def __init__(self) -> None:
+        self._value: float | None = None
+        self._at = 0.0
+        self._since: float | None = None  # the first estimate's time
+
+    def reset(self) -> None:
+        self._value = self._since = None
+
+    def update(self, now: float, estimate: float | None, paused: bool = False) -> float | None:
+        """The ETA to show at ``now`` (monotonic seconds) given the run's ``estimate``; while
+        ``paused`` the shown value holds still."""
+        if estimate is None or not math.isfinite(estimate):
+            self._value = None
+            return None
+        if self._since is None:
+            self._since = now
+        if self._value is None:
+            self._value, self._at = estimate, now
+            return estimate
+        dt = max(0.0, now - self._at)
+        self._at = now
+        if paused:
+            return self._value
+        counted_down = max(0.0, self._value - dt)
+        tau = min(self.MAX_TAU_S, 0.1 * estimate, 0.2 * (now - self._since))
+        tau = max(self.MIN_TAU_S, tau)
+        share = 1.0 - math.exp(-dt / tau)
+        self._value = counted_down + share * (estimate - counted_down)
+        return self._value
+
+
 def is_parallel(p: RunProgress) -> bool:
     """Whether the run's trials run on Ray (several at once, or on a cluster)."""
     return p.parallel > 1 or p.where not in ("", "in process")
 
 
 def trials_text(p: RunProgress, running: bool, paused: bool = False) -> tuple[str, str]:
-    """The trials read-out and its tooltip. One trial at a time: ``Trial 4/40 · step 9/50``;
+    """The trials read-out and its tooltip. One trial at a time: ``Trial 3 · step 9/50 · 3/40
+    done`` (the trial's number as in the trials table);
     in parallel: ``3 running, 12/40 done``, and while launching is paused ``no new trials
     start; 2 running finish · 12/40 done``."""
     done = p.finished_before + p.counted()
     planned = p.planned_trials
     of = f"{done}/{planned}" if planned else f"{done}"
     if not is_parallel(p):
+        # The running trial by its number, as the trials table shows it.
         newest = p.newest() if running else None
-        shown = done + (1 if newest is not None else 0)
-        text = f"Trial {shown}/{planned}" if planned else f"Trial {shown}"
-        if newest is None or not newest.total_steps:
-            return text, "trials finished / the budget"
-        text += f" · step {newest.step}/{newest.total_steps}"
-        return text, (
-            f"trial {newest.number}: step {newest.step} of {newest.total_steps}; {done} finished"
-        )
+        if newest is None:
+            return f"{of} done", "trials finished / the budget"
+        text = f"Trial {newest.number}"
+        tip = f"trial {newest.number} is running"
+        if newest.total_steps:
+            text += f" · step {newest.step}/{newest.total_steps}"
+            tip = f"trial {newest.number}: step {newest.step} of {newest.total_steps}"
+        return f"{text} · {of} done", f"{tip}; {done} finished"
     n = len(p.running) if running else 0
     if running and paused:
         finish = f"{n} running finish{'es' if n == 1 else ''}" if n else "none running"
@@ -89,6 +148,7 @@ class RunStatus(QObject):
         super().__init__(bar)
         self._bar = bar
         self._controller = controller
+        self.eta = SmoothedEta()
         self.state = self._label("runState", "Idle", "what the run is doing")
         self.device = self._label("runDevice", "", "the device trials train on")
         self.trial = self._label("runTrial", "", "trials finished / the budget")
@@ -122,6 +182,7 @@ class RunStatus(QObject):
     @Slot(bool)
     def _on_running(self, running: bool) -> None:
         if running:
+            self.eta.reset()
             self._timer.start()
             self.bar.show()
         else:
@@ -160,14 +221,16 @@ class RunStatus(QObject):
             f"Best {best} (#{p.best_number})" if p.best_number is not None else f"Best {best}"
         )
         elapsed = format_duration(p.elapsed_s())
-        self.time.setText(f"{elapsed} · ETA {format_duration(p.eta_s())}" if running else elapsed)
+        now = time.monotonic()
+        eta = self.eta.update(now, p.eta_s(now), paused=c.paused) if running else None
+        self.time.setText(f"{elapsed} · ETA {format_duration(eta)}" if running else elapsed)
         rate = p.trials_per_hour()
-        per_hour = "" if rate is None else f"{rate:,.{1 if rate < 10 else 0}f} trials/h"
+        per_hour = "" if rate is None else f"{format_rate(rate)} trials/h"
         self.time.setToolTip(
             "training time so far, and the estimated rest"
             + (f" (at {per_hour} so far)" if per_hour else "")
         )
-        speed = f"{p.tasks_per_s:,.0f} tasks/s" if p.tasks_per_s else ""
+        speed = f"{format_rate(p.tasks_per_s)} tasks/s" if p.tasks_per_s else ""
         if is_parallel(p) and per_hour:
             speed = f"{speed} · {per_hour}" if speed else per_hour
         self.speed.setText(speed)

@@ -64,13 +64,17 @@ class TrialActions(QObject):
     def __init__(self, window: MainWindow) -> None:
         super().__init__(window)
         self._queued: dict[tuple[Path, int], bool] = {}
-        for views in (window.live, window.history.views):
-            table = views.table
-            table.exclude_requested.connect(
-                lambda trial_id, excluded, v=views: self.exclude(v, trial_id, excluded)
+        # The history browser passes its table's requests on (its plots and table are built
+        # when first shown): its views are looked up when a request comes.
+        for source, views in (
+            (window.live.table, lambda: self._window.live),
+            (window.history, lambda: self._window.history.views),
+        ):
+            source.exclude_requested.connect(
+                lambda trial_id, excluded, v=views: self.exclude(v(), trial_id, excluded)
             )
-            table.rerun_requested.connect(lambda trial_id, v=views: self.rerun(v, trial_id))
-            table.export_requested.connect(lambda trial_id, v=views: self.export(v, trial_id))
+            source.rerun_requested.connect(lambda trial_id, v=views: self.rerun(v(), trial_id))
+            source.export_requested.connect(lambda trial_id, v=views: self.export(v(), trial_id))
 
     @property
     def _window(self) -> MainWindow:

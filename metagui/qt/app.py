@@ -88,15 +88,18 @@ def run_app(
     screenshot: str | None = None,
     run_seconds: float | None = None,
     plot: str | None = None,
+    show: str | None = None,
 ) -> int:
     """Open the main window (``metagui`` without a command) and return the exit code.
 
     With ``screenshot``, render it offscreen instead: open ``experiment`` (or the demo), run it
-    for ``run_seconds`` if given, save the window as a PNG, stop the run cleanly and return."""
+    for ``run_seconds`` if given, save the window as a PNG, stop the run cleanly and return.
+    ``show="history"``: the History tab in front, ``database`` open in it (the newest study
+    selected, ``plot`` its plot in front)."""
     app = create_application(offscreen=screenshot is not None)
     if screenshot is not None:
-        return _screenshot(app, screenshot, experiment, database, demo, run_seconds, plot)
-    return _interactive(app, experiment, database, demo, run_seconds)
+        return _screenshot(app, screenshot, experiment, database, demo, run_seconds, plot, show)
+    return _interactive(app, experiment, database, demo, run_seconds, show)
 
 
 def _interactive(
@@ -105,6 +108,7 @@ def _interactive(
     database: str | None,
     demo: bool,
     run_seconds: float | None,
+    show: str | None = None,
 ) -> int:
     from metagui.qt.main_window import MainWindow
 
@@ -112,6 +116,8 @@ def _interactive(
     previous = error_dialog.install_excepthook(lambda: window)
     try:
         window.show()
+        if show == "history" and database is not None:
+            window.open_history(database)
         if experiment or demo:
             opened = (
                 window.open_experiment(experiment)
@@ -135,6 +141,7 @@ def _screenshot(
     demo: bool,
     run_seconds: float | None,
     plot: str | None = None,
+    show: str | None = None,
 ) -> int:
     from metagui.core.errors import MetaguiError
     from metagui.qt._settings import AppSettings
@@ -159,8 +166,14 @@ def _screenshot(
             except (MetaguiError, OSError) as exc:
                 print(f"metagui: error: {exc}", file=sys.stderr)
                 return 2
+        views = window.live
+        if show == "history" and database is not None:
+            if not window.open_history(database):
+                print(f"metagui: error: {window.history.path_label.text()}", file=sys.stderr)
+                return 2
+            views = window.history.views
         if plot is not None:
-            window.live.show_plot(plot)
+            views.show_plot(plot)
         loop = QEventLoop()
         if run_seconds or demo:
             window.start_run()
@@ -178,6 +191,15 @@ def _screenshot(
             QTimer.singleShot(60, loop.quit)
             loop.exec()
             app.processEvents()
+        # A big study takes longer: until the plot in front and the trials table are drawn.
+        shown = [views.table, views.tabs.currentWidget()]
+        deadline = time.monotonic() + PREVIEW_WAIT_S
+        while any(getattr(v, "needs_redraw", bool)() for v in shown):
+            if time.monotonic() > deadline:
+                break
+            QTimer.singleShot(50, loop.quit)
+            loop.exec()
+        app.processEvents()
         target = Path(output)
         target.parent.mkdir(parents=True, exist_ok=True)
         if not window.grab().save(str(target), "PNG"):

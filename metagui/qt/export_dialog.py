@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
+    QMessageBox,
     QPushButton,
     QVBoxLayout,
     QWidget,
@@ -29,8 +30,9 @@ from PySide6.QtWidgets import (
 
 from metagui.core.errors import MetaguiError
 from metagui.core.study_export import EXPORT_FORMATS
+from metagui.qt._settings import start_folder
 
-__all__ = ["FORMAT_LABELS", "ExportDialog", "default_file_name"]
+__all__ = ["FORMAT_LABELS", "SUFFIXES", "ExportDialog", "default_file_name", "with_format_suffix"]
 
 FORMAT_LABELS: dict[str, str] = {
     "yaml": "Experiment file, YAML (re-runs the trial)",
@@ -41,14 +43,24 @@ FORMAT_LABELS: dict[str, str] = {
     "csv": "All trials as CSV",
     "checkpoint": "Trained model checkpoint (.pt)",
 }
-_SUFFIX = {
-    "yaml": ".yaml",
-    "json": ".json",
-    "toml": ".toml",
-    "hydra": ".yaml",
-    "args": ".txt",
-    "csv": ".csv",
-    "checkpoint": ".pt",
+SUFFIXES: dict[str, tuple[str, ...]] = {
+    "yaml": (".yaml", ".yml"),
+    "json": (".json",),
+    "toml": (".toml",),
+    "hydra": (".yaml", ".yml"),
+    "args": (".txt", ".sh"),
+    "csv": (".csv",),
+    "checkpoint": (".pt", ".pth"),
+}
+"""The file suffixes of each format, the usual one first."""
+_FILTERS = {
+    "yaml": "YAML files (*.yaml *.yml)",
+    "json": "JSON files (*.json)",
+    "toml": "TOML files (*.toml)",
+    "hydra": "YAML files (*.yaml *.yml)",
+    "args": "Text files (*.txt *.sh)",
+    "csv": "CSV files (*.csv)",
+    "checkpoint": "PyTorch checkpoints (*.pt *.pth)",
 }
 
 
@@ -59,7 +71,16 @@ def default_file_name(study: str, fmt: str, trial: int | None) -> str:
     if fmt == "csv":
         return f"{study}-trials.csv"
     which = "best" if trial is None else f"trial{trial}"
-    return f"{study}-{which}{_SUFFIX[fmt]}"
+    return f"{study}-{which}{SUFFIXES[fmt][0]}"
+
+
+def with_format_suffix(path: Path, fmt: str) -> Path:
+    """``path`` ending in a suffix of ``fmt``: kept if it has one, else the usual one added
+    (no suffix) or put in place of the other one (``best.pt`` as CSV: ``best.csv``)."""
+    if path.suffix.lower() in SUFFIXES[fmt]:
+        return path
+    wanted = SUFFIXES[fmt][0]
+    return path.with_name(path.name + wanted) if not path.suffix else path.with_suffix(wanted)
 
 
 class ExportDialog(QDialog):
@@ -84,7 +105,8 @@ class ExportDialog(QDialog):
         self.plots = dict(plots or {})
         self.last_dir: str | None = None
         self.written: list[Path] = []
-        self._folder = Path(start_dir) if start_dir else Path.cwd()
+        self._folder = start_folder(start_dir)
+        self._suggested = ""  # the file name the dialog last suggested (the user's is kept)
 
         self.trial_box = QComboBox()
         self.trial_box.setObjectName("trialBox")
@@ -170,16 +192,61 @@ class ExportDialog(QDialog):
 
     @Slot()
     def _suggest_path(self) -> None:
+        """A file name for the chosen format and trial: a new suggestion while the name is
+        the dialog's own, else the user's name with the format's suffix."""
         self.trial_box.setEnabled(self.fmt != "csv")
         current = self.path_edit.text().strip()
-        folder = Path(current).parent if current else self._folder
-        self.path_edit.setText(str(folder / default_file_name(self.study, self.fmt, self.trial)))
+        if not current or current == self._suggested:
+            folder = Path(current).parent if current else self._folder
+            path = folder / default_file_name(self.study, self.fmt, self.trial)
+            self._suggested = str(path)
+        else:
+            path = with_format_suffix(Path(current), self.fmt)
+        self.path_edit.setText(str(path))
 
     @Slot()
     def _browse(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Export to", self.path_edit.text())
+        path, _ = QFileDialog.getSaveFileName(
+            self, "Export to", self.path_edit.text(), f"{_FILTERS[self.fmt]};;All files (*)"
+        )
         if path:
-            self.path_edit.setText(path)
+            chosen = Path(path)
+            if not chosen.suffix:  # another suffix is asked about when exporting
+                chosen = with_format_suffix(chosen, self.fmt)
+            self.path_edit.setText(str(chosen))
+
+    def _target(self, text: str) -> Path | None:
+        """The file to write: ``text`` with the format's suffix added when it has none; a
+        different suffix is asked about (None: the user cancelled)."""
+        path = Path(text)
+        fitting = with_format_suffix(path, self.fmt)
+        if fitting != path and path.suffix:
+            answer = self.ask_suffix(path, fitting)
+            if answer == QMessageBox.StandardButton.Cancel:
+                return None
+            if answer == QMessageBox.StandardButton.No:
+                return path
+        if fitting != path:
+            self.path_edit.setText(str(fitting))
+        return fitting
+
+    def ask_suffix(self, path: Path, fitting: Path) -> QMessageBox.StandardButton:
+        """Ask whether to write to ``fitting`` (Yes) or to ``path`` after all (No)."""
+        what = FORMAT_LABELS.get(self.fmt, self.fmt)
+        box = QMessageBox(
+            QMessageBox.Icon.Question,
+            "File name and format differ",
+            f"“{path.name}” does not end like a file of the chosen format ({what}). "
+            f"Write it as “{fitting.name}”?",
+            QMessageBox.StandardButton.Yes
+            | QMessageBox.StandardButton.No
+            | QMessageBox.StandardButton.Cancel,
+            self,
+        )
+        box.button(QMessageBox.StandardButton.Yes).setText(f"Write {fitting.name}")
+        box.button(QMessageBox.StandardButton.No).setText(f"Keep {path.name}")
+        box.setDefaultButton(QMessageBox.StandardButton.Yes)
+        return QMessageBox.StandardButton(box.exec())
 
     # -- export --------------------------------------------------------------------------------
     @Slot()
@@ -192,9 +259,13 @@ class ExportDialog(QDialog):
         if not text:
             self._say("Choose a file to write.", error=True)
             return None
+        target = self._target(text)
+        if target is None:
+            self._say("Nothing was written.")
+            return None
         try:
             path = export_from_history(
-                self.db_path, self.fmt, text, study=self.study, trial=self.trial
+                self.db_path, self.fmt, target, study=self.study, trial=self.trial
             )
         except (MetaguiError, OSError) as exc:
             self._say(str(exc), error=True)

@@ -2,18 +2,22 @@
 process is writing right now: the browser follows it live through a :class:`HistoryModel`
 (polling only what changed).
 
-Left, the studies (name, strategy, status, best value, trials by state); right, the plots and
+Above, the studies (name, strategy, status, best value, trials by state); below, the plots and
 the trials table of the selected study. Selecting two or more studies compares their
-best-so-far curves.
+best-so-far curves. The plots are built when first needed (a history opened, or the browser
+shown), not with the window: the History tab is not what the window shows first.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtCore import QItemSelectionModel, Qt, Signal, Slot
+from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QFileDialog,
@@ -33,6 +37,9 @@ from PySide6.QtWidgets import (
 from metagui.core.history import StudySummary
 from metagui.qt._history_model import HistoryModel, StudyData
 
+if TYPE_CHECKING:
+    from metagui.qt.views import CompareStudies, LiveView
+
 __all__ = ["HistoryBrowser", "StudyViews"]
 
 _PLOTS = (
@@ -44,10 +51,39 @@ _PLOTS = (
 )
 
 
+class _Plots(Mapping[str, "LiveView"]):
+    """The plots of a :class:`StudyViews` by key, each built the first time it is asked for
+    (or its tab shown): a window opens without building the plots nobody looks at yet."""
+
+    def __init__(self, keys: list[str], build: Callable[[str], LiveView]) -> None:
+        self._keys = keys
+        self._build = build
+        self._views: dict[str, LiveView] = {}
+
+    def __getitem__(self, key: str) -> LiveView:
+        if key not in self._keys:
+            raise KeyError(key)
+        view = self._views.get(key)
+        if view is None:
+            view = self._views[key] = self._build(key)
+        return view
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._keys)
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def built(self) -> dict[str, LiveView]:
+        """The plots built so far (none is built)."""
+        return dict(self._views)
+
+
 class StudyViews(QSplitter):
     """The plots of one study (tabs) over its trials table; with ``compare``, a last tab that
     compares the best-so-far curves of several studies. Used for the live run and the
-    history browser alike."""
+    history browser alike. A plot is built when its tab is first shown or it is first asked
+    for (``plots[key]``)."""
 
     def __init__(
         self, model: HistoryModel, *, compare: bool = False, parent: QWidget | None = None
@@ -56,7 +92,6 @@ class StudyViews(QSplitter):
             BestSoFarPlot,
             CompareStudies,
             ImportancePlot,
-            LiveView,
             LossPlot,
             ParallelCoordinates,
             TrajectoryPlot,
@@ -71,30 +106,74 @@ class StudyViews(QSplitter):
         self._study_id: int | None = None
         self.compared: list[int] = []
         classes = (LossPlot, TrajectoryPlot, BestSoFarPlot, ParallelCoordinates, ImportancePlot)
-        self.plots: dict[str, LiveView] = {}
+        self._classes: dict[str, type[LiveView]] = {
+            key: cls for (key, _), cls in zip(_PLOTS, classes, strict=True)
+        }
+        self._titles = dict(_PLOTS)
+        if compare:
+            self._classes["compare"] = CompareStudies
+            self._titles["compare"] = "Compare studies"
+        self.plots = _Plots(list(self._classes), self._build_plot)
         self.tabs = QTabWidget()
         self.tabs.setObjectName("plotTabs")
         self.tabs.setDocumentMode(True)
-        for (key, title), cls in zip(_PLOTS, classes, strict=True):
-            view = cls(model)
-            self.plots[key] = view
-            self.tabs.addTab(view, title)
-        self.compare: CompareStudies | None = None
-        if compare:
-            self.compare = CompareStudies(model)
-            self.plots["compare"] = self.compare
-            self.tabs.addTab(self.compare, "Compare studies")
+        for key in self._classes:
+            self.tabs.addTab(QWidget(), self._titles[key])  # the plot's place until built
+        self.tabs.currentChanged.connect(self._on_tab)
         self.table = TrialsTable(model)
         self.table.trial_selected.connect(self._on_trial_selected)
-        for plot in self.plots.values():
-            selected = getattr(plot, "trial_selected", None)
-            if selected is not None:
-                selected.connect(self._on_trial_selected)
         self.addWidget(self.tabs)
         self.addWidget(self.table)
         self.setStretchFactor(0, 3)
         self.setStretchFactor(1, 2)
         self.setSizes([600, 320])
+        self._on_tab(self.tabs.currentIndex())
+
+    @property
+    def compare(self) -> CompareStudies | None:
+        """The comparison of studies, if these views have one."""
+        from metagui.qt.views import CompareStudies
+
+        if "compare" not in self._classes:
+            return None
+        view = self.plots["compare"]
+        assert isinstance(view, CompareStudies)
+        return view
+
+    def _build_plot(self, key: str) -> LiveView:
+        """Make plot ``key``, put it in its tab and bring it up to date."""
+        from metagui.qt.views import CompareStudies
+
+        view = self._classes[key](self.model)
+        index = list(self._classes).index(key)
+        current = self.tabs.currentIndex()
+        placeholder = self.tabs.widget(index)
+        self.tabs.blockSignals(True)
+        try:
+            self.tabs.removeTab(index)
+            self.tabs.insertTab(index, view, self._titles[key])
+            self.tabs.setCurrentIndex(current)
+        finally:
+            self.tabs.blockSignals(False)
+        if placeholder is not None:
+            placeholder.deleteLater()
+        selected = getattr(view, "trial_selected", None)
+        if selected is not None:
+            selected.connect(self._on_trial_selected)
+        if isinstance(view, CompareStudies):
+            view.set_studies(self.compared)
+        else:
+            view.set_study(self._study_id)
+            focus = getattr(view, "set_trial", None)
+            if focus is not None and self.selected_trial_id is not None:
+                focus(self.selected_trial_id)
+        return view
+
+    @Slot(int)
+    def _on_tab(self, index: int) -> None:
+        keys = list(self._classes)
+        if 0 <= index < len(keys):
+            self.plots[keys[index]]
 
     def show_plot(self, key: str) -> None:
         """Bring the plot ``key`` (``loss``, ``hyperparameters``, ``best_so_far``,
@@ -116,22 +195,25 @@ class StudyViews(QSplitter):
         """Show ``study_id`` in every plot and the table."""
         self._study_id = study_id
         self.selected_trial_id = None
-        for key, view in self.plots.items():
+        for key, view in self.plots.built().items():
             if key != "compare":
                 view.set_study(study_id)
         self.table.set_study(study_id)
 
     def set_compared(self, study_ids: list[int]) -> None:
+        from metagui.qt.views import CompareStudies
+
         self.compared = list(study_ids)
-        if self.compare is not None:
-            self.compare.set_studies(study_ids)
+        compare = self.plots.built().get("compare")
+        if isinstance(compare, CompareStudies):
+            compare.set_studies(study_ids)
 
     @Slot(int)
     def _on_trial_selected(self, trial_id: int) -> None:
         """A trial picked in one view (a table row, a curve, a point) is focused in all."""
         self.selected_trial_id = trial_id
         source = self.sender()
-        for view in self.plots.values():
+        for view in self.plots.built().values():
             focus = getattr(view, "set_trial", None)
             if focus is not None and view is not source:
                 focus(trial_id)
@@ -236,15 +318,12 @@ class HistoryBrowser(QWidget):
         hint.setObjectName("hint")
         top.insertWidget(1, hint)
 
-        self.views = StudyViews(self.model, compare=True)
-        self.views.table.exclude_requested.connect(self.exclude_requested)
-        self.views.table.rerun_requested.connect(self.rerun_requested)
-        self.views.table.export_requested.connect(self.export_requested)
+        self._views: StudyViews | None = None
         # Studies above, full width (every column readable), the selected study below.
-        split = QSplitter(Qt.Orientation.Vertical)
+        self._split = split = QSplitter(Qt.Orientation.Vertical)
         split.setChildrenCollapsible(False)
         split.addWidget(self.studies)
-        split.addWidget(self.views)
+        split.addWidget(QWidget())  # the plots' place until they are built
         split.setStretchFactor(0, 1)
         split.setStretchFactor(1, 4)
         split.setSizes([170, 800])
@@ -255,6 +334,26 @@ class HistoryBrowser(QWidget):
         layout.addWidget(split, 1)
         self.model.studies_changed.connect(self._fill_studies)
         self.model.error.connect(self._on_error)
+
+    @property
+    def views(self) -> StudyViews:
+        """The selected study's plots and trials table (built on first use)."""
+        if self._views is None:
+            views = StudyViews(self.model, compare=True)
+            views.table.exclude_requested.connect(self.exclude_requested)
+            views.table.rerun_requested.connect(self.rerun_requested)
+            views.table.export_requested.connect(self.export_requested)
+            sizes = self._split.sizes()
+            placeholder = self._split.replaceWidget(1, views)
+            if placeholder is not None:
+                placeholder.deleteLater()
+            self._split.setSizes(sizes)
+            self._views = views
+        return self._views
+
+    def showEvent(self, event: QShowEvent) -> None:
+        self.views  # noqa: B018  (built now: the browser is seen)
+        super().showEvent(event)
 
     # -- the database --------------------------------------------------------------------------
     @Slot()
@@ -289,7 +388,7 @@ class HistoryBrowser(QWidget):
         self.path_label.setProperty("error", False)
         self._repolish(self.path_label)
         if self.studies.rowCount():
-            self.studies.selectRow(0)
+            self._select_first_study()
         return True
 
     def refresh(self) -> None:
@@ -330,6 +429,13 @@ class HistoryBrowser(QWidget):
                 self.studies.selectRow(row)
         self.studies.setSelectionMode(mode)
 
+    def _select_first_study(self) -> None:
+        """Select the first row (the newest study) alone, whatever keys are held: selectRow
+        would add to the selection with Shift held and toggle it with Ctrl."""
+        index = self.studies.model().index(0, 0)
+        flags = QItemSelectionModel.SelectionFlag
+        self.studies.selectionModel().setCurrentIndex(index, flags.ClearAndSelect | flags.Rows)
+
     def _row_id(self, row: int) -> int:
         item = self.studies.item(row, 0)
         assert item is not None
@@ -352,7 +458,7 @@ class HistoryBrowser(QWidget):
         finally:
             self.studies.blockSignals(False)
         if not selected and summaries:
-            self.studies.selectRow(0)
+            self._select_first_study()
 
     @Slot()
     def _on_selection(self) -> None:

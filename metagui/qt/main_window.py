@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QByteArray, Qt, Slot
-from PySide6.QtGui import QCloseEvent
+from PySide6.QtGui import QCloseEvent, QShowEvent
 from PySide6.QtWidgets import (
     QDockWidget,
     QFileDialog,
@@ -37,14 +37,27 @@ from metagui.qt._run_controller import RunController
 from metagui.qt._settings import AppSettings, load_settings, save_settings
 from metagui.qt._status import RunStatus, format_value
 from metagui.qt._trial_actions import TrialActions
+from metagui.qt._window_size import available_geometry, first_geometry, fits, setup_dock_width
 from metagui.qt.error_dialog import show_error
 from metagui.qt.history_browser import HistoryBrowser, StudyViews
 
-__all__ = ["EXPERIMENT_FILTER", "MainWindow"]
+__all__ = ["EXPERIMENT_FILTER", "MainWindow", "window_title"]
 
 log = logging.getLogger(__name__)
 
 HISTORY_FILTER = "History databases (*.sqlite *.sqlite3 *.db);;All files (*)"
+
+
+def window_title(
+    experiment: str, path: Path | None, study: str | None = None, paused: bool = False
+) -> str:
+    """``demo (demo.yaml)[*] — metagui``; an experiment never saved says so; while a study
+    runs, ``… · study “demo-2” running``. ``[*]`` is where Qt marks unsaved changes."""
+    where = path.name if path is not None else "not saved"
+    title = f"{experiment} ({where})[*]"
+    if study is not None:
+        title += f" · study “{study}” {'paused' if paused else 'running'}"
+    return f"{title} — metagui"
 
 
 class MainWindow(QMainWindow):
@@ -75,16 +88,18 @@ class MainWindow(QMainWindow):
         self.trial_actions = TrialActions(self)
         self.status = RunStatus(self.run, self.statusBar())
         self._connect()
+        self._fit_dock_on_show = False
         if restore:
             self._restore(warning)
+        else:
+            self.size_to_screen()
         self._update_title()
         self._update_actions()
 
     # -- construction --------------------------------------------------------------------------
     def _build(self) -> None:
-        from metagui.qt.panels import SearchPanel, StrategyPanel, TaskSetPanel
+        from metagui.qt.panels import SearchPanel, StrategyPanel, TaskSetPanel, guard_wheel
 
-        self.resize(1440, 900)
         self.setDockNestingEnabled(False)
         self.setup_tabs = QTabWidget()
         self.setup_tabs.setObjectName("setupTabs")
@@ -101,6 +116,7 @@ class MainWindow(QMainWindow):
             scroll.setFrameShape(QScrollArea.Shape.NoFrame)
             scroll.setWidget(panel)
             self.setup_tabs.addTab(scroll, title)
+        guard_wheel(self.setup_tabs)  # the wheel scrolls the panels, never edits a value
         self.setup_dock = QDockWidget("Setup", self)
         self.setup_dock.setObjectName("setupDock")
         self.setup_dock.setWidget(self.setup_tabs)
@@ -131,12 +147,14 @@ class MainWindow(QMainWindow):
         self.toolbar = self.commands.build_toolbar(self)
         self.addToolBar(self.toolbar)
         self.commands.build_menus(self)
-        self.resizeDocks([self.setup_dock], [540], Qt.Orientation.Horizontal)
 
     def _connect(self) -> None:
         self.doc.validity_changed.connect(self._update_actions)
         self.doc.path_changed.connect(self._update_title)
         self.doc.undo_stack.cleanChanged.connect(self._update_title)
+        self.doc.changed.connect(self._update_title)  # the experiment's name
+        self.run.running_changed.connect(self._update_title)
+        self.run.paused_changed.connect(self._update_title)
         self.run.running_changed.connect(self._update_actions)
         self.run.paused_changed.connect(self._update_actions)
         self.run.study_started.connect(self._on_study_started)
@@ -235,7 +253,7 @@ class MainWindow(QMainWindow):
         if self.model.path is None or self.model.path.resolve() != db.resolve():
             self.model.open(db)
         else:
-            self.model.poll()
+            self.model.refresh()
         self.live.set_study(report.study_id)
         verb = "Resuming" if report.resumed else "Running"
         where = ""
@@ -260,7 +278,7 @@ class MainWindow(QMainWindow):
     def _on_run_finished(self) -> None:
         self.trial_actions.apply_queued()
         if self.model.path is not None:
-            self.model.poll()
+            self.model.refresh()
         p = self.run.progress
         counts = ", ".join(f"{n} {s.lower()}" for s, n in p.counts.items() if n)
         self.live_header.setText(
@@ -347,16 +365,40 @@ class MainWindow(QMainWindow):
 
     @Slot()
     def _update_title(self, *_: object) -> None:
-        name = self.doc.path.name if self.doc.path else "untitled"
-        self.setWindowTitle(f"{name}[*] — metagui")
+        running = self.run.is_running()
+        self.setWindowTitle(
+            window_title(
+                self.doc.spec.name,
+                self.doc.path,
+                self.run.progress.study if running else None,
+                self.run.paused,
+            )
+        )
         self.setWindowModified(not self.doc.undo_stack.isClean())
+
+    def size_to_screen(self) -> None:
+        """Size and place the window for the screen it opens on (first start, or a saved
+        geometry that does not fit); the setup dock takes its share when the window shows."""
+        self.setGeometry(first_geometry(available_geometry(self)))
+        self._fit_dock_on_show = True
+
+    def showEvent(self, event: QShowEvent) -> None:
+        if self._fit_dock_on_show:  # now that the window has its final size
+            self._fit_dock_on_show = False
+            width = setup_dock_width(self.width())
+            self.resizeDocks([self.setup_dock], [width], Qt.Orientation.Horizontal)
+        super().showEvent(event)
 
     def _restore(self, warning: str | None) -> None:
         s = self.settings
+        restored = False
         if s.geometry:
             self.restoreGeometry(QByteArray(base64.b64decode(s.geometry)))
+            restored = fits(self.frameGeometry(), available_geometry(self))
         if s.window_state:
             self.restoreState(QByteArray(base64.b64decode(s.window_state)))
+        if not restored:  # first start, or saved on a larger screen
+            self.size_to_screen()
         messages = [warning] if warning else []
         if s.last_experiment:
             try:

@@ -167,7 +167,12 @@ experiment_dicts = st.fixed_dictionaries(
         ),
         "seed": st.integers(0, 2**63 - 1),
         "device": SETTINGS["device"],
-        "name": st.text(min_size=1, max_size=40),
+        # any name that can name the study's folder (check_study_name): awkward but valid
+        "name": st.text(
+            st.characters(exclude_categories=["Cc", "Cs"], exclude_characters='/\\:*?"<>|'),
+            min_size=1,
+            max_size=40,
+        ).filter(lambda name: name.strip() == name and name not in (".", "..")),
         "objective": st.fixed_dictionaries(
             {"direction": st.sampled_from(["auto", "minimize", "maximize"])}
         ),
@@ -224,7 +229,8 @@ def test_awkward_strings_round_trip(fmt: str, tmp_path: Path) -> None:
     numbers = {"name": "algorithm.inner_lr", "type": "categorical", "choices": [1, 1.0]}
     spec = ExperimentSpec.model_validate(
         {
-            "name": "n\x85\u2029\r",
+            # line separators YAML treats as breaks; a study name holds no control character
+            "name": "n\u2029\u2028é 漢字",
             "taskset": {"family": "text_csv", "path": "/data/t.csv"},
             "warm_start": AWKWARD_TEXTS,
             "search_space": {"params": [choices, numbers]},
@@ -234,13 +240,110 @@ def test_awkward_strings_round_trip(fmt: str, tmp_path: Path) -> None:
     assert load_experiment(tmp_path / f"e.{fmt}", check_resources=False) == spec
 
 
-def test_yaml_keeps_field_order_and_is_plain(tmp_path: Path) -> None:
+def test_yaml_is_in_the_order_a_researcher_writes(tmp_path: Path) -> None:
     spec = ExperimentSpec(name="order")
     save_experiment(spec, tmp_path / "e.yaml")
+    text = (tmp_path / "e.yaml").read_text(encoding="utf-8")
+    assert text.startswith("name: order\n")
+    data = yaml.safe_load(text)
+    # No search space, warm start or execution section: none is written.
+    assert list(data) == [
+        "name", "taskset", "algorithm", "model", "optimizer", "training", "strategy", "pruner",
+        "budget", "objective", "seed", "device",
+    ]  # fmt: skip
+    assert list(data["algorithm"]) == ["name", "inner_lr", "inner_steps", "first_order"]
+    assert next(iter(data["taskset"])) == "family"
+
+
+# Learner -> (settings its file states, settings it ignores that stay out at their defaults).
+LEARNER_SETTINGS = {
+    "maml": ({"inner_lr", "inner_steps", "first_order"}, {"msl_iterations", "cnp_hidden"}),
+    "fomaml": ({"inner_lr", "inner_steps"}, {"first_order", "msl_iterations", "cnp_hidden"}),
+    "reptile": ({"inner_lr", "inner_steps"}, {"first_order", "msl_iterations", "cnp_hidden"}),
+    "metasgd": ({"inner_lr", "inner_steps", "first_order"}, {"msl_iterations", "cnp_hidden"}),
+    "anil": ({"inner_lr", "inner_steps", "first_order"}, {"msl_iterations", "cnp_hidden"}),
+    "mamlpp": ({"inner_lr", "msl_iterations", "first_order"}, {"cnp_hidden"}),
+    "protonet": (set(), {"inner_lr", "inner_steps", "first_order", "cnp_hidden"}),
+    "cnp": ({"cnp_hidden"}, {"inner_lr", "inner_steps", "first_order", "msl_iterations"}),
+}
+
+
+def test_every_learner_is_covered() -> None:
+    assert set(LEARNER_SETTINGS) == set(ALGORITHMS)
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize("learner", ALGORITHMS)
+def test_a_saved_file_states_what_the_learner_uses(learner: str, fmt: str, tmp_path: Path) -> None:
+    spec = ExperimentSpec.model_validate(
+        {"name": f"{learner} run", "algorithm": {"name": learner}, "optimizer": {"lr": 0.003}}
+    )
+    path = tmp_path / f"e.{fmt}"
+    save_experiment(spec, path)
+    assert load_experiment(path, check_resources=False) == spec
+    data = _read(path, fmt)
+    uses, ignores = LEARNER_SETTINGS[learner]
+    assert uses <= set(data["algorithm"]) and not ignores & set(data["algorithm"])
+    assert data["name"] == f"{learner} run" and data["optimizer"]["lr"] == 0.003
+    assert "eval_inner_steps" not in data["algorithm"]  # None: "same as inner steps"
+    if fmt != "toml":  # TOML writes the top-level scalars before the tables
+        assert next(iter(data)) == "name"
+
+
+def _read(path: Path, fmt: str) -> dict[str, Any]:
+    text = path.read_text(encoding="utf-8")
+    if fmt == "toml":
+        import tomllib
+
+        return tomllib.loads(text)
+    loaded: dict[str, Any] = json.loads(text) if fmt == "json" else yaml.safe_load(text)
+    return loaded
+
+
+def test_protonet_on_conv4_leaves_out_what_it_ignores(tmp_path: Path) -> None:
+    spec = ExperimentSpec.model_validate(
+        {
+            "name": "proto",
+            "taskset": {"family": "image_folder", "root": "/data/classes"},
+            "model": {"kind": "conv4", "filters": 32},
+            "algorithm": {"name": "protonet"},
+        }
+    )
+    save_experiment(spec, tmp_path / "e.yaml")
     data = yaml.safe_load((tmp_path / "e.yaml").read_text(encoding="utf-8"))
-    # An experiment without an execution section is written without one.
-    assert list(data) == [f for f in ExperimentSpec.model_fields if f != "execution"]
-    assert list(data["algorithm"]) == list(spec.algorithm.model_dump())
+    assert data["algorithm"] == {"name": "protonet"}
+    assert data["model"] == {"kind": "conv4", "filters": 32, "norm": "batch"}
+    assert data["taskset"] == {
+        "family": "image_folder", "root": "/data/classes", "n_way": 5, "k_shot": 1, "q_query": 15,
+    }  # fmt: skip
+    assert load_experiment(tmp_path / "e.yaml", check_resources=False) == spec
+
+
+def test_a_changed_setting_is_kept_even_where_the_learner_ignores_it(tmp_path: Path) -> None:
+    # Switching the learner back must find the value the user set: the file keeps it.
+    spec = ExperimentSpec.model_validate({"algorithm": {"name": "protonet", "inner_lr": 0.5}})
+    save_experiment(spec, tmp_path / "e.yaml")
+    data = yaml.safe_load((tmp_path / "e.yaml").read_text(encoding="utf-8"))
+    assert data["algorithm"] == {"name": "protonet", "inner_lr": 0.5}
+    assert load_experiment(tmp_path / "e.yaml", check_resources=False) == spec
+
+
+def test_settings_of_a_searched_learner_are_stated(tmp_path: Path) -> None:
+    spec = ExperimentSpec.model_validate(
+        {
+            "algorithm": {"name": "protonet"},
+            "search_space": {
+                "params": [{"name": "algorithm.name", "type": "categorical",
+                            "choices": ["protonet", "mamlpp"]}]
+            },
+        }
+    )  # fmt: skip
+    save_experiment(spec, tmp_path / "e.yaml")
+    data = yaml.safe_load((tmp_path / "e.yaml").read_text(encoding="utf-8"))
+    assert {"inner_lr", "msl_iterations"} <= set(data["algorithm"])
+    assert data["search_space"]["params"] == [
+        {"name": "algorithm.name", "type": "categorical", "choices": ["protonet", "mamlpp"]}
+    ]
 
 
 def test_an_execution_section_is_written_and_read_back(tmp_path: Path) -> None:

@@ -69,12 +69,12 @@ def _finished(writer: HistoryWriter, study: int, number: int, value: float | Non
 def test_a_new_file_gets_every_table_in_wal_mode(writer: HistoryWriter, path: Path) -> None:
     db = sqlite_utils.Database(path)
     try:
-        assert {"meta", "studies", "trials", "metrics", "learned", "artifacts"} <= set(
+        assert {"meta", "studies", "trials", "metrics", "learned", "artifacts", "curves"} <= set(
             db.table_names()
         )
         meta = {row["key"]: row["value"] for row in db.query("SELECT key, value FROM meta")}
         assert meta["app"] == "metagui"
-        assert meta["schema_version"] == SCHEMA_VERSION == 2
+        assert meta["schema_version"] == SCHEMA_VERSION == 3
         assert "host" in db.table("trials").columns_dict
         assert db.journal_mode == "wal"
         assert ["trial_id", "name", "step"] in [
@@ -216,13 +216,15 @@ def test_an_old_file_is_migrated_once_and_keeps_its_data(
         ran.append(2)
         real(db)
 
-    monkeypatch.setattr(_schema, "MIGRATIONS", [_schema.MIGRATIONS[0], to_2])
+    monkeypatch.setattr(
+        _schema, "MIGRATIONS", [_schema.MIGRATIONS[0], to_2, *_schema.MIGRATIONS[2:]]
+    )
     with pytest.raises(MetaguiError, match="older"):
         HistoryReader(path)  # a reader cannot migrate
     HistoryWriter(path).close()
     HistoryWriter(path).close()
     assert ran == [2]
-    assert _schema_version(path) == 2
+    assert _schema_version(path) == SCHEMA_VERSION
     with HistoryReader(path) as reader:
         (study,) = reader.studies()
         (trial,) = reader.trials(study.id)

@@ -189,3 +189,23 @@ def test_extracted_real_omniglot_subset(tmp_path: Path) -> None:
     batch = ts.sample("test", 4, torch.Generator().manual_seed(0))
     assert batch.x_support.shape == (4, 5, 1, 28, 28)
     assert batch.x_query.shape == (4, 75, 1, 28, 28)
+
+
+def test_validation_fraction_0_leaves_no_validation_split(tmp_path: Path) -> None:
+    _folder(tmp_path, classes=12)
+    names = [f"c{c:02d}" for c in range(12)]
+    order = sorted(names)
+    random.Random(3).shuffle(order)
+    ts = _cfg(tmp_path, split=(0.75, 0.0, 0.25), split_seed=3).build()
+    # The same recorded rule: the train and test classes are cut from the same shuffle.
+    assert list(ts.classes["train"]) == sorted(order[:9])
+    assert list(ts.classes["test"]) == sorted(order[9:])
+    assert ts.classes["validation"] == ()
+    assert not ts.has_split("validation") and ts.has_split("test")
+    assert "no validation split" in ts.describe()
+    with pytest.raises(TaskSetError, match="no validation split"):
+        ts.sample("validation", 2, torch.Generator().manual_seed(0))
+    assert ts.sample("test", 2, torch.Generator().manual_seed(0)).x_support.shape[0] == 2
+    # A validation fraction too small to hold n_way classes is an error, not a silent none.
+    with pytest.raises(TaskSetError, match="validation split"):
+        _cfg(tmp_path, split=(0.74, 0.01, 0.25)).build()

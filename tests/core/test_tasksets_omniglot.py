@@ -321,3 +321,57 @@ def test_real_subsets_give_5_way_28x28_episodes() -> None:
         assert b.x_query.shape == (8, 75, 1, 28, 28)
         # Kept as given: mostly white background (1.0) with dark strokes.
         assert 0.6 < float(b.x_query.mean()) < 0.98
+
+
+@pytest.mark.parametrize("fraction", [0.0, 0.5])
+def test_validation_fraction_changes_only_the_count_of_the_pinned_rule(
+    data_root: Path, taskset: om.OmniglotTaskSet, fraction: float
+) -> None:
+    ts = _config(data_root, val_fraction=fraction).build()
+    limit = round(256 * fraction)
+    val = {k for k in BACKGROUND if hashlib.sha256(k.encode()).digest()[0] < limit}
+    rot = ["", " rot90", " rot180", " rot270"]
+    assert set(ts.classes["validation"]) == {k + r for k in val for r in rot}
+    assert set(ts.classes["train"]) == {k + r for k in BACKGROUND if k not in val for r in rot}
+    assert ts.classes["test"] == taskset.classes["test"]
+    assert ts.classes == _config(data_root, val_fraction=fraction).build().classes
+    if fraction:
+        # A larger fraction only adds characters to the default's.
+        assert set(taskset.classes["validation"]) < set(ts.classes["validation"])
+        assert 0.3 < len(val) / len(BACKGROUND) < 0.7
+        assert ts.has_split("validation")
+    else:
+        assert not ts.has_split("validation") and ts.has_split("train")
+        assert "no validation split: val_fraction = 0" in ts.describe()
+        with pytest.raises(TaskSetError, match="no validation split"):
+            ts.sample("validation", 2, torch.Generator().manual_seed(0))
+        b = ts.sample("train", 2, torch.Generator().manual_seed(0))
+        assert b.x_support.shape == (2, 6, 1, SIZE, SIZE)
+
+
+@pytest.mark.parametrize("fraction", [-0.1, 0.001, 1.0])
+def test_validation_fraction_out_of_range_or_too_small_to_pick_is_refused(
+    data_root: Path, fraction: float
+) -> None:
+    with pytest.raises(ValueError, match="val_fraction"):
+        _config(data_root, val_fraction=fraction)
+
+
+@needs_shared
+def test_real_subset_with_half_or_no_validation_characters() -> None:
+    name = "images_background_small1"
+    with zipfile.ZipFile(SHARED_OMNIGLOT / f"{name}.zip") as zf:
+        keys = {"/".join(n.split("/")[1:3]) for n in zf.namelist() if n.endswith(".png")}
+    assert len(keys) == 136
+    half = {k for k in keys if hashlib.sha256(k.encode()).digest()[0] < 128}
+    for fraction, expected in ((0.5, half), (0.0, set())):
+        ts = OmniglotConfig(
+            root=str(SHARED_OMNIGLOT),
+            background=name,
+            evaluation="images_background_small2",
+            val_fraction=fraction,
+            rotations=False,
+        ).build()
+        assert set(ts.classes["validation"]) == expected
+        assert len(ts.classes["train"]) == 136 - len(expected)
+    assert 0.35 < len(half) / 136 < 0.65

@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
+from PySide6.QtWidgets import QMessageBox
 from pytestqt.qtbot import QtBot
 
 from metagui.cli import main
@@ -15,7 +16,7 @@ from metagui.core.history import HistoryReader, TrialRow
 from metagui.core.runner import StudyRunner
 from metagui.core.study_export import EXPORT_FORMATS
 from metagui.qt._history_model import HistoryModel
-from metagui.qt.export_dialog import ExportDialog, default_file_name
+from metagui.qt.export_dialog import SUFFIXES, ExportDialog, default_file_name, with_format_suffix
 
 ACTIVATIONS = ["relu", "tanh"]
 _DATE = re.compile(rb'^\s*"?date"?\s*[:=].*$', re.MULTILINE)
@@ -96,11 +97,13 @@ def test_the_dialog_writes_what_metagui_export_writes(
     dialog.set_format(fmt)
     assert dialog.fmt == fmt and dialog.trial == number
     assert dialog.trial_box.isEnabled() == (fmt != "csv")
-    ours = tmp_path / f"dialog-{fmt}"
-    dialog.path_edit.setText(str(ours))
+    typed = tmp_path / f"dialog-{fmt}"
+    dialog.path_edit.setText(str(typed))
     dialog.export_button.click()
+    ours = tmp_path / f"dialog-{fmt}{SUFFIXES[fmt][0]}"  # a name without suffix gets one
     assert dialog.written == [ours], dialog.message.text()
     assert dialog.message.text() == f"Wrote {ours}" and not dialog.message.property("error")
+    assert dialog.path_edit.text() == str(ours)
 
     theirs = tmp_path / f"cli-{fmt}"
     argv = ["export", "--db", str(history), "--study", "first", "--format", fmt, "-o", str(theirs)]
@@ -175,3 +178,74 @@ def test_export_plots_writes_every_plot(
     assert f"Wrote {len(written)} plots" in dialog.message.text()
     model.close()
     views.close()
+
+
+def test_the_file_suffix_follows_the_chosen_format(
+    qtbot: QtBot, history: Path, tmp_path: Path
+) -> None:
+    dialog = ExportDialog(history, "first", start_dir=str(tmp_path))
+    qtbot.addWidget(dialog)
+    assert Path(dialog.path_edit.text()) == tmp_path / "first-best.yaml"
+    dialog.set_format("csv")  # the dialog's own name follows the format
+    assert Path(dialog.path_edit.text()) == tmp_path / "first-trials.csv"
+    dialog.set_format("checkpoint")
+    assert Path(dialog.path_edit.text()) == tmp_path / "first-best.pt"
+    dialog.path_edit.setText(str(tmp_path / "model.pt"))  # the user's own name
+    dialog.set_format("csv")
+    assert Path(dialog.path_edit.text()) == tmp_path / "model.csv"
+    dialog.set_format("yaml")
+    assert Path(dialog.path_edit.text()) == tmp_path / "model.yaml"
+    dialog.set_format("hydra")  # a .yaml file already
+    assert Path(dialog.path_edit.text()) == tmp_path / "model.yaml"
+    assert with_format_suffix(Path("a/run.v2"), "json") == Path("a/run.json")
+    assert with_format_suffix(Path("a/run.YML"), "yaml") == Path("a/run.YML")
+
+
+@pytest.mark.parametrize(
+    ("answer", "written"),
+    [
+        (QMessageBox.StandardButton.Yes, "best.csv"),
+        (QMessageBox.StandardButton.No, "best.pt"),
+        (QMessageBox.StandardButton.Cancel, None),
+    ],
+)
+def test_a_name_that_does_not_fit_the_format_is_asked_about(
+    qtbot: QtBot,
+    history: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    answer: QMessageBox.StandardButton,
+    written: str | None,
+) -> None:
+    asked: list[str] = []
+
+    def exec_(box: QMessageBox) -> int:
+        asked.append(box.text())
+        return int(answer.value)
+
+    monkeypatch.setattr(QMessageBox, "exec", exec_)
+    dialog = ExportDialog(history, "first", start_dir=str(tmp_path))
+    qtbot.addWidget(dialog)
+    dialog.set_format("csv")
+    dialog.path_edit.setText(str(tmp_path / "best.pt"))
+    result = dialog.export()
+    assert len(asked) == 1 and "best.pt" in asked[0] and "best.csv" in asked[0]
+    if written is None:
+        assert result is None and not list(tmp_path.iterdir())
+        assert "Nothing was written" in dialog.message.text()
+        return
+    assert result == tmp_path / written and dialog.written == [tmp_path / written]
+    assert [p.name for p in tmp_path.iterdir()] == [written]
+    assert (tmp_path / written).read_text(encoding="utf-8").startswith("number,")
+
+
+def test_the_dialog_starts_in_the_last_folder_or_the_documents_folder(
+    qtbot: QtBot, history: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # never the folder the app was started in
+    fresh = ExportDialog(history, "first")
+    qtbot.addWidget(fresh)
+    assert Path(fresh.path_edit.text()).parent != tmp_path
+    remembered = ExportDialog(history, "first", start_dir=str(tmp_path / "exports"))
+    qtbot.addWidget(remembered)  # a folder that is gone: the documents folder again
+    assert Path(remembered.path_edit.text()).parent == Path(fresh.path_edit.text()).parent

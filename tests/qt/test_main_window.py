@@ -149,7 +149,8 @@ def test_open_save_reopen_is_the_same_experiment_and_recent_files_follow(
     assert window.doc.set_value("budget.trials", 7) is None
     target = tmp_path / f"saved{suffix}"
     assert window.save_experiment_to(target)
-    assert not window.isWindowModified() and window.windowTitle().startswith(target.name)
+    title = window.windowTitle()
+    assert not window.isWindowModified() and f"{original.name} ({target.name})" in title
     saved = window.doc.spec
 
     other = MainWindow()
@@ -168,6 +169,39 @@ def test_open_save_reopen_is_the_same_experiment_and_recent_files_follow(
     window.commands.recent_menu.aboutToShow.emit()
     entries = [a.text() for a in window.commands.recent_menu.actions()]
     assert entries[:2] == recent[:2]
+
+
+def test_save_and_open_dialogs_start_in_the_last_used_folder_never_the_current_one(
+    window: MainWindow, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from PySide6.QtWidgets import QFileDialog
+
+    monkeypatch.chdir(tmp_path)
+    starts: list[str] = []
+
+    def cancelled(_parent: object, _title: str, start: str, *_: object) -> tuple[str, str]:
+        starts.append(start)
+        return "", ""
+
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", cancelled)
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", cancelled)
+    window.open_copy(SEARCH_EXAMPLE)  # untitled: no folder of its own
+    assert not window.files.save_as()
+    window.files.open_dialog()
+    first_save, first_open = (Path(s) for s in starts)
+    assert first_save.name == f"{window.doc.spec.name}.yaml"
+    # Absolute folders (a relative name would open wherever the app was started), not cwd.
+    assert first_save.is_absolute() and first_open.is_absolute()
+    assert first_save.parent != tmp_path and first_open != tmp_path
+
+    folder = tmp_path / "experiments"
+    folder.mkdir()
+    assert window.save_experiment_to(folder / "kept.yaml")
+    assert window.settings.experiment_dir == str(folder.resolve())
+    window.open_copy(SEARCH_EXAMPLE)
+    starts.clear()
+    assert not window.files.save_as()
+    assert Path(starts[0]).parent == folder.resolve()
 
 
 def test_a_file_that_does_not_load_is_reported_and_changes_nothing(
@@ -254,11 +288,11 @@ def test_a_study_set_up_in_the_panels_runs_and_fills_the_plots_and_the_table(
     plots = window.live.plots
     for view in plots.values():
         view.redraw()
-    curves = plots["loss"].visible_curves("train")
-    assert set(curves) == {t.id for t in trials}
-    for curve in curves.values():
-        xs, _ = curve.getData()
-        assert xs is not None and len(xs) == 6
+    loss = plots["loss"]
+    assert loss.visible_curves("train") == {t.id for t in trials}
+    for trial in trials:  # one faint curve each, every logged step a bucket's low and high
+        drawn = loss.bundles["train"].curve(trial.id)
+        assert drawn is not None and len(set(drawn[0])) == 6
     best = plots["best_so_far"]
     xs, ys = best.curve.getData()
     best_value = min(t.value for t in trials if t.value is not None)
@@ -267,7 +301,7 @@ def test_a_study_set_up_in_the_panels_runs_and_fills_the_plots_and_the_table(
     # the status bar read-out
     status = window.status
     status.refresh()
-    assert status.trial.text() == "Trial 3/3"
+    assert status.trial.text() == "3/3 done"
     assert f"{best_value:.4g}" in status.best.text()
     assert status.device.text().startswith("cpu")
     assert status.state.text() == "Ended (budget)"
@@ -283,6 +317,23 @@ def start_long_run(qtbot: QtBot, window: MainWindow, name: str) -> None:
     commands = window.commands
     assert window.is_running() and not commands.run.isEnabled()
     assert commands.stop.isEnabled() and commands.pause.isEnabled() and commands.prune.isEnabled()
+
+
+def test_the_title_names_the_experiment_and_the_running_study(
+    qtbot: QtBot, window: MainWindow
+) -> None:
+    window.open_copy(ROOT / "resources" / "examples" / "demo-study.yaml")
+    assert window.windowTitle() == "demo-study (not saved)[*] — metagui"
+    start_long_run(qtbot, window, "titled")
+    study = window.run.progress.study
+    assert study.startswith("titled")
+    assert window.windowTitle() == f"titled (not saved)[*] · study “{study}” running — metagui"
+    window.toggle_pause()
+    qtbot.waitUntil(lambda: window.run.paused, timeout=RUN_TIMEOUT_MS)
+    assert window.windowTitle().endswith(f"study “{study}” paused — metagui")
+    window.stop_run()
+    wait_until_done(qtbot, window)
+    assert window.windowTitle() == "titled (not saved)[*] — metagui"
 
 
 def test_pause_resume_and_stop_mid_run(qtbot: QtBot, window: MainWindow, tmp_path: Path) -> None:

@@ -10,7 +10,15 @@ from test_panels_support import EXAMPLES, type_into
 from metagui.core.experiment_io import load_experiment
 from metagui.qt._document import ExperimentDocument
 from metagui.qt.panels import SearchPanel
-from metagui.qt.panels._search_table import CHOICES, HIGH, LOG, LOW, SearchSpaceTable
+from metagui.qt.panels._search_table import (
+    CHOICES,
+    CONDITION,
+    HIGH,
+    LOG,
+    LOW,
+    STEP,
+    SearchSpaceTable,
+)
 
 
 @pytest.fixture
@@ -193,13 +201,13 @@ def test_bad_text_in_a_cell_names_the_cell(panel: SearchPanel, doc) -> None:
 
 def test_condition_is_parsed_and_written_back(panel: SearchPanel, doc) -> None:
     table = panel.search_space
-    _set_cell(table, 4, 7, "algorithm.name in maml, reptile")
+    _set_cell(table, 4, CONDITION, "algorithm.name in maml, reptile")
     condition = doc.spec.search_space.get("model.activation").condition
     assert condition is not None
     assert (condition.param, condition.in_) == ("algorithm.name", ["maml", "reptile"])
-    _set_cell(table, 4, 7, "algorithm.name maml")
+    _set_cell(table, 4, CONDITION, "algorithm.name maml")
     assert "condition:" in (table.row_error(4) or "")
-    _set_cell(table, 4, 7, "")
+    _set_cell(table, 4, CONDITION, "")
     assert doc.spec.search_space.get("model.activation").condition is None
 
 
@@ -245,7 +253,13 @@ def test_changing_the_type_converts_the_row(panel: SearchPanel, doc) -> None:
     table.type_combo(3).setCurrentText("categorical")
     param = doc.spec.search_space.get("optimizer.lr")
     assert param.type == "categorical" and param.choices == [0.0001, 0.01]
-    assert not table.table.item(3, LOW).flags() & Qt.ItemFlag.ItemIsEditable
+    # The choices take the range cells of the row, Low to Step.
+    assert table.table.columnSpan(3, CHOICES) == STEP - LOW + 1
+    assert table.table.item(3, CHOICES).text() == "0.0001, 0.01"
+    assert table.table.item(3, CHOICES).flags() & Qt.ItemFlag.ItemIsEditable
+    assert not table.table.item(3, HIGH).flags() & Qt.ItemFlag.ItemIsEditable
+    table.type_combo(3).setCurrentText("float")  # back to a range: the cells come apart
+    assert table.table.columnSpan(3, LOW) == 1 and table.table.item(3, LOW).text()
     table.type_combo(3).setCurrentText("fixed")
     assert doc.spec.search_space.get("optimizer.lr").value == 0.001
 
@@ -271,3 +285,20 @@ def test_defaults_for_the_algorithm(qtbot, panel: SearchPanel, doc) -> None:
     assert _names(doc) == ["optimizer.lr", "model.filters", "model.norm"]
     doc.undo_stack.undo()
     assert _names(doc)[0] == "algorithm.inner_lr"
+
+
+def test_the_table_fits_the_dock_of_a_laptop_screen(qtbot, doc) -> None:
+    # As wide as in the setup dock beside the plots on a 1280x800 screen: every column in
+    # view (test_window_size checks the dock itself).
+    table = SearchSpaceTable(doc)
+    qtbot.addWidget(table)
+    table.resize(527, 300)
+    table.show()
+    qtbot.waitUntil(lambda: table.table.viewport().width() > 500)
+    view = table.table
+    right = view.columnViewportPosition(CONDITION) + view.columnWidth(CONDITION)
+    assert right <= view.viewport().width()
+    assert view.columnWidth(CONDITION) >= 80
+    assert not view.horizontalScrollBar().isVisible()
+    categorical = next(i for i, r in enumerate(table.rows()) if r.type == "categorical")
+    assert view.columnSpan(categorical, CHOICES) == 4  # its choices in plain view

@@ -15,6 +15,8 @@ from metagui.core.tasksets import EpisodePreview
 from metagui.qt._document import ExperimentDocument
 from metagui.qt.panels import TaskSetPanel
 from metagui.qt.panels._preview import PreviewLoader
+from metagui.qt.panels._preview_view import fit_thumbnails
+from metagui.qt.panels._taskset_panel import INCOMPLETE_MESSAGE
 
 WAIT_MS = 60_000  # the first preview imports torch in the worker thread
 
@@ -241,6 +243,43 @@ def test_image_preview_shows_labelled_support_and_query(qtbot, panel, doc, tmp_p
     assert "2-way 1-shot" in panel.caption.text()
 
 
+def test_fit_thumbnails_shrinks_them_then_shows_fewer() -> None:
+    assert fit_thumbnails(2000, 5, 15) == (56, 5, 6)  # 6 query examples at most
+    size, k, q = fit_thumbnails(420, 5, 15)
+    assert (k, q) == (5, 6) and 28 <= size < 56
+    assert fit_thumbnails(200, 5, 15) == (28, 5, 1)
+    assert fit_thumbnails(100, 5, 15) == (28, 2, 1)
+
+
+@pytest.mark.parametrize("width", [560, 380])
+def test_the_image_preview_fits_the_dock_and_says_what_it_shows(
+    qtbot, panel, doc, tmp_path, width: int
+) -> None:
+    root = make_image_folder(tmp_path / "images", classes=32, per_class=24)
+    spec = with_taskset(
+        doc.spec, family="image_folder", root=str(root), n_way=5, k_shot=5, q_query=15,
+        image_size=8,
+    )  # fmt: skip
+    panel.resize(width, 900)
+    panel.show()
+    qtbot.waitUntil(lambda: not panel.loader.busy, timeout=WAIT_MS)
+    with qtbot.waitSignal(panel.preview_shown, timeout=WAIT_MS):
+        doc.replace(spec)
+    view = panel.preview
+    headers = [w.text() for w in view.images.findChildren(QLabel, "previewHeader")]
+    query_header = next(h for h in headers if h.startswith("Query"))
+    shown = int(query_header.split("(")[1].split()[0])
+    assert query_header == (
+        f"Query ({shown} of 15 per class)" if shown < 15 else "Query (15 per class)"
+    )
+    assert len(view.thumbnails()) == 5 * 5 + 5 * shown  # every column the header counts
+    right = view.images.viewport().width()
+    for thumb in view.thumbnails():
+        edge = thumb.mapTo(view.images.viewport(), thumb.rect().topRight()).x()
+        assert edge <= right, "a thumbnail is cut off at the right"
+    assert not view.images.verticalScrollBar().isVisible()  # the panel scrolls, not the grid
+
+
 def test_text_preview_shows_one_episode_in_a_table(qtbot, panel, doc, tmp_path) -> None:
     path = make_text_csv(tmp_path / "texts.csv")
     spec = with_taskset(
@@ -275,6 +314,37 @@ def test_pending_family_shows_a_message_not_a_stale_preview(qtbot, panel) -> Non
     assert "highlighted" in panel.preview.message.text()
     panel.close()
     assert panel.loader.active_threads() == 0
+
+
+def test_a_valid_root_typed_into_a_pending_family_is_previewed_at_once(
+    qtbot, panel, doc, tmp_path
+) -> None:
+    # Enough for the default 5-way 1-shot episodes with 15 queries in every split.
+    root = make_image_folder(tmp_path / "images", classes=32, per_class=16)
+    panel.show()
+    panel.family.setCurrentIndex(panel.family.findData("image_folder"))
+    assert panel.preview.message.text() == INCOMPLETE_MESSAGE
+    line = panel.forms["image_folder"].editor("root")
+    qtbot.keyClicks(line, str(root))  # typed; the focus has not left the field
+    assert panel.forms["image_folder"].errors == {}
+    assert panel.preview.message.text() != INCOMPLETE_MESSAGE  # never contradicts the form
+    qtbot.waitUntil(lambda: panel.preview.kind == "images", timeout=WAIT_MS)
+    assert "5-way 1-shot" in panel.caption.text()
+    assert doc.spec.taskset.family == "sinusoid"  # applied on Enter or leaving the field
+    qtbot.keyClick(line, Qt.Key.Key_Return)
+    assert doc.spec.taskset.family == "image_folder" and doc.spec.taskset.root == str(root)
+
+
+def test_text_that_does_not_validate_replaces_the_preview_by_the_message(qtbot, panel, doc) -> None:
+    with qtbot.waitSignal(panel.preview_shown, timeout=WAIT_MS):
+        panel.show()
+    line = panel.forms["sinusoid"].editor("amplitude")
+    line.selectAll()
+    qtbot.keyClicks(line, "1, x")
+    assert panel.preview.message.text() == INCOMPLETE_MESSAGE
+    line.selectAll()
+    qtbot.keyClicks(line, "1, 2")
+    qtbot.waitUntil(lambda: panel.preview.kind == "curves", timeout=WAIT_MS)
 
 
 def test_closing_during_a_preview_waits_for_its_thread(qtbot, panel, doc, tmp_path) -> None:

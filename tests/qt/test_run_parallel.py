@@ -210,10 +210,11 @@ def test_status_text_while_launching_is_paused(qtbot: QtBot) -> None:
     )
 
 
-def test_status_text_of_a_serial_run_is_as_before() -> None:
+def test_status_text_of_a_serial_run_names_the_trial_as_the_table_does() -> None:
     p = RunProgress(planned_trials=40, finished=3, device=CPU, where="in process")
     p.running = {3: RunningTrial(3, step=20, total_steps=50)}
-    assert trials_text(p, running=True)[0] == "Trial 4/40 · step 20/50"
+    assert trials_text(p, running=True)[0] == "Trial 3 · step 20/50 · 3/40 done"
+    assert trials_text(p, running=False)[0] == "3/40 done"
     assert where_text(p)[0] == CPU
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PySide6.QtCore import QPointF, Qt
 from pytestqt.qtbot import QtBot
 from test_views_data import (  # noqa: F401  (fixtures)
     TRIALS,
@@ -60,16 +61,24 @@ def test_loss_curves_hold_the_stored_series_and_the_running_trial_is_the_focus(
     view = LossPlot(model)
     shown(qtbot, view, history.study_id)
     study = study_of(model, history)
-    curves = view.visible_curves("train")
-    assert set(curves) == set(study.trials)
-    for trial_id, curve in curves.items():
-        series = study.metrics[trial_id]["train/loss"]
-        np.testing.assert_array_equal(curve.xData, series.steps)
-        np.testing.assert_array_equal(curve.yData, series.values)
-    val = view.visible_curves("val")
     running = history.ids[7]
-    np.testing.assert_array_equal(val[running].yData, study.metrics[running]["val/mse"].values)
+    finished = {t.id for t in study.trials.values() if t.state != "RUNNING"}
+    # The finished trials' faint curves are one item; the running trial is drawn bold.
+    assert view.visible_curves("train") == set(view.bundles["train"].trial_ids()) == finished
+    for trial_id in finished:
+        drawn = view.bundles["train"].curve(trial_id)
+        assert drawn is not None
+        series = study.metrics[trial_id]["train/loss"]
+        # 31 steps, fewer than the buckets: each step is a bucket, its low and high the same
+        for half in (slice(0, None, 2), slice(1, None, 2)):
+            np.testing.assert_array_equal(drawn[0][half], series.steps)
+            np.testing.assert_array_equal(drawn[1][half], series.values)
+    val = view.visible_curves("val")
+    assert val == {history.ids[n] for n in (0, 1, 2, 3, 5, 6)}
     assert history.ids[4] not in val  # the failed trial never reached an evaluation
+    np.testing.assert_array_equal(
+        view.focus_curves["val"].yData, study.metrics[running]["val/mse"].values
+    )
     focus = view.focus_curves["train"]
     np.testing.assert_array_equal(focus.yData, study.metrics[running]["train/loss"].values)
     legend = view.plots["train"].legend
@@ -119,9 +128,16 @@ def test_clicking_a_loss_curve_selects_its_trial(
 ) -> None:
     view = LossPlot(model)
     shown(qtbot, view, history.study_id)
-    curve = view.curves["train"][history.ids[3]]
+    view.grab()  # laid out and ranged, as on screen
+    bundle = view.bundles["train"]
+    drawn = bundle.curve(history.ids[3])
+    assert drawn is not None
+    point = bundle.mapToScene(QPointF(drawn[0][20], drawn[1][20]))  # step 500 of trial 3
+    assert bundle.trial_at(bundle.mapFromScene(point)) == history.ids[3]
+    assert bundle.trial_at(bundle.mapFromScene(point + QPointF(0, 40))) is None  # far off
+    where = view.graphics.mapFromScene(point)
     with qtbot.waitSignal(view.trial_selected, timeout=1000) as blocker:
-        curve.sigClicked.emit(curve, None)
+        qtbot.mouseClick(view.graphics.viewport(), Qt.MouseButton.LeftButton, pos=where)
     assert blocker.args == [history.ids[3]]
     view.redraw()
     study = study_of(model, history)
@@ -135,16 +151,27 @@ def test_loss_plot_follows_the_history_incrementally(
 ) -> None:
     view = LossPlot(model)
     shown(qtbot, view, history.study_id)
-    first_curve = view.curves["train"][history.ids[0]]
+    bundle = view.bundles["train"]
     finish_running_trial_and_start_another(history, model)
     assert view.needs_redraw()
     view.redraw()
     study = study_of(model, history)
-    running = view.curves["train"][history.ids[7]]
-    assert len(running.xData) == len(study.metrics[history.ids[7]]["train/loss"].steps) == 31
-    assert history.ids[8] in view.visible_curves()
-    assert view.curves["train"][history.ids[0]] is first_curve  # kept, not rebuilt
+    finished = bundle.curve(history.ids[7])  # now one of the faint curves
+    assert finished is not None and len(finished[0]) == 2 * 31
+    assert history.ids[7] in view.visible_curves() and history.ids[8] not in view.visible_curves()
+    focus = view.focus_curves["train"]  # the new running trial, at full resolution
+    np.testing.assert_array_equal(focus.yData, study.metrics[history.ids[8]]["train/loss"].values)
     assert view.plots["train"].legend.items[0][1].text == "trial 8 (running)"
+    # A trial that ends within the colour bar's span is added to the bundle, not rebuilt.
+    rebuilt: list[int] = []
+    original = bundle.set_groups
+    bundle.set_groups = lambda groups: (rebuilt.append(1), original(groups))  # type: ignore[method-assign]
+    history.write_steps(8, 1500)
+    history.writer.finish_trial(history.ids[8], "COMPLETE", value=0.2, test_value=0.2)
+    assert model.poll()
+    view.redraw()
+    assert rebuilt == [] and history.ids[8] in bundle.trial_ids()
+    assert sorted(bundle.trial_ids()) == sorted(t.id for t in study.trials.values())
 
 
 def test_views_redraw_on_their_timer_once_per_change_and_only_while_shown(

@@ -154,8 +154,8 @@ def normal_values(study: StudyData, history: History, name: str) -> np.ndarray:
     return np.concatenate(
         [
             np.asarray(series[name].values)
-            for trial_id, series in study.metrics.items()
-            if trial_id != diverged and name in series
+            for trial_id in study.trials
+            if trial_id != diverged and name in (series := study.metrics.get(trial_id, {}))
         ]
     )
 
@@ -180,8 +180,9 @@ def test_loss_plot_fits_the_normal_curves_and_clips_the_diverged_one(
         assert low <= normal.min() and high >= normal.max(), panel
         assert high < 1.5 * normal.max(), panel  # nowhere near 1e12
         # The data are kept as they are: the view clips them.
-        diverged = view.visible_curves(panel)[history.ids[6]]
-        assert DIVERGED in diverged.yData and np.isinf(diverged.yData).any()  # and NaN
+        drawn = view.bundles[panel].curve(history.ids[6])
+        assert drawn is not None
+        assert DIVERGED in drawn[1] and np.isinf(drawn[1]).any() and np.isnan(drawn[1]).any()
     # Colours by value: the normal trials spread over the whole colour bar.
     assert view.colorbar.levels() == (0.09, 0.42)
 
@@ -255,7 +256,7 @@ def test_a_manual_zoom_holds_through_redraws_until_auto_range_is_back(
     history.write_steps(5, 1500)
     assert model.poll()
     view.redraw()
-    running = view.visible_curves()[history.ids[5]]
+    running = view.focus_curves["train"]
     assert len(running.xData) == STEPS // LOG_EVERY + 1
     y_range(view, plot)
     assert box.viewRange() == zoomed
@@ -268,7 +269,7 @@ def test_a_manual_zoom_holds_through_redraws_until_auto_range_is_back(
     history.write_steps(7, 200)
     assert model.poll()
     view.redraw()
-    assert history.ids[7] in view.visible_curves()
+    assert history.ids[7] in [t.id for t in view.focus_trials()]
     assert y_range(view, plot) == everything
 
     # The "A" button brings the robust auto range back, and it follows the data again.

@@ -165,7 +165,9 @@ def test_table_follows_the_history_incrementally_keeping_the_selection(
     source = table.table_model
     source.modelReset.connect(lambda: resets.append(1))
     source.rowsInserted.connect(lambda _p, first, last: inserted.append((first, last)))
-    source.dataChanged.connect(lambda top, _bottom, _roles=(): changed.append(top.row()))
+    source.dataChanged.connect(
+        lambda top, _bottom, _roles=(): changed.append(source.trial_at(top.row()).number)
+    )
 
     history.write_steps(7, 1500, value=0.05)
     history.writer.finish_trial(history.ids[7], "COMPLETE", value=0.05, test_value=0.06)

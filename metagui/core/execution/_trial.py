@@ -47,8 +47,13 @@ def train_trial(
             else:
                 yield Reported(job.number, report)
         assert finished is not None
-        result = finished.validation if job.objective_split == "validation" else finished.test
-        extra = {"study": job.study, "trial": job.number, "value": result.final}
+        result = finished.result(job.objective_split)
+        extra = {
+            "study": job.study,
+            "trial": job.number,
+            "value": result.final,
+            "iterations": finished.steps,
+        }
         data = checkpoint_bytes(training.learner, spec, extra)
         training = None  # type: ignore[assignment]
         yield Finished(job.number, finished, data)

@@ -1,5 +1,6 @@
 """The history store: an SQLite file holding studies, their trials, per-step metrics and
-learned hyperparameters, and artifacts.
+learned hyperparameters (with a downsampled curve of each metric series, :class:`Curve`, so
+that a study of thousands of trials draws without reading its rows), and artifacts.
 
 One :class:`HistoryWriter` (in the worker that trains) writes it; any number of
 :class:`HistoryReader` objects, in this process or others, read it at the same time and follow
@@ -9,6 +10,7 @@ writer never wait for each other.
 
 from __future__ import annotations
 
+from metagui.core.history._curves import Curve, polylines
 from metagui.core.history._lease import HEARTBEAT_S, STALE_AFTER_S, Holder, Lease
 from metagui.core.history._reader import Changes, HistoryReader, Watermark
 from metagui.core.history._rows import (
@@ -40,6 +42,7 @@ __all__ = [
     "ArtifactRow",
     "BestSoFar",
     "Changes",
+    "Curve",
     "Direction",
     "HistoryReader",
     "HistoryWriter",
@@ -52,5 +55,6 @@ __all__ = [
     "TrialRow",
     "TrialState",
     "Watermark",
+    "polylines",
     "step_metrics",
 ]

@@ -1,17 +1,20 @@
 """Reading a history, in full or only what changed since the last look (for following a run
-live, in this process or another)."""
+live, in this process or another), and the downsampled curves that draw a big study without
+reading its metric rows."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from metagui.core.history._curves import Curve
 from metagui.core.history._rows import (
     TRIAL_STATES,
     ArtifactRow,
@@ -26,6 +29,10 @@ from metagui.core.history._schema import connect_reader, read_error
 
 __all__ = ["Changes", "HistoryReader", "Watermark"]
 
+# TrialRow's fields in order, as columns (``params`` is stored as JSON text).
+_TRIAL_COLUMNS = ", ".join(
+    "t.params_json" if field.name == "params" else f"t.{field.name}" for field in fields(TrialRow)
+)
 # The trials that count towards a study's best: finished normally and not excluded by hand.
 _COUNTING = "t.state = 'COMPLETE' AND t.excluded = 0 AND t.value IS NOT NULL"
 
@@ -71,10 +78,14 @@ class HistoryReader:
     threads.
     """
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, upgrade: bool = False) -> None:
+        """``upgrade``: migrate a history of an older schema first, where this process may
+        write it (the app does; a plain reader refuses such a file and says how to upgrade)."""
         self.path = Path(path)
-        self._db = connect_reader(self.path)
+        self._db = connect_reader(self.path, upgrade=upgrade)
+        self._db.row_factory = sqlite3.Row
         self._lock = threading.RLock()
+        self._depth = 0  # nested _snapshot() uses
 
     # -- studies -------------------------------------------------------------------------------
 
@@ -98,13 +109,12 @@ class HistoryReader:
 
     def trials(self, study_id: int) -> list[TrialRow]:
         """A study's trials by number."""
-        rows = self._rows("SELECT * FROM trials WHERE study_id = ? ORDER BY number", [study_id])
-        return [TrialRow.from_row(row) for row in rows]
+        return self._trials("t.study_id = ? ORDER BY t.number", [study_id])
 
     def trial(self, trial_id: int) -> TrialRow | None:
         """One trial by id, or None."""
-        rows = self._rows("SELECT * FROM trials WHERE id = ?", [trial_id])
-        return TrialRow.from_row(rows[0]) if rows else None
+        rows = self._trials("t.id = ?", [trial_id])
+        return rows[0] if rows else None
 
     def best_trial(self, study_id: int) -> TrialRow | None:
         """The COMPLETE, not excluded trial with the best value in the study's direction
@@ -146,18 +156,57 @@ class HistoryReader:
         """A trial's learned hyperparameter rows (only ``name`` if given), by name then step."""
         return self._series("learned", trial_id, name)
 
+    def curves(
+        self, study_id: int, name: str, trial_ids: Iterable[int] | None = None
+    ) -> list[Curve]:
+        """The stored downsampled curves of metric ``name`` of a study's trials (only of
+        ``trial_ids`` if given), by trial number: a few kilobytes per trial, however long it
+        trained (see :mod:`metagui.core.history._curves`)."""
+        sql = (
+            "SELECT c.trial_id, c.name, c.count, c.width, c.last_step, c.last_value, c.buckets "
+            "FROM trials t JOIN curves c ON c.trial_id = t.id WHERE t.study_id = ? AND c.name = ?"
+        )
+        params: list[Any] = [study_id, name]
+        if trial_ids is not None:
+            wanted = sorted(set(trial_ids))
+            if not wanted:
+                return []
+            # Through json_each: one parameter however many trials (SQLite caps parameters).
+            sql += " AND t.id IN (SELECT value FROM json_each(?))"
+            params.append(json.dumps(wanted))
+        with self._snapshot():
+            cursor = self._db.execute(sql + " ORDER BY t.number", params)
+            cursor.row_factory = None  # plain tuples: the fastest rows sqlite3 makes
+            return [Curve.from_row(row) for row in cursor]
+
+    def metric_names(self, study_id: int) -> list[str]:
+        """The names of the metric series a study's trials recorded, sorted."""
+        rows = self._rows(
+            "SELECT DISTINCT c.name FROM trials t JOIN curves c ON c.trial_id = t.id "
+            "WHERE t.study_id = ? ORDER BY c.name",
+            [study_id],
+        )
+        return [row[0] for row in rows]
+
     # -- following a live run ------------------------------------------------------------------
 
     def changes_since(
-        self, watermark: Watermark | None = None, *, limit: int | None = None
+        self,
+        watermark: Watermark | None = None,
+        *,
+        limit: int | None = None,
+        series: bool = True,
     ) -> Changes:
         """Everything added or changed after ``watermark`` (everything if None), from one
-        snapshot. ``limit`` caps the metric and learned rows returned per call.
+        snapshot. ``limit`` caps the metric and learned rows returned per call. With
+        ``series=False`` no metric or learned rows are returned and the watermark passes over
+        them: for a reader that reads curves and series on demand instead (the first look
+        at a big history).
 
         Cheap when little changed: studies and trials are found through their ``updated_seq``
         index, series and artifacts through their id."""
         mark = watermark or Watermark()
-        row_limit = -1 if limit is None else limit
+        row_limit = (-1 if limit is None else limit) if series else 0
         with self._snapshot():
             seq = int(self._scalar("SELECT value FROM meta WHERE key = 'seq'"))
             studies: list[StudySummary] = []
@@ -168,20 +217,16 @@ class HistoryReader:
                     "WHERE updated_seq > ?)",
                     [mark.seq, mark.seq],
                 )
-                rows = self._rows(
-                    "SELECT * FROM trials WHERE updated_seq > ? ORDER BY updated_seq, id",
-                    [mark.seq],
-                )
-                trials = [TrialRow.from_row(row) for row in rows]
+                trials = self._trials("t.updated_seq > ? ORDER BY t.updated_seq, t.id", [mark.seq])
             metrics, learned = (
                 [
                     MetricRow.from_row(row)
                     for row in self._rows(
-                        f"SELECT * FROM {series} WHERE id > ? ORDER BY id LIMIT ?",
+                        f"SELECT * FROM {table} WHERE id > ? ORDER BY id LIMIT ?",
                         [after, row_limit],
                     )
                 ]
-                for series, after in (("metrics", mark.metric_id), ("learned", mark.learned_id))
+                for table, after in (("metrics", mark.metric_id), ("learned", mark.learned_id))
             )
             artifacts = [
                 ArtifactRow.from_row(row)
@@ -189,13 +234,18 @@ class HistoryReader:
                     "SELECT * FROM artifacts WHERE id > ? ORDER BY id", [mark.artifact_id]
                 )
             ]
+            metric_id = metrics[-1].id if metrics else mark.metric_id
+            learned_id = learned[-1].id if learned else mark.learned_id
+            if not series:
+                metric_id = max(self._scalar("SELECT MAX(id) FROM metrics") or 0, metric_id)
+                learned_id = max(self._scalar("SELECT MAX(id) FROM learned") or 0, learned_id)
         new_mark = Watermark(
             seq=seq,
-            metric_id=metrics[-1].id if metrics else mark.metric_id,
-            learned_id=learned[-1].id if learned else mark.learned_id,
+            metric_id=metric_id,
+            learned_id=learned_id,
             artifact_id=artifacts[-1].id if artifacts else mark.artifact_id,
         )
-        more = limit is not None and (len(metrics) == limit or len(learned) == limit)
+        more = series and limit is not None and (len(metrics) == limit or len(learned) == limit)
         return Changes(
             tuple(studies),
             tuple(trials),
@@ -232,19 +282,42 @@ class HistoryReader:
         their answers agree with each other. Nested uses share the outer snapshot. A query that
         meets a damaged page raises a :class:`MetaguiError` that says so."""
         try:
-            with self._lock, self._db.atomic():
-                yield
+            with self._lock:
+                if self._depth == 0:
+                    self._db.execute("BEGIN")
+                self._depth += 1
+                try:
+                    yield
+                finally:
+                    self._depth -= 1
+                    if self._depth == 0 and self._db.in_transaction:
+                        self._db.execute("COMMIT")  # read-only: ends the snapshot
         except sqlite3.DatabaseError as error:
             raise read_error(self.path, error) from error
 
-    def _rows(self, sql: str, params: list[Any]) -> list[dict[str, Any]]:
+    def _rows(self, sql: str, params: list[Any]) -> list[sqlite3.Row]:
         with self._snapshot():
-            return list(self._db.query(sql, params))
+            return self._db.execute(sql, params).fetchall()
 
     def _scalar(self, sql: str, params: list[Any] | None = None) -> Any:
         with self._snapshot():
-            row = self._db.execute(sql, params).fetchone()
+            row = self._db.execute(sql, params or []).fetchone()
         return None if row is None else row[0]
+
+    def _trials(self, where: str, params: list[Any]) -> list[TrialRow]:
+        """The trials ``where`` (over ``trials t``) says, in its order: read as plain tuples
+        and built positionally, the quickest way for the 10,000 trials of a big study."""
+        with self._snapshot():
+            cursor = self._db.execute(
+                f"SELECT {_TRIAL_COLUMNS} FROM trials t WHERE {where}", params
+            )
+            cursor.row_factory = None
+            rows = cursor.fetchall()
+        loads = json.loads
+        return [
+            TrialRow(*row[:4], loads(row[4]), *row[5:13], bool(row[13]), *row[14:])  # type: ignore[call-arg]
+            for row in rows
+        ]
 
     def _series(self, table: str, trial_id: int, name: str | None) -> list[MetricRow]:
         where = "trial_id = ?" if name is None else "trial_id = ? AND name = ?"

@@ -5,7 +5,14 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass, fields
-from typing import Any, Literal, NamedTuple
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
+
+if TYPE_CHECKING:
+    import sqlite3
+    from collections.abc import Mapping
+
+    Row = sqlite3.Row | Mapping[str, Any]
+    """A row as read: sqlite3's (by column name) or a plain mapping."""
 
 __all__ = [
     "DIRECTIONS",
@@ -54,7 +61,7 @@ class StudyRow:
         return spec
 
     @classmethod
-    def from_row(cls, row: dict[str, Any]) -> StudyRow:
+    def from_row(cls, row: Row) -> StudyRow:
         return cls(**{field.name: row[field.name] for field in fields(cls)})
 
 
@@ -113,7 +120,7 @@ class TrialRow:
         return self.finished - self.started
 
     @classmethod
-    def from_row(cls, row: dict[str, Any]) -> TrialRow:
+    def from_row(cls, row: Row) -> TrialRow:
         return cls(
             id=row["id"],
             study_id=row["study_id"],
@@ -131,8 +138,8 @@ class TrialRow:
             excluded=bool(row["excluded"]),
             device=row["device"],
             updated_seq=row["updated_seq"],
-            host=row.get("host"),
-            retry_of=row.get("retry_of"),
+            host=row["host"],
+            retry_of=row["retry_of"],
         )
 
 
@@ -151,7 +158,7 @@ class MetricRow:
     time: float
 
     @classmethod
-    def from_row(cls, row: dict[str, Any]) -> MetricRow:
+    def from_row(cls, row: Row) -> MetricRow:
         value = row["value"]
         return cls(
             id=row["id"],
@@ -176,7 +183,7 @@ class ArtifactRow:
     note: str | None
 
     @classmethod
-    def from_row(cls, row: dict[str, Any]) -> ArtifactRow:
+    def from_row(cls, row: Row) -> ArtifactRow:
         return cls(**{field.name: row[field.name] for field in fields(cls)})
 
 

@@ -6,6 +6,13 @@ A history file is an SQLite database whose ``meta`` table holds ``app = 'metagui
 migration from version 0; a file written by an older metagui is migrated forward; a file from a
 newer metagui, another program's SQLite file, or a file that is not SQLite at all is refused with
 a :class:`MetaguiError` and left byte-for-byte untouched.
+
+Connections are plain :mod:`sqlite3` ones in autocommit mode (``isolation_level=None``): every
+transaction is spelled out (``BEGIN``, ``BEGIN IMMEDIATE``, ``COMMIT``), and nothing heavier
+than :mod:`sqlite3` is imported on the app's start path. Migrations run through sqlite-utils'
+schema tools (imported only when a file must be created or upgraded: it imports pandas, which
+costs a second and more): the rows themselves are read and written with plain :mod:`sqlite3`,
+without a dict per row.
 """
 
 from __future__ import annotations
@@ -17,11 +24,13 @@ import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
-
-import sqlite_utils
+from typing import TYPE_CHECKING
 
 from metagui.core.errors import MetaguiError
+from metagui.core.history import _curves
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 __all__ = [
     "APP",
@@ -33,11 +42,12 @@ __all__ = [
     "inspect_version",
     "read_error",
     "storage_error",
+    "upgrade_file",
     "write_transaction",
 ]
 
 APP = "metagui"
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 # How long a connection waits for a lock before giving up. Readers on a WAL database only ever
 # wait for the brief moments when the WAL index is rebuilt or reset; writers may wait for another
 # writer's transaction. Both are short in this program, so 5 s means "something is wrong".
@@ -45,9 +55,9 @@ BUSY_TIMEOUT_MS = 5000
 
 _SQLITE_HEADER = b"SQLite format 3\x00"
 
-# Version 1. Written as plain DDL rather than through sqlite-utils' create_table because the
-# file format is a contract: CHECK constraints, AUTOINCREMENT (metric ids are reader watermarks,
-# so they must never be reused) and composite UNIQUE keys are all spelled out here in one place.
+# Version 1. Written as plain DDL because the file format is a contract: CHECK constraints,
+# AUTOINCREMENT (metric ids are reader watermarks, so they must never be reused) and composite
+# UNIQUE keys are all spelled out here in one place.
 _V1 = [
     # `value` has no declared type, so the integers stored there (schema_version, seq) stay
     # integers and `app` stays text.
@@ -115,7 +125,7 @@ def _migrate_0_to_1(db: sqlite_utils.Database) -> None:
     """Create every table of version 1 in a file that has none."""
     for statement in _V1:
         db.execute(statement)
-    rows: list[dict[str, Any]] = [{"key": "app", "value": APP}, {"key": "seq", "value": 0}]
+    rows: list[dict[str, object]] = [{"key": "app", "value": APP}, {"key": "seq", "value": 0}]
     db.table("meta").insert_all(rows)
 
 
@@ -124,8 +134,9 @@ def _migrate_1_to_2(db: sqlite_utils.Database) -> None:
     (``trials.device``, the device's name, was there already; ``host`` is new);
     ``retry_of``, the trial (lost with its worker, or interrupted) whose settings a trial runs
     again; and ``leases``, the one process running each study."""
-    db.execute("ALTER TABLE trials ADD COLUMN host TEXT")
-    db.execute("ALTER TABLE trials ADD COLUMN retry_of INTEGER")
+    trials = db.table("trials")
+    trials.add_column("host", str)
+    trials.add_column("retry_of", int)
     # One runner per study: the process that holds a study's lease is the only one that runs
     # it and the only one that may mark its running trials as crashed.
     db.execute(
@@ -140,10 +151,37 @@ def _migrate_1_to_2(db: sqlite_utils.Database) -> None:
     )
 
 
+def _migrate_2_to_3(db: sqlite_utils.Database) -> None:
+    """Version 3, for big studies: ``curves``, each trial's metric series downsampled as the
+    writer goes (see :mod:`metagui.core.history._curves`), so that the app draws every trial
+    of a study without reading every metric row. Filled here for the series already stored:
+    one pass over ``metrics`` in index order (about a second per million rows, once)."""
+    # A rowid table with the blob last: looking up which trials have which curves reads the
+    # small (trial_id, name) index, never the blobs.
+    db.execute(
+        """CREATE TABLE curves (
+            id INTEGER PRIMARY KEY,
+            trial_id INTEGER NOT NULL REFERENCES trials (id) ON DELETE CASCADE,
+            name TEXT NOT NULL,
+            count INTEGER NOT NULL,
+            width INTEGER NOT NULL,
+            last_step INTEGER,
+            last_value REAL,
+            buckets BLOB NOT NULL,
+            UNIQUE (trial_id, name)
+        )"""
+    )
+    _curves.backfill(db.conn)
+
+
 # MIGRATIONS[v] takes a file from version v to v + 1; a new file is version 0. They all run in
 # one write transaction, so a migration must not need a PRAGMA that cannot change inside one
 # (foreign_keys, journal_mode): plain DDL such as ALTER TABLE ... ADD COLUMN is what fits.
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_migrate_0_to_1, _migrate_1_to_2]
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
+    _migrate_0_to_1,
+    _migrate_1_to_2,
+    _migrate_2_to_3,
+]
 
 
 def inspect_version(conn: sqlite3.Connection, path: Path) -> int:
@@ -161,8 +199,12 @@ def inspect_version(conn: sqlite3.Connection, path: Path) -> int:
         meta = dict(
             conn.execute("SELECT key, value FROM meta WHERE key IN ('app', 'schema_version')")
         )
+    except sqlite3.OperationalError as error:
+        if "no such" not in str(error):  # the file could not be read: not a verdict on it
+            raise _unreadable(path, error) from error
+        # A foreign `meta` table without key/value columns ("no such column").
+        raise MetaguiError(f"{path}: not a metagui history ({error})") from error
     except sqlite3.DatabaseError as error:
-        # Also catches a foreign `meta` table without key/value columns ("no such column").
         raise MetaguiError(f"{path}: not a metagui history ({error})") from error
     if meta.get("app") != APP:
         raise MetaguiError(f"{path}: not a metagui history (an SQLite file of another program)")
@@ -177,6 +219,23 @@ def inspect_version(conn: sqlite3.Connection, path: Path) -> int:
     return version
 
 
+def _unreadable(path: Path, error: sqlite3.Error) -> MetaguiError:
+    """A history that could not be read for a reason outside the file's content: SQLite's
+    index or journal could not be made next to it (a full disk, or a failing one), it is
+    locked, or the folder is gone."""
+    return MetaguiError(
+        f"{path}: cannot read the history ({error}; {_free_space(path)}); if the disk is full, "
+        "free some space and try again"
+    )
+
+
+def _free_space(path: Path) -> str:
+    try:
+        return f"{shutil.disk_usage(path.parent).free / 2**20:.1f} MB free in {path.parent}"
+    except OSError:
+        return "free space unknown"
+
+
 def _check_header(path: Path) -> None:
     """Refuse a non-empty file that does not start with the SQLite header, before SQLite sees it."""
     try:
@@ -188,20 +247,22 @@ def _check_header(path: Path) -> None:
         raise MetaguiError(f"{path}: not a metagui history (not an SQLite database)")
 
 
-def _configure(conn: sqlite3.Connection) -> sqlite_utils.Database:
-    """Wrap ``conn`` and set the per-connection pragmas every history connection needs."""
-    db = sqlite_utils.Database(conn)
-    db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-    db.execute("PRAGMA foreign_keys = ON")
-    return db
+def _configure(conn: sqlite3.Connection) -> sqlite3.Connection:
+    """Set what every history connection needs: explicit transactions only, the busy timeout
+    and foreign keys."""
+    conn.isolation_level = None
+    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    conn.execute("PRAGMA foreign_keys = ON")
+    return conn
 
 
 def _open_failed(path: Path, error: sqlite3.Error) -> MetaguiError:
     return MetaguiError(f"{path}: cannot open history ({error})")
 
 
-def connect_reader(path: str | Path) -> sqlite_utils.Database:
-    """A read-only connection to an existing, current-version history at ``path``.
+def connect_reader(path: str | Path, *, upgrade: bool = False) -> sqlite3.Connection:
+    """A read-only connection to an existing, current-version history at ``path``; with
+    ``upgrade``, a history of an older schema is migrated first (see :func:`upgrade_file`).
 
     Read-only (``mode=ro``) so that a reader can never take a write lock, never checkpoint the
     WAL into the file and never change a file it refuses. In WAL mode a reader works on a
@@ -213,6 +274,8 @@ def connect_reader(path: str | Path) -> sqlite_utils.Database:
     if not path.is_file():
         raise MetaguiError(f"{path}: no history file there")
     _check_header(path)
+    if upgrade:
+        upgrade_file(path)
     try:
         # check_same_thread=False: a reader may be made in one thread and polled in another;
         # HistoryReader serialises its own calls.
@@ -274,7 +337,25 @@ def _check_writable(path: Path) -> None:
         )
 
 
-def connect_writer(path: str | Path) -> sqlite_utils.Database:
+def upgrade_file(path: str | Path) -> bool:
+    """Migrate the history at ``path`` to the current schema if it is older and this process
+    may write it (else leave it: reading it then says why); True if it was migrated. Files
+    that are not metagui histories, or newer ones, are refused as :func:`connect_writer`
+    refuses them."""
+    path = Path(path)
+    probe = _probe(path)
+    try:
+        version = inspect_version(probe, path)
+    finally:
+        probe.close()
+    writable = os.access(path.parent, os.W_OK | os.X_OK) and os.access(path, os.W_OK)
+    if not 0 < version < SCHEMA_VERSION or not writable:
+        return False
+    connect_writer(path).close()
+    return True
+
+
+def connect_writer(path: str | Path) -> sqlite3.Connection:
     """A read-write connection to the history at ``path``, created or migrated as needed.
 
     The file is checked through a read-only connection first, so a refused file is never
@@ -337,19 +418,22 @@ def _quick_check(conn: sqlite3.Connection, path: Path) -> None:
         )
 
 
-def _migrate(db: sqlite_utils.Database, path: Path) -> None:
+def _migrate(db: sqlite3.Connection, path: Path) -> None:
     """Bring the file to SCHEMA_VERSION in one transaction: all migrations apply, or none."""
     if len(MIGRATIONS) != SCHEMA_VERSION:
         raise RuntimeError("MIGRATIONS must hold one function per schema version")
     with write_transaction(db, path):
         # Read the version again under the write lock: another process may have created or
         # migrated the file since it was checked.
-        version = inspect_version(db.conn, path)
+        version = inspect_version(db, path)
         if version == SCHEMA_VERSION:
             return
+        import sqlite_utils  # only here: see the module's docstring
+
+        tool = sqlite_utils.Database(db)
         for step in range(version, SCHEMA_VERSION):
             try:
-                MIGRATIONS[step](db)
+                MIGRATIONS[step](tool)
             except sqlite3.Error as error:
                 raise MetaguiError(
                     f"{path}: upgrading history schema {step} to {step + 1} failed ({error}); "
@@ -363,7 +447,7 @@ def _migrate(db: sqlite_utils.Database, path: Path) -> None:
 
 
 @contextmanager
-def write_transaction(db: sqlite_utils.Database, path: Path) -> Iterator[None]:
+def write_transaction(db: sqlite3.Connection, path: Path) -> Iterator[None]:
     """``BEGIN IMMEDIATE`` ... ``COMMIT``, rolled back on any error.
 
     IMMEDIATE takes the write lock up front (waiting up to the busy timeout for another
@@ -371,7 +455,7 @@ def write_transaction(db: sqlite_utils.Database, path: Path) -> Iterator[None]:
     SQLITE_BUSY_SNAPSHOT, which the busy timeout does not cover.
     """
     try:
-        db.conn.execute("BEGIN IMMEDIATE")
+        db.execute("BEGIN IMMEDIATE")
     except sqlite3.OperationalError as error:
         raise MetaguiError(
             f"{path}: history is busy, another program is writing it ({error})"
@@ -385,7 +469,7 @@ def write_transaction(db: sqlite_utils.Database, path: Path) -> Iterator[None]:
         _rollback(db)
         raise
     try:
-        db.conn.execute("COMMIT")
+        db.execute("COMMIT")
     except sqlite3.DatabaseError as error:
         _rollback(db)
         raise storage_error(path, error) from error
@@ -394,7 +478,7 @@ def write_transaction(db: sqlite_utils.Database, path: Path) -> Iterator[None]:
         raise
 
 
-def _rollback(db: sqlite_utils.Database) -> None:
+def _rollback(db: sqlite3.Connection) -> None:
     # After a failed write the rollback may fail too (a full disk); the error that matters is
     # the first one.
     with contextlib.suppress(sqlite3.Error):
@@ -407,12 +491,8 @@ def storage_error(path: Path, error: sqlite3.DatabaseError) -> MetaguiError:
     own words."""
     text = str(error)
     if "full" in text:
-        try:
-            free = f"{shutil.disk_usage(path.parent).free / 2**20:.1f} MB free"
-        except OSError:
-            free = "free space unknown"
         return MetaguiError(
-            f"{path}: the disk is full ({free} in {path.parent}); free some space, then "
+            f"{path}: the disk is full ({_free_space(path)}); free some space, then "
             "continue with --resume (what was recorded so far is kept)"
         )
     if "readonly" in text or "read-only" in text:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -16,6 +17,7 @@ from types import TracebackType
 from typing import Any
 
 from metagui.core.errors import MetaguiError
+from metagui.core.history._curves import Curve, CurveBuilder, store
 from metagui.core.history._lease import Holder, Lease
 from metagui.core.history._rows import (
     DIRECTIONS,
@@ -32,6 +34,11 @@ from metagui.core.reports import StepReport
 __all__ = ["HistoryWriter", "step_metrics"]
 
 _SERIES = ("metrics", "learned")
+_INSERT = {
+    series: f"INSERT INTO {series} (trial_id, step, name, value, time) VALUES (?, ?, ?, ?, ?)"
+    for series in _SERIES
+}
+SeriesRow = tuple[int, int, str, float, float]
 
 
 def step_metrics(report: StepReport) -> dict[str, float]:
@@ -52,22 +59,30 @@ class HistoryWriter:
 
     Every study and trial change is its own committed transaction, so a crash never loses a
     finished trial. Per-step series rows are buffered and written in one transaction every
-    ``flush_rows`` rows or ``flush_seconds`` seconds (checked when rows are added), on
-    :meth:`flush`, and with every other change; a crash loses at most that last buffer.
+    ``flush_seconds`` seconds (checked when rows are added), on :meth:`flush`, with every
+    other change, and whenever ``flush_rows`` rows are waiting (a bound on memory); a crash
+    loses at most that last buffer: the last second of metrics. Each flush is one
+    ``executemany`` per series and one transaction (one disk sync), which is what lets a run
+    log tens of thousands of rows a second. With the rows, each metric series' downsampled
+    curve (:mod:`metagui.core.history._curves`) is kept up to date in the same transaction.
 
     Calls are serialised by a lock, so the writer may be made in one thread and used in another
     (or, rarely, from two).
     """
 
     def __init__(
-        self, path: str | Path, *, flush_rows: int = 500, flush_seconds: float = 1.0
+        self, path: str | Path, *, flush_rows: int = 50_000, flush_seconds: float = 1.0
     ) -> None:
         self.path = Path(path)
         self.flush_rows = flush_rows
         self.flush_seconds = flush_seconds
         self._db = connect_writer(self.path)
         self._lock = threading.RLock()
-        self._pending: dict[str, list[dict[str, Any]]] = {series: [] for series in _SERIES}
+        self._pending: dict[str, list[SeriesRow]] = {series: [] for series in _SERIES}
+        self._pending_rows = 0
+        # (trial id, metric name) -> its curve; the changed ones are stored at the next flush
+        self._curves: dict[tuple[int, str], CurveBuilder] = {}
+        self._changed_curves: set[tuple[int, str]] = set()
         self._last_flush = monotonic()
         self._known_trials: set[int] = set()
         self._closed = False
@@ -106,8 +121,10 @@ class HistoryWriter:
     def get_study(self, name: str) -> StudyRow | None:
         """The study called ``name``, or None."""
         with self._lock:
-            rows = list(self._db.query("SELECT * FROM studies WHERE name = ?", [name]))
-        return StudyRow.from_row(rows[0]) if rows else None
+            cursor = self._db.execute("SELECT * FROM studies WHERE name = ?", [name])
+            columns = [d[0] for d in cursor.description]
+            row = cursor.fetchone()
+        return StudyRow.from_row(dict(zip(columns, row, strict=True))) if row else None
 
     def set_study_status(self, study_id: int, status: StudyStatus) -> None:
         """Mark a study running, finished or stopped."""
@@ -183,7 +200,14 @@ class HistoryWriter:
                 "finished": time.time(),
                 "updated_seq": self._next_seq(),
             }
-            self._db.table("trials").update(trial_id, changes)
+            self._db.execute(
+                f"UPDATE trials SET {', '.join(f'{column} = ?' for column in changes)} "
+                "WHERE id = ?",
+                [*changes.values(), trial_id],
+            )
+        # Its curves are stored: a finished trial logs no more.
+        for key in [key for key in self._curves if key[0] == trial_id]:
+            del self._curves[key]
 
     def set_trial_placement(self, trial_id: int, host: str, device: str) -> None:
         """Record where a running trial trains: the machine's name and the device's."""
@@ -202,11 +226,13 @@ class HistoryWriter:
         lease_token = Lease.token_for_this_process()
         now = time.time()
         with self._transaction():
-            rows = list(self._db.query("SELECT * FROM leases WHERE study_id = ?", [study_id]))
+            row = self._db.execute(
+                "SELECT pid, host, since, heartbeat FROM leases WHERE study_id = ?", [study_id]
+            ).fetchone()
             took_over = None
-            if rows:
-                row = rows[0]
-                holder = Holder(row["pid"], row["host"], row["since"], row["heartbeat"])
+            if row is not None:
+                pid, host, since, heartbeat = row
+                holder = Holder(pid, host, since, heartbeat)
                 why = holder.stale(now)
                 if why is None and not force:
                     name = self._scalar("SELECT name FROM studies WHERE id = ?", [study_id])
@@ -279,7 +305,7 @@ class HistoryWriter:
     def flush(self) -> None:
         """Write the buffered series rows now, in one transaction."""
         with self._lock:
-            if any(self._pending.values()):
+            if self._pending_rows:
                 # Committing a transaction is what writes the buffered rows (see _transaction).
                 with self._transaction():
                     pass
@@ -322,8 +348,11 @@ class HistoryWriter:
             try:
                 self.flush()
                 # Copy what readers do not hold back into the main file now, so the .db file
-                # alone is complete; PASSIVE never waits for a reader.
-                self._db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                # alone is complete; PASSIVE never waits for a reader. A checkpoint the disk
+                # cannot take (full) loses nothing: the WAL keeps those commits, and the next
+                # opening of the file copies them.
+                with contextlib.suppress(sqlite3.DatabaseError):
+                    self._db.execute("PRAGMA wal_checkpoint(PASSIVE)")
             finally:
                 self._closed = True
                 self._db.close()
@@ -351,10 +380,17 @@ class HistoryWriter:
             with write_transaction(self._db, self.path):
                 for series, rows in self._pending.items():
                     if rows:
-                        self._db.table(series).insert_all(rows)
+                        self._db.executemany(_INSERT[series], rows)
+                if self._changed_curves:
+                    store(
+                        self._db,
+                        [self._curves[key].row(*key) for key in self._changed_curves],
+                    )
                 yield
             for rows in self._pending.values():
                 rows.clear()
+            self._pending_rows = 0
+            self._changed_curves.clear()
             self._last_flush = monotonic()
 
     def _buffer(
@@ -373,19 +409,34 @@ class HistoryWriter:
                     raise MetaguiError(f"{self.path}: no trial with id {trial_id}")
                 self._known_trials.add(trial_id)
             stamp = time.time() if when is None else float(when)
-            self._pending[series].extend(
-                {
-                    "trial_id": trial_id,
-                    "step": int(step),
-                    "name": name,
-                    "value": float(value),
-                    "time": stamp,
-                }
-                for name, value in values.items()
-            )
-            pending = sum(len(rows) for rows in self._pending.values())
-            if pending >= self.flush_rows or monotonic() - self._last_flush >= self.flush_seconds:
+            step = int(step)
+            rows = self._pending[series]
+            for name, value in values.items():
+                number = float(value)
+                rows.append((trial_id, step, name, number, stamp))
+                if series == "metrics":
+                    key = (trial_id, name)
+                    curve = self._curves.get(key) or self._stored_curve(key)
+                    curve.add(step, number)
+                    self._changed_curves.add(key)
+            self._pending_rows += len(values)
+            if (
+                self._pending_rows >= self.flush_rows
+                or monotonic() - self._last_flush >= self.flush_seconds
+            ):
                 self.flush()
+
+    def _stored_curve(self, key: tuple[int, str]) -> CurveBuilder:
+        """The curve of a series this writer has not logged yet: new, or as stored (a trial
+        that goes on in a new writer)."""
+        row = self._db.execute(
+            "SELECT trial_id, name, count, width, last_step, last_value, buckets FROM curves "
+            "WHERE trial_id = ? AND name = ?",
+            key,
+        ).fetchone()
+        curve = CurveBuilder() if row is None else CurveBuilder.from_curve(Curve.from_row(row))
+        self._curves[key] = curve
+        return curve
 
     def _update(self, table: str, row_id: int, changes: dict[str, Any]) -> None:
         with self._transaction():
@@ -400,7 +451,11 @@ class HistoryWriter:
 
     def _insert(self, table: str, row: dict[str, Any]) -> int:
         """Insert one row and return its id."""
-        row_id = self._db.table(table).insert(row).last_pk
+        cursor = self._db.execute(
+            f"INSERT INTO {table} ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",
+            list(row.values()),
+        )
+        row_id = cursor.lastrowid
         assert isinstance(row_id, int)
         return row_id
 
@@ -413,7 +468,7 @@ class HistoryWriter:
         return int(self._scalar("SELECT value FROM meta WHERE key = 'seq'"))
 
     def _scalar(self, sql: str, params: list[Any] | None = None) -> Any:
-        row = self._db.execute(sql, params).fetchone()
+        row = self._db.execute(sql, params or []).fetchone()
         return None if row is None else row[0]
 
 

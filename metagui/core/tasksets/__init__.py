@@ -16,6 +16,7 @@ from metagui.core.tasksets._base import (
     Split,
     TaskInfo,
     TaskSet,
+    has_validation_split,
 )
 from metagui.core.tasksets.image_folder import ImageFolderConfig, ImageFolderTaskSet
 from metagui.core.tasksets.omniglot import OmniglotConfig, OmniglotTaskSet
@@ -59,4 +60,5 @@ __all__ = [
     "TextCSVConfig",
     "TextCSVTaskSet",
     "build_taskset",
+    "has_validation_split",
 ]

@@ -26,6 +26,7 @@ __all__ = [
     "checked_data_path",
     "checks_resources",
     "data_path_problem",
+    "has_validation_split",
 ]
 
 Split = Literal["train", "validation", "test"]
@@ -172,10 +173,22 @@ class EpisodePreview:
     curve_support: tuple[tuple[np.ndarray, np.ndarray], ...] = field(default=())
 
 
+def has_validation_split(config: object) -> bool:
+    """Whether the task set of ``config`` (any family's) has a validation split: a family that
+    can turn it off has a ``has_validation`` property."""
+    return bool(getattr(config, "has_validation", True))
+
+
 class TaskSet(ABC):
-    """A family of few-shot tasks with disjoint train / validation / test splits."""
+    """A family of few-shot tasks with disjoint train / validation / test splits (a family may
+    let the validation split be turned off; :meth:`has_split` says)."""
 
     info: TaskInfo
+
+    def has_split(self, split: Split) -> bool:
+        """Whether episodes of ``split`` can be sampled (False for a validation split turned
+        off by its fraction)."""
+        return split in SPLITS
 
     @abstractmethod
     def sample(self, split: Split, batch_size: int, generator: torch.Generator) -> EpisodeBatch:

@@ -36,7 +36,9 @@ __all__ = [
     "decode_images",
     "image_preview_items",
     "is_image_name",
+    "no_validation_note",
     "split_classes",
+    "used_splits",
 ]
 
 IMAGE_SUFFIXES: frozenset[str] = frozenset({".png", ".jpg", ".jpeg", ".bmp"})
@@ -89,10 +91,15 @@ def decode_images(
 
 
 def check_fractions(fractions: tuple[float, float, float]) -> None:
-    """Raise ``ValueError`` (for pydantic, naming ``split``) unless the three fractions are
-    positive and sum to 1."""
-    if any(f <= 0 for f in fractions):
-        raise ValueError(f"split: every fraction must be positive, got {fractions}")
+    """Raise ``ValueError`` (for pydantic, naming ``split``) unless the train and test fractions
+    are positive, the validation fraction positive or 0 (no validation split), and the three
+    sum to 1."""
+    train, validation, test = fractions
+    if train <= 0 or test <= 0 or validation < 0:
+        raise ValueError(
+            "split: the train and test fractions must be positive and the validation fraction "
+            f"positive or 0 (no validation split), got {fractions}"
+        )
     if abs(sum(fractions) - 1.0) > 1e-6:
         raise ValueError(f"split: fractions must sum to 1, got {fractions} (sum {sum(fractions)})")
 
@@ -116,6 +123,17 @@ def split_classes(
     return {split: sorted(part) for split, part in zip(SPLITS, parts, strict=True)}
 
 
+def used_splits(validation: bool) -> tuple[Split, ...]:
+    """The splits a task set samples from: all, or all but validation when it is turned off."""
+    return SPLITS if validation else tuple(s for s in SPLITS if s != "validation")
+
+
+def no_validation_note(validation: bool, setting: str) -> str:
+    """What :meth:`TaskSet.describe` adds when the validation split is turned off by
+    ``setting`` (e.g. ``val_fraction = 0``)."""
+    return "" if validation else f" (no validation split: {setting})"
+
+
 def check_episode_fits(
     splits: Mapping[Split, Sequence[str]],
     counts: Mapping[str, int],
@@ -125,10 +143,12 @@ def check_episode_fits(
     *,
     unit: str = "images",
     hint: str = "",
+    validation: bool = True,
 ) -> None:
     """Raise :class:`TaskSetError` when a split has fewer than ``n_way`` classes or a class has
-    fewer than ``k_shot + q_query`` (``per_class``) examples; ``where`` names the data."""
-    for split in SPLITS:
+    fewer than ``k_shot + q_query`` (``per_class``) examples; ``where`` names the data.
+    ``validation=False``: the validation split is turned off (its fraction is 0)."""
+    for split in used_splits(validation):
         have = len(splits[split])
         if have < n_way:
             raise TaskSetError(
@@ -284,8 +304,13 @@ class PooledTaskSet(TaskSet):
     k_shot: int
     q_query: int
 
+    def has_split(self, split: Split) -> bool:
+        return split in self.pools
+
     def _pool(self, split: Split) -> ClassPool:
         if split not in self.pools:
+            if split in SPLITS:
+                raise TaskSetError(f"this task set has no {split} split (its fraction is 0)")
             raise TaskSetError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
         return self.pools[split]
 

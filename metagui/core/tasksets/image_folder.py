@@ -5,9 +5,10 @@ with ``/`` separators. So both ``root/cat/*.jpg`` and Omniglot's nested
 
 Classes are split into train / validation / test by a seeded, recorded rule (see
 :func:`metagui.core.tasksets._images.split_classes`): sort the class names, shuffle them with
-``random.Random(split_seed)``, cut by the ``split`` fractions. Images are converted to grayscale
-or RGB, resized to ``image_size`` x ``image_size`` with Lanczos filtering, kept in memory as
-``uint8`` and scaled to [0, 1] when sampled."""
+``random.Random(split_seed)``, cut by the ``split`` fractions. A validation fraction of 0 turns
+the validation split off (the train and test classes are then cut as before). Images are
+converted to grayscale or RGB, resized to ``image_size`` x ``image_size`` with Lanczos
+filtering, kept in memory as ``uint8`` and scaled to [0, 1] when sampled."""
 
 from __future__ import annotations
 
@@ -26,7 +27,9 @@ from metagui.core.tasksets._images import (
     check_fractions,
     decode_images,
     is_image_name,
+    no_validation_note,
     split_classes,
+    used_splits,
 )
 
 __all__ = ["ImageFolderConfig", "ImageFolderTaskSet", "find_image_classes"]
@@ -45,7 +48,9 @@ class ImageFolderConfig(BaseModel):
     image_size: int = Field(28, ge=4, le=1024, description="images are resized to this square")
     channels: Literal[1, 3] = Field(1, description="1 = grayscale, 3 = RGB")
     split: tuple[float, float, float] = Field(
-        (0.64, 0.16, 0.20), description="fractions of the classes for train, validation, test"
+        (0.64, 0.16, 0.20),
+        description="fractions of the classes for train, validation, test (validation 0: no "
+        "validation split)",
     )
     split_seed: int = Field(0, description="seed of the recorded class-split shuffle")
 
@@ -54,6 +59,11 @@ class ImageFolderConfig(BaseModel):
     def _fractions(cls, v: tuple[float, float, float]) -> tuple[float, float, float]:
         check_fractions(v)
         return v
+
+    @property
+    def has_validation(self) -> bool:
+        """Whether the task set has a validation split (its fraction is not 0)."""
+        return self.split[1] > 0
 
     @field_validator("root")
     @classmethod
@@ -105,10 +115,18 @@ class ImageFolderTaskSet(PooledTaskSet):
             "few; add classes, lower n_way or change split"
         )
         counts = {name: len(paths) for name, paths in files.items()}
-        check_episode_fits(splits, counts, c.n_way, c.k_shot + c.q_query, str(self.root), hint=hint)
+        check_episode_fits(
+            splits,
+            counts,
+            c.n_way,
+            c.k_shot + c.q_query,
+            str(self.root),
+            hint=hint,
+            validation=c.has_validation,
+        )
         self.classes = {s: tuple(splits[s]) for s in SPLITS}
         self.pools = {}
-        for split in SPLITS:
+        for split in used_splits(c.has_validation):
             groups = [
                 decode_images([(p, str(p)) for p in files[name]], c.image_size, c.channels)
                 for name in splits[split]
@@ -129,4 +147,5 @@ class ImageFolderTaskSet(PooledTaskSet):
         return (
             f"image folder {self.root}: {c.n_way}-way {c.k_shot}-shot, {c.q_query} query, "
             f"{c.channels}x{c.image_size}x{c.image_size}, {sizes} train/validation/test classes"
+            + no_validation_note(c.has_validation, "split[1] = 0")
         )

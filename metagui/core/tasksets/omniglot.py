@@ -9,7 +9,9 @@ is renamed into place only when they match.
 
 Split (pinned: the same for every seed and machine): the ``background`` set gives train and
 validation; character ``Alphabet/character`` is a validation class iff the first byte of
-``sha256("Alphabet/character")`` (UTF-8) is below 51, about 20% of them. The ``evaluation`` set
+``sha256("Alphabet/character")`` (UTF-8) is below ``round(256 * val_fraction)``: 51 for the
+default 0.2, about 20% of them. A larger fraction only adds characters to those of a smaller
+one; 0 turns the validation split off. The ``evaluation`` set
 is the test split; a character that also appears in the background set (the small subsets share
 alphabets) is left out of the test split so that the splits never share a class.
 
@@ -32,7 +34,14 @@ import zipfile
 from pathlib import Path, PurePosixPath
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from metagui.core.errors import TaskSetError
 from metagui.core.tasksets._base import (
@@ -48,6 +57,8 @@ from metagui.core.tasksets._images import (
     check_episode_fits,
     decode_images,
     is_image_name,
+    no_validation_note,
+    used_splits,
 )
 
 __all__ = [
@@ -58,6 +69,7 @@ __all__ = [
     "class_name",
     "download_zip",
     "is_validation_character",
+    "validation_byte_limit",
 ]
 
 BASE_URL = "https://raw.githubusercontent.com/brendenlake/omniglot/master/python/"
@@ -82,7 +94,8 @@ KNOWN_ZIPS: dict[str, tuple[int, str]] = {
     ),
 }
 
-#: A background character is a validation class iff sha256(key)[0] < this (51/256 ≈ 20%).
+#: A background character is a validation class iff sha256(key)[0] < this (51/256 ≈ 20%):
+#: the limit of the default ``val_fraction`` (see :func:`validation_byte_limit`).
 VALIDATION_BYTE_LIMIT = 51
 
 _Sources = dict[str, list[tuple[bytes | Path, str]]]
@@ -102,6 +115,13 @@ class OmniglotConfig(BaseModel):
     q_query: int = Field(15, ge=1, le=20, description="query images per class")
     image_size: int = Field(28, ge=4, le=1024, description="images are resized to this square")
     rotations: bool = Field(True, description="each 90-degree rotation is a class of its own")
+    val_fraction: float = Field(
+        0.2,
+        ge=0,
+        lt=1,
+        description="about this fraction of the background characters is the validation "
+        "split, chosen by a pinned hash rule (0: no validation split)",
+    )
     download: bool = Field(False, description="download missing zips from url")
     url: str = Field(BASE_URL, min_length=1, description="base address of the zips")
 
@@ -125,13 +145,34 @@ class OmniglotConfig(BaseModel):
                 )
         return self
 
+    @field_validator("val_fraction")
+    @classmethod
+    def _some_or_no_validation(cls, v: float) -> float:
+        if v > 0 and validation_byte_limit(v) == 0:
+            raise ValueError(
+                f"{v} is too small to pick any character (the rule has steps of 1/256): "
+                "use 0 for no validation split, or at least 0.002"
+            )
+        return v
+
+    @property
+    def has_validation(self) -> bool:
+        """Whether the task set has a validation split (``val_fraction`` turns it off)."""
+        return validation_byte_limit(self.val_fraction) > 0
+
     def build(self) -> OmniglotTaskSet:
         return OmniglotTaskSet(self)
 
 
-def is_validation_character(key: str) -> bool:
-    """Whether background character ``"Alphabet/character"`` belongs to the validation split."""
-    return hashlib.sha256(key.encode("utf-8")).digest()[0] < VALIDATION_BYTE_LIMIT
+def validation_byte_limit(val_fraction: float) -> int:
+    """The first-byte limit of the validation rule for ``val_fraction``."""
+    return round(256 * val_fraction)
+
+
+def is_validation_character(key: str, limit: int = VALIDATION_BYTE_LIMIT) -> bool:
+    """Whether background character ``"Alphabet/character"`` belongs to the validation split
+    whose first-byte limit is ``limit`` (see :func:`validation_byte_limit`)."""
+    return hashlib.sha256(key.encode("utf-8")).digest()[0] < limit
 
 
 def class_name(key: str, quarter_turns: int) -> str:
@@ -254,9 +295,10 @@ class OmniglotTaskSet(PooledTaskSet):
             )
         background = _read_set(c, self.root, "background")
         evaluation = _read_set(c, self.root, "evaluation")
+        limit = validation_byte_limit(c.val_fraction)
         keys: dict[Split, list[str]] = {
-            "train": sorted(k for k in background if not is_validation_character(k)),
-            "validation": sorted(k for k in background if is_validation_character(k)),
+            "train": sorted(k for k in background if not is_validation_character(k, limit)),
+            "validation": sorted(k for k in background if is_validation_character(k, limit)),
             "test": sorted(k for k in evaluation if k not in background),
         }
         #: Evaluation characters left out of the test split because the background set has them.
@@ -266,16 +308,25 @@ class OmniglotTaskSet(PooledTaskSet):
         splits = {s: [class_name(k, t) for k in keys[s] for t in turns] for s in SPLITS}
         counts = {class_name(k, t): len(sources[k]) for k in sources for t in turns}
         hint = (
-            f"background = {c.background!r} gives train and validation, "
+            f"background = {c.background!r} gives train and validation (val_fraction = "
+            f"{c.val_fraction}), "
             f"evaluation = {c.evaluation!r} gives test"
         )
         if not c.rotations:
             hint += "; rotations = true gives four times the classes"
         where = f"the Omniglot sets in {self.root}"
-        check_episode_fits(splits, counts, c.n_way, c.k_shot + c.q_query, where, hint=hint)
+        check_episode_fits(
+            splits,
+            counts,
+            c.n_way,
+            c.k_shot + c.q_query,
+            where,
+            hint=hint,
+            validation=c.has_validation,
+        )
         self.classes = {s: tuple(splits[s]) for s in SPLITS}
         self.pools = {}
-        for split in SPLITS:
+        for split in used_splits(c.has_validation):
             groups = [decode_images(sources[k], c.image_size, 1) for k in keys[split]]
             classes = [(class_name(k, t), i, t) for i, k in enumerate(keys[split]) for t in turns]
             self.pools[split] = ClassPool.build(groups, classes)
@@ -295,4 +346,5 @@ class OmniglotTaskSet(PooledTaskSet):
             f"Omniglot {c.background} + {c.evaluation} in {self.root}: {c.n_way}-way "
             f"{c.k_shot}-shot, {c.q_query} query, {c.image_size}x{c.image_size}{rot}, "
             f"{sizes} train/validation/test classes"
+            + no_validation_note(c.has_validation, "val_fraction = 0")
         )

@@ -30,7 +30,9 @@ from metagui.core.tasksets._images import (
     PooledTaskSet,
     check_episode_fits,
     check_fractions,
+    no_validation_note,
     split_classes,
+    used_splits,
 )
 
 if TYPE_CHECKING:
@@ -58,7 +60,9 @@ class TextCSVConfig(BaseModel):
     ngram: tuple[int, int] = Field((1, 2), description="word n-gram lengths [low, high]")
     char_trigrams: bool = Field(False, description="also hash character trigrams of words")
     split: tuple[float, float, float] = Field(
-        (0.64, 0.16, 0.20), description="fractions of the labels for train, validation, test"
+        (0.64, 0.16, 0.20),
+        description="fractions of the labels for train, validation, test (validation 0: no "
+        "validation split)",
     )
     split_seed: int = Field(0, description="seed of the recorded class-split shuffle")
 
@@ -67,6 +71,11 @@ class TextCSVConfig(BaseModel):
     def _fractions(cls, v: tuple[float, float, float]) -> tuple[float, float, float]:
         check_fractions(v)
         return v
+
+    @property
+    def has_validation(self) -> bool:
+        """Whether the task set has a validation split (its fraction is not 0)."""
+        return self.split[1] > 0
 
     @field_validator("ngram")
     @classmethod
@@ -181,13 +190,20 @@ class TextCSVTaskSet(PooledTaskSet):
         counts = {label: len(texts) for label, texts in by_label.items()}
         per_class = c.k_shot + c.q_query
         check_episode_fits(
-            splits, counts, c.n_way, per_class, str(self.path), unit="rows", hint=hint
+            splits,
+            counts,
+            c.n_way,
+            per_class,
+            str(self.path),
+            unit="rows",
+            hint=hint,
+            validation=c.has_validation,
         )
         self.classes = {s: tuple(splits[s]) for s in SPLITS}
         self.pools = {}
         # The texts of each split in the pool's row order, for the preview.
         self.texts: dict[Split, list[str]] = {}
-        for split in SPLITS:
+        for split in used_splits(c.has_validation):
             groups = [
                 encode_many(
                     by_label[label], c.buckets, c.ngram, c.max_tokens, char_trigrams=c.char_trigrams
@@ -214,6 +230,7 @@ class TextCSVTaskSet(PooledTaskSet):
             f"texts {self.path}: {c.n_way}-way {c.k_shot}-shot, {c.q_query} query, "
             f"{c.max_tokens} hashed {c.ngram[0]}-{c.ngram[1]}-gram ids in {c.buckets} buckets, "
             f"{sizes} train/validation/test labels"
+            + no_validation_note(c.has_validation, "split[1] = 0")
         )
 
     def preview(self, seed: int = 0) -> EpisodePreview:

@@ -6,6 +6,8 @@
   training schedule, and the table of search-space parameters;
 - :class:`StrategyPanel`: search strategy, pruner, budget, objective, seed, device, name,
   execution (parallel trials on Ray) and warm start.
+
+:func:`guard_wheel` keeps the mouse wheel from changing their values while it scrolls them.
 """
 
 from __future__ import annotations
@@ -13,5 +15,6 @@ from __future__ import annotations
 from metagui.qt.panels._search_panel import SearchPanel
 from metagui.qt.panels._strategy_panel import StrategyPanel
 from metagui.qt.panels._taskset_panel import TaskSetPanel
+from metagui.qt.panels._wheel import guard_wheel
 
-__all__ = ["SearchPanel", "StrategyPanel", "TaskSetPanel"]
+__all__ = ["SearchPanel", "StrategyPanel", "TaskSetPanel", "guard_wheel"]

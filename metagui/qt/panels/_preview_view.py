@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QImage, QPalette, QPixmap
+from PySide6.QtGui import QImage, QPalette, QPixmap, QResizeEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QFrame,
@@ -22,12 +22,17 @@ from PySide6.QtWidgets import (
 
 from metagui.core.tasksets import EpisodePreview, PreviewItem
 
-__all__ = ["PreviewView"]
+__all__ = ["PreviewView", "fit_thumbnails"]
 
 #: Query examples drawn per class (an episode may hold many more).
 MAX_QUERY_SHOWN = 6
 MAX_TEXT_ROWS = 300
 THUMB_SIZE = 56
+"""The largest thumbnail; they shrink to fit the width, down to :data:`MIN_THUMB_SIZE`."""
+MIN_THUMB_SIZE = 28
+"""Omniglot's own size: smaller, a character is a blur. Fewer examples show instead."""
+_SPACING = 4  # between thumbnails
+_SEPARATOR = 12  # the line between support and query, with its spacing
 # A qualitative palette that stays distinguishable for the few tasks a preview samples.
 _COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2")
 
@@ -45,6 +50,37 @@ def _pixmap(image: np.ndarray, size: int) -> QPixmap:
         Qt.AspectRatioMode.KeepAspectRatio,
         Qt.TransformationMode.SmoothTransformation,
     )
+
+
+def fit_thumbnails(room: int, support: int, query: int) -> tuple[int, int, int]:
+    """``(thumbnail size, support shown, query shown)`` per class for a grid of thumbnails
+    ``room`` pixels wide: every support example and up to :data:`MAX_QUERY_SHOWN` query ones,
+    as large as fits up to :data:`THUMB_SIZE`; where even :data:`MIN_THUMB_SIZE` does not
+    fit them all, fewer query examples (at least one), then fewer support ones."""
+    query = min(query, MAX_QUERY_SHOWN)
+    slots = support + query
+    if slots == 0:
+        return THUMB_SIZE, 0, 0
+    size = room // slots - _SPACING
+    if size >= MIN_THUMB_SIZE:
+        return min(size, THUMB_SIZE), support, query
+    fit = max(1, room // (MIN_THUMB_SIZE + _SPACING))
+    shown_support = min(support, max(1, fit - min(query, 1)))
+    shown_query = min(query, max(0, fit - shown_support))
+    return MIN_THUMB_SIZE, shown_support, shown_query
+
+
+def _shrink(layout: tuple[int, int, int]) -> tuple[int, int, int]:
+    """The next smaller grid: smaller thumbnails, then one query example fewer (at least
+    one), then one support example fewer (at least one)."""
+    size, support, query = layout
+    if size > MIN_THUMB_SIZE:
+        return max(MIN_THUMB_SIZE, size - 4), support, query
+    if query > 1:
+        return size, support, query - 1
+    if support > 1:
+        return size, support - 1, query
+    return layout
 
 
 def _by_class(items: tuple[PreviewItem, ...]) -> dict[str, list[PreviewItem]]:
@@ -80,10 +116,15 @@ class PreviewView(QStackedWidget):
         item.showGrid(x=True, y=True, alpha=0.15)
         self.addWidget(self.plot)
 
+        # The thumbnails fit the width (fit_thumbnails) and the page is as tall as they are:
+        # the panel around the preview scrolls, not a second scroll area inside it.
         self.images = QScrollArea()
         self.images.setWidgetResizable(True)
         self.images.setFrameShape(QFrame.Shape.NoFrame)
+        self.images.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.addWidget(self.images)
+        self._images_preview: EpisodePreview | None = None
+        self._images_layout: tuple[int, int, int] | None = None
 
         self.table = QTableWidget(0, 3)
         self.table.setHorizontalHeaderLabels(["Set", "Class", "Text"])
@@ -100,6 +141,7 @@ class PreviewView(QStackedWidget):
 
     # -- pages -------------------------------------------------------------------------------
     def show_message(self, text: str, *, error: bool = False) -> None:
+        self._set_images_height(0)
         self.message.setText(text)
         self.message.setProperty("error", error)
         style = self.message.style()
@@ -111,12 +153,14 @@ class PreviewView(QStackedWidget):
     def show_preview(self, preview: EpisodePreview) -> str:
         """Draw ``preview``; returns a one-line caption saying what is shown."""
         if preview.kind == "curves":
+            self._set_images_height(0)
             caption = self._curves(preview)
             self.setCurrentWidget(self.plot)
         elif preview.kind == "images":
             caption = self._images(preview)
             self.setCurrentWidget(self.images)
         else:
+            self._set_images_height(0)
             caption = self._texts(preview)
             self.setCurrentWidget(self.table)
         self.kind = preview.kind
@@ -144,56 +188,108 @@ class PreviewView(QStackedWidget):
         return f"{len(preview.curves)} sampled tasks: true functions and {k} support points each"
 
     def _images(self, preview: EpisodePreview) -> str:
+        """Lay the episode out for the width there is (again on a resize that changes it):
+        :func:`fit_thumbnails`, then smaller or fewer thumbnails while the grid (headers and
+        class names included) is still wider than the room."""
         support, query = _by_class(preview.support), _by_class(preview.query)
         k = max((len(v) for v in support.values()), default=0)
         q = max((len(v) for v in query.values()), default=0)
-        shown_q = min(q, MAX_QUERY_SHOWN)
+        room = self._images_room()
+        label_width = max((self._class_label(n).sizeHint().width() for n in support), default=0)
+        layout = fit_thumbnails(room - label_width, k, q)
+        self._images_preview, self._images_layout = preview, layout
+        page = self._image_page(support, query, k, q, layout)
+        while page.minimumSizeHint().width() > room:
+            smaller = _shrink(layout)
+            if smaller == layout:
+                break
+            layout = smaller
+            page.deleteLater()
+            page = self._image_page(support, query, k, q, layout)
+        self.images.setWidget(page)
+        self._set_images_height(page.sizeHint().height())
+        return f"One training episode: {len(support)}-way {k}-shot, {q} query images per class"
+
+    def _image_page(
+        self,
+        support: dict[str, list[PreviewItem]],
+        query: dict[str, list[PreviewItem]],
+        k: int,
+        q: int,
+        layout: tuple[int, int, int],
+    ) -> QWidget:
+        size, shown_k, shown_q = layout
         page = QWidget()
         page.setObjectName("previewImages")
         grid = QGridLayout(page)
-        grid.setHorizontalSpacing(4)
+        grid.setContentsMargins(0, 0, 0, 0)
+        grid.setHorizontalSpacing(_SPACING)
         grid.setVerticalSpacing(6)
-        grid.addWidget(self._header(f"Support ({k} per class)"), 0, 1, 1, max(k, 1))
-        query_col = k + 2
-        shown = f"{shown_q} of {q}" if shown_q < q else str(q)
-        grid.addWidget(self._header(f"Query ({shown} per class)"), 0, query_col, 1, max(shown_q, 1))
+        grid.addWidget(self._header("Support", shown_k, k), 0, 1, 1, max(shown_k, 1))
+        query_col = shown_k + 2
+        grid.addWidget(self._header("Query", shown_q, q), 0, query_col, 1, max(shown_q, 1))
         self._thumbs = []
         for row, name in enumerate(support, start=1):
-            # Nested class names (Omniglot's "Alphabet/character") on two lines, not clipped.
-            head, _, leaf = name.rpartition("/")
-            label = QLabel(f"{head}/\n{leaf}" if head else name)
-            label.setObjectName("previewClass")
-            label.setToolTip(name)
-            label.setAccessibleName(name)
-            label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-            grid.addWidget(label, row, 0)
-            for j, item in enumerate(support[name]):
-                grid.addWidget(self._thumb(item), row, 1 + j)
+            grid.addWidget(self._class_label(name), row, 0)
+            for j, item in enumerate(support[name][:shown_k]):
+                grid.addWidget(self._thumb(item, size), row, 1 + j)
             for j, item in enumerate(query.get(name, [])[:shown_q]):
-                grid.addWidget(self._thumb(item), row, query_col + j)
+                grid.addWidget(self._thumb(item, size), row, query_col + j)
         line = QFrame()
         line.setFrameShape(QFrame.Shape.VLine)
         line.setFrameShadow(QFrame.Shadow.Sunken)
-        grid.addWidget(line, 0, k + 1, len(support) + 1, 1)
+        grid.addWidget(line, 0, shown_k + 1, len(support) + 1, 1)
         grid.setColumnStretch(query_col + shown_q, 1)
         grid.setRowStretch(len(support) + 1, 1)
-        self.images.setWidget(page)
-        return f"One training episode: {len(support)}-way {k}-shot, {q} query images per class"
+        return page
+
+    def _images_room(self) -> int:
+        """The width the image grid may take (the stack's, without the grid's spacing)."""
+        return max(0, self.width() - 2 * self.images.frameWidth() - 2 * _SPACING - _SEPARATOR)
+
+    def _set_images_height(self, height: int) -> None:
+        """The image page as tall as its grid (0: no minimum, for the other pages)."""
+        self.images.setMinimumHeight(height)
 
     @staticmethod
-    def _header(text: str) -> QLabel:
-        label = QLabel(text)
-        label.setObjectName("previewHeader")
+    def _class_label(name: str) -> QLabel:
+        # Nested class names (Omniglot's "Alphabet/character") on two lines, not clipped.
+        head, _, leaf = name.rpartition("/")
+        label = QLabel(f"{head}/\n{leaf}" if head else name)
+        label.setObjectName("previewClass")
+        label.setToolTip(name)
+        label.setAccessibleName(name)
+        label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         return label
 
-    def _thumb(self, item: PreviewItem) -> QLabel:
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        preview = self._images_preview
+        if self.kind == "images" and preview is not None:
+            support, query = _by_class(preview.support), _by_class(preview.query)
+            k = max((len(v) for v in support.values()), default=0)
+            q = max((len(v) for v in query.values()), default=0)
+            width = max((self._class_label(n).sizeHint().width() for n in support), default=0)
+            if fit_thumbnails(self._images_room() - width, k, q) != self._images_layout:
+                self._images(preview)
+
+    @staticmethod
+    def _header(part: str, shown: int, total: int) -> QLabel:
+        """``Query (6 of 15 per class)``: says how many of each class's examples show."""
+        of = f"{shown} of {total}" if shown < total else str(total)
+        label = QLabel(f"{part} ({of} per class)")
+        label.setObjectName("previewHeader")
+        label.setWordWrap(True)  # over a column or two of thumbnails: on two lines
+        return label
+
+    def _thumb(self, item: PreviewItem, size: int = THUMB_SIZE) -> QLabel:
         thumb = QLabel()
         thumb.setObjectName("previewThumb")
         assert isinstance(item.data, np.ndarray)
-        thumb.setPixmap(_pixmap(item.data, THUMB_SIZE))
+        thumb.setPixmap(_pixmap(item.data, size))
         thumb.setToolTip(item.label)
         thumb.setAccessibleName(item.label)
-        thumb.setFixedSize(THUMB_SIZE, THUMB_SIZE)
+        thumb.setFixedSize(size, size)
         thumb.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self._thumbs.append(thumb)
         return thumb

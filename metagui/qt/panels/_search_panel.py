@@ -8,11 +8,17 @@ from collections.abc import Iterable
 from PySide6.QtCore import Slot
 from PySide6.QtWidgets import QGroupBox, QLabel, QVBoxLayout, QWidget
 
-from metagui.core.spec import GRADIENT_BASED, AlgorithmSpec, ModelSpec, OptimizerSpec, TrainingSpec
+from metagui.core.applicable import (
+    TRAINING_FIELDS,
+    algorithm_fields,
+    model_fields,
+    optimizer_fields,
+    resolve_model_kind,
+)
+from metagui.core.spec import AlgorithmSpec, ModelSpec, OptimizerSpec, TrainingSpec
 from metagui.qt._document import ExperimentDocument
 from metagui.qt.panels._form import ModelForm
 from metagui.qt.panels._layout import ColumnFlow
-from metagui.qt.panels._search_rows import resolve_model_kind
 from metagui.qt.panels._search_table import SearchSpaceTable
 
 __all__ = [
@@ -33,42 +39,6 @@ ALGORITHM_NOTES = {
     "protonet": "Prototypical networks: nearest class mean in embedding space, no inner loop.",
     "cnp": "Conditional neural process: encodes the support set, no gradient steps.",
 }
-_TRAINING_FIELDS = (
-    "iterations",
-    "meta_batch_size",
-    "eval_every",
-    "eval_tasks",
-    "test_tasks",
-    "log_every",
-)
-
-
-def algorithm_fields(name: str) -> list[str]:
-    """The algorithm settings that apply to learner ``name``."""
-    fields = ["name"]
-    if name in GRADIENT_BASED:
-        fields += ["inner_lr", "inner_steps", "eval_inner_steps"]
-    if name in ("maml", "metasgd", "mamlpp", "anil"):
-        fields.append("first_order")
-    if name == "mamlpp":
-        fields.append("msl_iterations")
-    if name == "cnp":
-        fields.append("cnp_hidden")
-    return fields
-
-
-def model_fields(kind: str, norm: str) -> list[str]:
-    """The network settings that apply to a network of ``kind`` (already resolved)."""
-    if kind == "conv4":
-        return ["kind", "filters", "norm", *(["groups"] if norm == "group" else [])]
-    if kind == "text":
-        return ["kind", "embed_dim", "hidden_sizes", "activation"]
-    return ["kind", "hidden_sizes", "activation"]
-
-
-def optimizer_fields(name: str) -> list[str]:
-    momentum = ["momentum"] if name in ("momentum", "nesterov") else []
-    return ["name", "lr", *momentum, "weight_decay", "schedule"]
 
 
 def _group(title: str, *widgets: QWidget) -> QGroupBox:
@@ -101,7 +71,7 @@ class SearchPanel(QWidget):
         self.model_note.setObjectName("hint")
         self.model_note.setWordWrap(True)
         self.optimizer = ModelForm(doc, OptimizerSpec, "optimizer", labels={"name": "Optimizer"})
-        self.training = ModelForm(doc, TrainingSpec, "training", fields=_TRAINING_FIELDS)
+        self.training = ModelForm(doc, TrainingSpec, "training", fields=TRAINING_FIELDS)
         self.search_space = SearchSpaceTable(doc)
         for form in (self.algorithm, self.model, self.optimizer):
             form.field_checked.connect(self._update_visible)

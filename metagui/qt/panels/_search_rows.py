@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
+from metagui.core.applicable import resolve_model_kind
 from metagui.core.experiment import ExperimentSpec
 from metagui.core.search_space import lookup
 from metagui.core.spec import GRADIENT_BASED
@@ -260,13 +261,6 @@ def _is_number(text: str) -> bool:
 
 
 # -- defaults ----------------------------------------------------------------------------------
-def resolve_model_kind(kind: str, family: str) -> str:
-    """Model ``kind`` with ``auto`` resolved as the engine does for task-set ``family``."""
-    if kind != "auto":
-        return kind
-    return {"sinusoid": "mlp", "text_csv": "text"}.get(family, "conv4")
-
-
 def model_kind(spec: ExperimentSpec) -> str:
     """The network ``spec`` trains."""
     return resolve_model_kind(spec.model.kind, spec.taskset.family)

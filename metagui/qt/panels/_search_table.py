@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, replace
 from typing import Any, cast
 
-from PySide6.QtCore import QSignalBlocker, Qt, Slot
+from PySide6.QtCore import QEvent, QObject, QSignalBlocker, Qt, Slot
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -44,10 +44,29 @@ from metagui.qt.panels._search_rows import (
 
 __all__ = ["COLUMNS", "SearchSpaceTable"]
 
-COLUMNS = ("Setting", "Type", "Low", "High", "Log", "Step", "Choices / value", "Condition")
-NAME, TYPE, LOW, HIGH, LOG, STEP, CHOICES, CONDITION = range(len(COLUMNS))
-_TEXT_COLUMNS = {LOW: "low", HIGH: "high", STEP: "step", CHOICES: "choices", CONDITION: "condition"}
+COLUMNS = ("Setting", "Type", "Low", "High", "Log", "Step", "Condition")
+NAME, TYPE, LOW, HIGH, LOG, STEP, CONDITION = range(len(COLUMNS))
+CHOICES = LOW
+"""A categorical parameter's choices (a fixed one's value) fill the range cells, Low to Step,
+of its row: one column fewer, so that the table fits the setup dock beside the plots."""
 _RANGE_COLUMNS = (LOW, HIGH, LOG, STEP)
+_NUMERIC_TEXT = {LOW: "low", HIGH: "high", STEP: "step", CONDITION: "condition"}
+_CHOICE_TEXT = {CHOICES: "choices", CONDITION: "condition"}
+# Column widths where the table is narrow (the dock beside the plots on a laptop), and the
+# most each takes of the room beyond; Condition stretches over the rest.
+_WIDTHS = {NAME: (140, 80), TYPE: (96, 0), LOW: (58, 30), HIGH: (58, 30), LOG: (34, 0)}
+_WIDTHS[STEP] = (42, 10)
+_HEADER_TIPS = {
+    NAME: "The setting the parameter varies",
+    TYPE: "float or int: a range; categorical: a list of choices; fixed: one value",
+    LOW: "Lowest value of a range; a categorical parameter's choices (a fixed one's value) "
+    "take the cells from Low to Step",
+    HIGH: "Highest value of a range",
+    LOG: "Sample the range on a log scale",
+    STEP: "Only multiples of this step (optional)",
+    CONDITION: "Vary the setting only when another one has these values, e.g. "
+    "algorithm.name in maml, fomaml",
+}
 # Settings offered first when a row is added (the usual suspects of a meta-learning search).
 _PREFERRED = (
     "optimizer.lr",
@@ -94,17 +113,22 @@ class SearchSpaceTable(QWidget):
         self.table = QTableWidget(0, len(COLUMNS))
         self.table.setObjectName("searchSpaceTable")
         self.table.setHorizontalHeaderLabels(list(COLUMNS))
+        for column, tip in _HEADER_TIPS.items():
+            header_item = self.table.horizontalHeaderItem(column)
+            if header_item is not None:
+                header_item.setToolTip(tip)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setWordWrap(False)
         self.table.setTextElideMode(Qt.TextElideMode.ElideRight)
+        # Rows are named by their setting (and so are their errors): no numbers column.
+        self.table.verticalHeader().setVisible(False)
         self.table.verticalHeader().setDefaultSectionSize(30)
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setSectionResizeMode(CONDITION, QHeaderView.ResizeMode.Stretch)
-        for column, width in ((NAME, 210), (TYPE, 105), (LOW, 80), (HIGH, 80), (LOG, 40)):
-            self.table.setColumnWidth(column, width)
-        self.table.setColumnWidth(STEP, 60)
-        self.table.setColumnWidth(CHOICES, 190)
+        header.setMinimumSectionSize(30)
+        self.table.viewport().installEventFilter(self)  # its resizes fit the columns
+        self._fit_columns()
         self.table.itemChanged.connect(self._on_item_changed)
 
         self.add_button = QPushButton("Add")
@@ -204,11 +228,18 @@ class SearchSpaceTable(QWidget):
         with QSignalBlocker(name), QSignalBlocker(kind):
             name.setCurrentText(texts.name)
             kind.setCurrentText(texts.type)
+        line = name.lineEdit()
+        if line is not None and not line.hasFocus():
+            line.setCursorPosition(0)  # a long name shows its start ("algorithm.…")
         numeric = texts.type in ("float", "int")
+        span = 1 if numeric else len(_RANGE_COLUMNS)
+        if self.table.columnSpan(i, LOW) != span:
+            self.table.setSpan(i, LOW, 1, span)
+        cells = _NUMERIC_TEXT if numeric else _CHOICE_TEXT
         with QSignalBlocker(self.table):
             for column in range(LOW, len(COLUMNS)):
                 item = self.table.item(i, column) or QTableWidgetItem()
-                enabled = (column in _RANGE_COLUMNS) == numeric or column == CONDITION
+                enabled = column in cells or (numeric and column == LOG)
                 flags = Qt.ItemFlag.ItemIsSelectable
                 if enabled:
                     flags |= Qt.ItemFlag.ItemIsEnabled
@@ -222,7 +253,7 @@ class SearchSpaceTable(QWidget):
                     state = texts.log and numeric
                     item.setCheckState(Qt.CheckState.Checked if state else Qt.CheckState.Unchecked)
                 else:
-                    item.setText(getattr(texts, _TEXT_COLUMNS[column]))
+                    item.setText(getattr(texts, cells[column]) if column in cells else "")
                 item.setData(Qt.ItemDataRole.BackgroundRole, _INVALID_BRUSH if row.error else None)
                 item.setToolTip(row.error or item.text())
                 if self.table.item(i, column) is not item:
@@ -299,12 +330,29 @@ class SearchSpaceTable(QWidget):
         if not 0 <= i < len(self._rows):
             return
         texts = self._rows[i].texts
+        cells = _NUMERIC_TEXT if texts.type in ("float", "int") else _CHOICE_TEXT
         if column == LOG:
             texts = replace(texts, log=item.checkState() == Qt.CheckState.Checked)
-        elif column in _TEXT_COLUMNS:
-            change: dict[str, Any] = {_TEXT_COLUMNS[column]: item.text()}
+        elif column in cells:
+            change: dict[str, Any] = {cells[column]: item.text()}
             texts = replace(texts, **change)
+        else:
+            return  # a cell under a row's choices: not shown, not edited
         self.edit_row(i, texts)
+
+    def _fit_columns(self) -> None:
+        """Column widths for the room there is: what the setting, type and range need at
+        least, a share of the rest for the setting and the range, the remainder to the
+        condition."""
+        room = self.table.viewport().width()
+        extra = max(0, room - sum(w for w, _ in _WIDTHS.values()) - 120)
+        for column, (width, most) in _WIDTHS.items():
+            self.table.setColumnWidth(column, width + min(most, extra * most // 200))
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.Resize and watched is self.table.viewport():
+            self._fit_columns()
+        return super().eventFilter(watched, event)
 
     def edit_row(self, i: int, texts: RowTexts) -> None:
         """Row ``i`` now reads ``texts``: validate it and, if valid, apply it to the document."""

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from PySide6.QtCore import Slot
 from PySide6.QtWidgets import QGroupBox, QLabel, QVBoxLayout, QWidget
 
+from metagui.core.applicable import pruner_fields, strategy_fields
 from metagui.core.experiment import ExperimentSpec, ObjectiveSpec, PrunerSpec, StrategySpec
 from metagui.qt._document import ExperimentDocument
 from metagui.qt.panels._execution_editor import ExecutionEditor
@@ -38,29 +39,6 @@ PRUNER_NOTES = {
     "threshold": "Stops a trial whose value leaves [lower, upper].",
     "patient": "Waits for a number of evaluations without improvement, then asks a median pruner.",
 }
-
-
-def strategy_fields(name: str) -> list[str]:
-    """The strategy settings that apply to strategy ``name``."""
-    fields = ["name"]
-    if name in ("tpe", "gp", "cmaes"):
-        fields.append("startup_trials")
-    if name in ("cmaes", "nsga2", "pso", "de"):
-        fields.append("population_size")
-    return fields
-
-
-def pruner_fields(name: str) -> list[str]:
-    """The pruner settings that apply to pruner ``name``."""
-    return {
-        "none": ["name"],
-        "median": ["name", "startup_trials", "warmup_steps"],
-        "percentile": ["name", "percentile", "startup_trials", "warmup_steps"],
-        "asha": ["name", "min_resource", "reduction_factor", "startup_trials"],
-        "hyperband": ["name", "min_resource", "reduction_factor", "startup_trials"],
-        "threshold": ["name", "lower", "upper", "warmup_steps"],
-        "patient": ["name", "patience", "startup_trials", "warmup_steps"],
-    }.get(name, ["name"])
 
 
 def _group(title: str, *widgets: QWidget) -> QGroupBox:

@@ -29,6 +29,7 @@ from metagui.core.tasksets import (
     ImageFolderConfig,
     OmniglotConfig,
     SinusoidConfig,
+    TaskSetConfig,
     TextCSVConfig,
 )
 from metagui.qt._document import ExperimentDocument
@@ -38,7 +39,10 @@ from metagui.qt.panels._layout import AdaptiveSplitter
 from metagui.qt.panels._preview import PreviewLoader
 from metagui.qt.panels._preview_view import PreviewView
 
-__all__ = ["FAMILY_TITLES", "TEXT_SUFFIXES", "TaskSetPanel"]
+__all__ = ["FAMILY_TITLES", "INCOMPLETE_MESSAGE", "TEXT_SUFFIXES", "TaskSetPanel"]
+
+INCOMPLETE_MESSAGE = "Complete the highlighted settings to see a preview."
+LOADING_MESSAGE = "Loading preview…"
 
 FAMILIES: dict[str, type[BaseModel]] = {
     "sinusoid": SinusoidConfig,
@@ -122,6 +126,7 @@ class TaskSetPanel(QWidget):
         self.stack = QStackedWidget()
         for family in FAMILIES:
             self.forms[family] = _FamilyForm(self, family)
+            self.forms[family].field_checked.connect(self._on_field_checked)
             self.stack.addWidget(self.forms[family])
 
         top = QFormLayout()
@@ -300,21 +305,39 @@ class TaskSetPanel(QWidget):
             event.acceptProposedAction()
 
     # -- preview ---------------------------------------------------------------------------------
+    def shown_taskset(self) -> TaskSetConfig | None:
+        """The task set the form shows, typed text not yet applied included (the preview
+        follows the form, not only the document), or None while that does not validate."""
+        form = self.forms[self.shown_family]
+        if form.errors or self.family_error.text():
+            return None
+        data = {**form.source(), **{name: form.current(name) for name in form.names}}
+        data["family"] = self.shown_family
+        spec, _ = self.try_taskset(data)
+        return None if spec is None else spec.taskset
+
+    @Slot(str)
+    def _on_field_checked(self, _name: str) -> None:
+        self._schedule_preview()
+
     def _schedule_preview(self, *, now: bool = False) -> None:
         if not self.isVisible():
             self._preview_dirty = True
             return
         self._preview_dirty = False
-        if self._pending is not None:
+        config = self.shown_taskset()
+        if config is None:
             self.loader.cancel()
             self._previewed = None
             self.caption.setText("")
-            self.preview.show_message("Complete the highlighted settings to see a preview.")
+            self.preview.show_message(INCOMPLETE_MESSAGE)
             return
-        request = (self.doc.spec.taskset, self._preview_seed)
+        request = (config, self._preview_seed)
         if request == self._previewed and not now:
             return
         self._previewed = request
+        if self.preview.kind == "message":  # the message may say the form is incomplete
+            self.preview.show_message(LOADING_MESSAGE)
         self.loader.request(*request, now=now)
 
     @Slot()
@@ -326,9 +349,9 @@ class TaskSetPanel(QWidget):
     def _on_preview_started(self) -> None:
         if self.preview.kind in ("message", "error"):
             self.caption.setText("")
-            self.preview.show_message("Loading preview…")
+            self.preview.show_message(LOADING_MESSAGE)
         else:  # keep the last preview in view until the new one is drawn
-            self.caption.setText("Loading preview…")
+            self.caption.setText(LOADING_MESSAGE)
 
     @Slot(object)
     def _on_preview(self, preview: EpisodePreview) -> None:

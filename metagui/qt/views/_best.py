@@ -9,6 +9,7 @@ from typing import Any
 
 import pyqtgraph as pg
 from PySide6.QtCore import Signal
+from PySide6.QtGui import QBrush
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from metagui.core.history import TrialRow
@@ -21,6 +22,7 @@ from metagui.qt.views._common import (
     RobustViewBox,
     last_validation,
     objective_label,
+    set_integer_axis,
     show_grid,
     style_plot,
     value_axes,
@@ -200,20 +202,28 @@ class BestSoFarPlot(BestSoFarView):
             x_of = {t.id: (t.finished or 0.0) - study.summary.created for t in valued}
             until = max(x_of.values(), default=0.0)
             self.plot.setLabel("bottom", f"wall time since the study began ({unit})")
+            set_integer_axis(self.plot, "bottom", False)
         else:
             scale = 1.0
             x_of = {t.id: float(t.number) for t in valued}
             until = float(max((t.number for t in study.trials.values()), default=0))
             self.plot.setLabel("bottom", "trial number")
+            set_integer_axis(self.plot, "bottom", True)
         xs, ys = best_so_far_curve(
             [(x_of[t.id], t.value or 0.0) for t in counted], study.maximize, until
         )
         self.curve.setData([x / scale for x in xs], ys)
         colors = value_colors([t.value for t in complete], study.maximize)
-        brushes = [
-            pg.mkBrush(NO_VALUE_COLOR if t.excluded else c)
-            for t, c in zip(complete, colors, strict=True)
-        ]
+        # One brush object per colour: pyqtgraph draws a symbol once per brush object, and
+        # value_colors gives few colours (10,000 trials: 64 symbols drawn, not 10,000).
+        brush_of: dict[int, QBrush] = {}
+        brushes = []
+        for t, c in zip(complete, colors, strict=True):
+            color = NO_VALUE_COLOR if t.excluded else c
+            brush = brush_of.get(color.rgba())
+            if brush is None:
+                brush = brush_of[color.rgba()] = pg.mkBrush(color)
+            brushes.append(brush)
         self.points.setData(
             [x_of[t.id] / scale for t in complete],
             [t.value for t in complete],

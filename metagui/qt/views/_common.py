@@ -5,9 +5,11 @@ ranges that a diverged trial cannot blow up (:func:`robust_range`, :class:`Robus
 from __future__ import annotations
 
 import functools
+import html
 import math
+import re
 import time
-from collections.abc import Hashable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,14 +17,16 @@ import numpy as np
 import numpy.typing as npt
 import pyqtgraph as pg
 from PySide6.QtCore import QTimer, Slot
-from PySide6.QtGui import QColor, QHideEvent, QPalette, QPen, QShowEvent
+from PySide6.QtGui import QColor, QFontMetricsF, QHideEvent, QPalette, QPen, QShowEvent
 from PySide6.QtWidgets import QWidget
 
 from metagui.qt._history_model import HistoryModel, StudyData
 from metagui.qt._load import gui_thread_load
+from metagui.qt.views._bundle import CurveBundle
 
 __all__ = [
     "CATEGORY_COLORS",
+    "COLOR_LEVELS",
     "FOCUS_COLOR",
     "GRID_ALPHA",
     "REDRAW_BUSY_BUDGET",
@@ -30,19 +34,28 @@ __all__ = [
     "REDRAW_MAX_DEFER_S",
     "STATE_COLORS",
     "STATE_LABELS",
+    "STEADY_RANGE",
+    "FittedLabelAxis",
     "LiveView",
     "ParamAxis",
     "RobustViewBox",
     "ValueAxis",
+    "counted",
+    "fit_label",
     "format_number",
+    "has_lone_points",
+    "integer_ticks",
+    "label_variants",
     "last_validation",
     "make_colorbar",
+    "mark_lone_points",
     "metric_label",
     "objective_label",
     "param_axis",
     "robust_range",
     "sentence",
     "set_colormap",
+    "set_integer_axis",
     "short_names",
     "show_grid",
     "style_plot",
@@ -118,6 +131,8 @@ squash the bulk into a twentieth of the view."""
 OUTLIER_FENCE_LOG = 2.0
 """The same on a log axis, where one width of the bulk is already some decades."""
 _QUARTILE_SAMPLE = 50_000
+STEADY_RANGE = 0.02
+"""A robust y range that moved by less than this share of its span is kept as it was."""
 
 
 def robust_range(
@@ -166,34 +181,123 @@ def value_range(values: Sequence[float | None]) -> tuple[float, float] | None:
 
 def value_colors(values: Sequence[float | None], maximize: bool, alpha: int = 255) -> list[QColor]:
     """One colour per value on :func:`value_colormap` over the values' :func:`value_range`
-    (a value beyond it takes the colour of its end); a missing or non-finite value is grey."""
+    (a value beyond it takes the colour of its end), in :data:`COLOR_LEVELS` steps; a missing
+    or non-finite value is grey. Few distinct colours keep a scatter of 10,000 trials cheap
+    (pyqtgraph draws each distinct symbol once)."""
     span = value_range(values)
-    cmap = value_colormap(maximize)
-    out: list[QColor] = []
-    for v in values:
-        if span is None or v is None or not math.isfinite(v):
-            color = QColor(NO_VALUE_COLOR)
-        else:
-            low, high = span
-            position = min(max((v - low) / (high - low), 0.0), 1.0)
-            color = cmap.map(position, mode=pg.ColorMap.QCOLOR)
+    levels = _color_levels(maximize, alpha)
+    grey = QColor(NO_VALUE_COLOR)
+    grey.setAlpha(alpha)
+    v = np.array([math.nan if x is None else x for x in values], dtype=float)
+    if span is None or not len(v):
+        return [QColor(grey) for _ in values]
+    low, high = span
+    with np.errstate(invalid="ignore"):
+        position = np.clip((v - low) / (high - low), 0.0, 1.0)
+    step = np.rint(np.nan_to_num(position) * (COLOR_LEVELS - 1)).astype(int)
+    finite = np.isfinite(v)
+    return [
+        QColor(levels[i]) if ok else QColor(grey)
+        for i, ok in zip(step.tolist(), finite.tolist(), strict=True)
+    ]
+
+
+COLOR_LEVELS = 64
+"""Steps of the objective's colour map that :func:`value_colors` gives."""
+
+
+@functools.cache
+def _color_levels(maximize: bool, alpha: int) -> tuple[QColor, ...]:
+    colors = value_colormap(maximize).map(
+        np.linspace(0.0, 1.0, COLOR_LEVELS), mode=pg.ColorMap.QCOLOR
+    )
+    for color in colors:
         color.setAlpha(alpha)
-        out.append(color)
-    return out
+    return tuple(colors)
 
 
 def make_colorbar(label: str, palette: QPalette) -> pg.ColorBarItem:
-    """A read-only colour bar for :func:`value_colormap` (levels set with ``setLevels``)."""
+    """A read-only colour bar for :func:`value_colormap` (levels set with ``setLevels``),
+    whose label (``getAxis("left").setLabel``) is shortened to fit the bar's height
+    (:class:`FittedLabelAxis`)."""
     bar = pg.ColorBarItem(
         values=(0.0, 1.0),
         width=14,
-        label=label,
         interactive=False,
         colorMapMenu=False,
         pen=palette.color(QPalette.ColorRole.Text),
     )
+    axis = FittedLabelAxis("left")
+    bar.setAxisItems({"left": axis})
+    axis.setTicks([])  # as the colour bar's frame axes: the values are on the right
+    axis.setStyle(showValues=False)
+    axis.setLabel(label)
     style_plot(bar, palette)
     return bar
+
+
+_BETTER = re.compile(r"\s*\((higher|lower) is better\)")
+
+
+def label_variants(text: str) -> list[str]:
+    """``text`` and shorter ways to say it, longest first: ``validation accuracy (higher is
+    better)``, ``validation accuracy ↑``, ``accuracy ↑``."""
+    variants = [text]
+    arrowed = _BETTER.sub(lambda m: " ↑" if m[1] == "higher" else " ↓", text)
+    if arrowed != text:
+        variants.append(arrowed)
+    words = arrowed.split(" ", 1)
+    if len(words) == 2 and len(words[1]) > 2:
+        variants.append(words[1])
+    return variants
+
+
+def fit_label(text: str, room: float, width_of: Callable[[str], float]) -> str:
+    """The longest of :func:`label_variants` of ``text`` no wider than ``room`` (by
+    ``width_of``), else the shortest, cut with an ellipsis to fit."""
+    variants = label_variants(text)
+    for variant in variants:
+        if width_of(variant) <= room:
+            return variant
+    shortest = variants[-1]
+    while len(shortest) > 1 and width_of(shortest + "…") > room:
+        shortest = shortest[:-1]
+    return shortest.rstrip() + "…"
+
+
+class FittedLabelAxis(pg.AxisItem):
+    """An axis whose label is the longest of its :func:`label_variants` that fits the axis'
+    length (a colour bar is as tall as the plot beside it: on a small screen the full
+    ``validation accuracy (higher is better)`` would be cut off); the full label is its
+    tooltip."""
+
+    def setLabel(self, text: str | None = None, units: str | None = None, **args: Any) -> None:
+        self.setToolTip(text or "")
+        super().setLabel(text, units, **args)
+
+    def labelString(self) -> str:
+        text = str(self.labelText or "")
+        horizontal = self.orientation in ("top", "bottom")
+        room = (self.size().width() if horizontal else self.size().height()) - 8
+        metrics = QFontMetricsF(self.label.font())
+        fitted = fit_label(text, room, metrics.horizontalAdvance) if room > 0 else text
+        style = ";".join(f"{k}: {v}" for k, v in self.labelStyle.items())
+        return f"<span style='{style}'>{html.escape(fitted)}</span>"
+
+    def shown_label(self) -> str:
+        """The label as drawn (tests read it)."""
+        return str(self.label.toPlainText())
+
+    def resizeEvent(self, ev: Any = None) -> None:
+        if self.label is not None:
+            wanted = self.labelString()
+            if wanted != self.label.toHtml() and self.label.toPlainText() != _plain(wanted):
+                self.label.setHtml(wanted)
+        super().resizeEvent(ev)
+
+
+def _plain(markup: str) -> str:
+    return html.unescape(re.sub(r"<[^>]+>", "", markup))
 
 
 GRID_ALPHA = 0.15
@@ -208,6 +312,21 @@ class ValueAxis(pg.AxisItem):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._background: QColor | None = None
+        self._integer = False
+
+    def set_integer(self, integer: bool) -> None:
+        """Ticks only at whole numbers (trial numbers, integer parameters): never ``0.5`` or
+        ``-0.4``, however far the view is zoomed in."""
+        if integer != self._integer:
+            self._integer = integer
+            self.picture = None
+            self.update()
+
+    def tickValues(self, minVal: float, maxVal: float, size: float) -> list[Any]:
+        levels: list[Any] = super().tickValues(minVal, maxVal, size)
+        if not self._integer or self.logMode:
+            return levels
+        return integer_ticks(levels, minVal, maxVal)
 
     def set_background(self, color: QColor) -> None:
         """Draw faint lines in their colour blended over ``color`` instead of translucent."""
@@ -232,6 +351,29 @@ class ValueAxis(pg.AxisItem):
             mantissa = round(10 ** (value - math.floor(value + 1e-9)), 6)
             out.append(text if mantissa in (1.0, 2.0, 5.0) else "")
         return out
+
+
+def integer_ticks(
+    levels: Sequence[tuple[float, Sequence[float]]], low: float, high: float
+) -> list[tuple[float, list[float]]]:
+    """pyqtgraph's tick ``levels`` (spacing, values) with the fractional ones left out; a
+    range narrower than one (a single trial) gets its whole numbers, if any."""
+    out = [
+        (spacing, [v for v in values if float(v).is_integer()])
+        for spacing, values in levels
+        if spacing >= 1
+    ]
+    if not any(values for _, values in out):
+        first, last = math.ceil(min(low, high)), math.floor(max(low, high))
+        out = [(1.0, [float(v) for v in range(first, last + 1)][:20])]
+    return out
+
+
+def set_integer_axis(plot: pg.PlotItem, side: str, integer: bool) -> None:
+    """Whole-number ticks (or not) on the ``side`` axis of ``plot``, a :class:`ValueAxis`."""
+    axis = plot.getAxis(side)
+    if isinstance(axis, ValueAxis):
+        axis.set_integer(integer)
 
 
 def value_axes() -> dict[str, pg.AxisItem]:
@@ -281,20 +423,34 @@ class RobustViewBox(pg.ViewBox):
 
     While y auto range is on (at first, and again after the "A" button or the menu's auto
     range), the y range follows :func:`robust_range` of the finite y values of the visible
-    data items (those over the visible x range only, with "visible data only"), computed in
-    log space on a log axis; what leaves that range is clipped by the view. Panning or zooming
-    by hand turns auto range off as pyqtgraph always does, and later redraws leave the range
-    alone until auto range is turned back on. "View All" in the context menu still fits all the
-    data as pyqtgraph does (up to its ``dynamicRangeLimit``), once, without turning auto range
-    on. Items shown through an FFT or derivative transform get pyqtgraph's own y range, and
-    items passed to :meth:`set_ignored` do not count. Boxes that share their x axis
-    (:meth:`share_x_range`) fit the union of their x ranges, whichever of them ranges last."""
+    data items and curve bundles (those over the visible x range only, with "visible data
+    only"), computed in log space on a log axis; what leaves that range is clipped by the
+    view. Panning or zooming by hand turns auto range off as pyqtgraph always does, and later
+    redraws leave the range alone until auto range is turned back on. "View All" in the
+    context menu still fits all the data as pyqtgraph does (up to its ``dynamicRangeLimit``),
+    once, without turning auto range on. Items shown through an FFT or derivative transform
+    get pyqtgraph's own y range, and items passed to :meth:`set_ignored` do not count. Boxes
+    that share their x axis (:meth:`share_x_range`) fit the union of their x ranges,
+    whichever of them ranges last. The robust range holds still through changes smaller than
+    :data:`STEADY_RANGE` of it: a plot following a live run is not rescaled (and its
+    thousands of faint curves drawn again) for every new point.
+
+    A line whose points the line alone would not show (one logged step, one evaluation, a
+    study of one trial) gets markers on them (:func:`mark_lone_points`) as its data changes,
+    so that no plot of a run that has just begun looks empty."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._auto_ranging = False
         self._ignored: tuple[Any, ...] = ()
         self._x_partners: list[pg.ViewBox] = []
+        self._steady: tuple[float, float] | None = None  # the robust y range in use
+
+    def addItem(self, item: Any, *args: Any, **kwargs: Any) -> None:
+        super().addItem(item, *args, **kwargs)
+        if isinstance(item, pg.PlotDataItem):
+            item.sigPlotChanged.connect(mark_lone_points)
+            mark_lone_points(item)
 
     def share_x_range(self, other: pg.ViewBox) -> None:
         """Link the x axes of this box and ``other`` (``setXLink``), with an automatic x range
@@ -331,7 +487,12 @@ class RobustViewBox(pg.ViewBox):
         if self._auto_ranging and items is None:
             y = self.robust_y_range(orthoRange[1])
             if y is not None:
-                bounds[1] = list(y)
+                last = self._steady
+                if last is None or max(abs(y[0] - last[0]), abs(y[1] - last[1])) > (
+                    STEADY_RANGE * (last[1] - last[0])
+                ):
+                    self._steady = last = y
+                bounds[1] = list(last)
             # The partners' own data bounds (pyqtgraph's, so this never recurses).
             xs = [bounds[0]] + [pg.ViewBox.childrenBounds(p)[0] for p in self._x_partners]
             xs = [x for x in xs if x is not None]
@@ -346,7 +507,7 @@ class RobustViewBox(pg.ViewBox):
         log_x, log_y = self.state["logMode"]
         chunks: list[np.ndarray] = []
         for item in self.addedItems:
-            if not isinstance(item, pg.PlotDataItem) or not item.isVisible():
+            if not isinstance(item, pg.PlotDataItem | CurveBundle) or not item.isVisible():
                 continue
             if any(item is ignored for ignored in self._ignored):
                 continue
@@ -365,6 +526,54 @@ class RobustViewBox(pg.ViewBox):
         if not chunks:
             return None
         return robust_range(np.concatenate(chunks), log=bool(log_y), margin=0.0)
+
+
+def has_lone_points(xs: npt.ArrayLike, ys: npt.ArrayLike) -> bool:
+    """Whether a line through these points would leave some of them invisible: a single
+    point, points all in one place, or a finite point between gaps (NaN) on both sides."""
+    x = np.asarray(xs, dtype=float).ravel()
+    y = np.asarray(ys, dtype=float).ravel()
+    if x.size != y.size or x.size == 0:
+        return False
+    finite = np.isfinite(x) & np.isfinite(y)
+    count = int(np.count_nonzero(finite))
+    if count == 0:
+        return False
+    before = np.concatenate([[False], finite[:-1]])
+    after = np.concatenate([finite[1:], [False]])
+    if count == 1 or (finite & ~before & ~after).any():
+        return True
+    fx, fy = x[finite], y[finite]
+    return bool(fx.min() == fx.max() and fy.min() == fy.max())
+
+
+_MARKED = "_metagui_lone_marked"  # set on a line item that has markers from mark_lone_points
+
+
+def mark_lone_points(item: pg.PlotDataItem, size: float = 7) -> None:
+    """Draw markers on line ``item``'s points (in its pen's colour) while its line alone
+    would not show them (:func:`has_lone_points`: one step, one evaluation), and take them
+    away again once it would. An item with markers of its own (a scatter) is left alone."""
+    marked = bool(getattr(item, _MARKED, False))
+    if item.opts.get("symbol") is not None and not marked:
+        return
+    pen = item.opts.get("pen")
+    xs, ys = item.xData, item.yData  # all of it, not the part clipped to the view
+    lone = pen is not None and xs is not None and ys is not None and has_lone_points(xs, ys)
+    if lone == marked:
+        return
+    if lone:
+        color = pg.mkPen(pen).color()
+        item.setSymbolSize(size)
+        item.setSymbolBrush(pg.mkBrush(color))
+        item.setSymbolPen(pg.mkPen(color))
+    setattr(item, _MARKED, lone)
+    item.setSymbol("o" if lone else None)
+
+
+def counted(n: int, noun: str, plural: str | None = None) -> str:
+    """``1 trial``, ``2 trials``, ``0 trials``."""
+    return f"{n} {noun if n == 1 else plural or noun + 's'}"
 
 
 def style_plot(plot: pg.PlotItem, palette: QPalette) -> None:
@@ -395,7 +604,7 @@ def sentence(text: str) -> str:
 
 def validation_metric(study: StudyData) -> str | None:
     """The name of the validation series this study records (``val/mse``, ``val/accuracy``)."""
-    names = {n for series in study.metrics.values() for n in series}
+    names = study.metric_names()
     candidates = sorted(n for n in names if n.startswith("val/") and not n.endswith("_ci95"))
     return candidates[0] if candidates else None
 
@@ -403,10 +612,7 @@ def validation_metric(study: StudyData) -> str | None:
 def last_validation(study: StudyData, trial_id: int) -> float | None:
     """The last finite validation value of a trial (what a pruned trial was judged by)."""
     name = validation_metric(study)
-    series = study.metrics.get(trial_id, {}).get(name) if name else None
-    if series is None:
-        return None
-    return next((v for v in reversed(series.values) if math.isfinite(v)), None)
+    return study.last_value(trial_id, name) if name else None
 
 
 def metric_label(name: str) -> str:

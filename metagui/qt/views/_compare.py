@@ -9,7 +9,12 @@ from PySide6.QtWidgets import QWidget
 
 from metagui.qt._history_model import HistoryModel, StudyData
 from metagui.qt.views._best import BestSoFarView, best_so_far_curve, time_axis_unit
-from metagui.qt.views._common import CATEGORY_COLORS, objective_label
+from metagui.qt.views._common import (
+    CATEGORY_COLORS,
+    mark_lone_points,
+    objective_label,
+    set_integer_axis,
+)
 
 __all__ = ["CompareStudies"]
 
@@ -78,6 +83,7 @@ class CompareStudies(BestSoFarView):
             curve.setPen(pg.mkPen(CATEGORY_COLORS[i % len(CATEGORY_COLORS)], width=2.5))
             xs, ys = paths[data.summary.id]
             curve.setData([x / scale for x in xs], ys)
+            mark_lone_points(curve, size=8)  # a study of one trial is one point
             best = data.best_trial()
             best_text = f"{best.value:.4g}" if best and best.value is not None else "no result"
             self.legend.addItem(curve, f"{data.name}: best {best_text} ({data.summary.strategy})")
@@ -87,6 +93,7 @@ class CompareStudies(BestSoFarView):
             "bottom",
             f"wall time since each study began ({unit})" if by_time else "trial number",
         )
+        set_integer_axis(self.plot, "bottom", not by_time)
         names = (
             ", ".join(s.name for s in studies) if len(studies) <= 3 else f"{len(studies)} studies"
         )

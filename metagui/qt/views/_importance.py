@@ -21,6 +21,7 @@ from metagui.qt._history_model import HistoryModel, StudyData
 from metagui.qt.views._common import (
     STATE_COLORS,
     LiveView,
+    counted,
     format_number,
     show_grid,
     style_plot,
@@ -191,7 +192,9 @@ class ImportancePlot(LiveView):
         trials = [(dict(t.params), float(t.value or 0.0)) for t in completed]
         self._wanted = (key, (list(study.search_params()), trials, study.maximize))
         if self.importances is None:
-            self._show_message(f"Computing parameter importance over {len(trials)} trials…")
+            self._show_message(
+                f"Computing parameter importance over {counted(len(trials), 'trial')}…"
+            )
         self._start_if_due()
 
     def _on_timer(self) -> None:
@@ -261,7 +264,9 @@ class ImportancePlot(LiveView):
         plot.getAxis("left").setTicks([list(zip(ys, names, strict=True))])
         plot.setXRange(0.0, max(values) * 1.15 or 1.0, padding=0.02)
         plot.setYRange(-0.6, len(names) - 0.4, padding=0)
-        plot.setTitle(f"Parameter importance ({result.evaluator}, {result.trials} trials)")
+        plot.setTitle(
+            f"Parameter importance ({result.evaluator}, {counted(result.trials, 'trial')})"
+        )
         self.note_label.setText("\n".join(result.notes))
         self.note_label.setVisible(bool(result.notes))
         self.stack.setCurrentIndex(1)

@@ -1,22 +1,27 @@
 """Loss curves: the meta-train loss and the validation metric of the selected trial (else of
 every running trial, several at once in a parallel study), over faint curves of every other
-trial coloured by objective value."""
+trial coloured by objective value.
+
+Built for studies of thousands of trials: the faint curves of the finished trials are one plot
+item (:class:`CurveBundle`) drawn from their stored downsampled curves, merged to what the
+plot's width can show; only the running trials and the bold ones (selected, running, best) are
+full-resolution series and items of their own, drawn on top."""
 
 from __future__ import annotations
 
 import math
 
 import pyqtgraph as pg
-from PySide6.QtCore import Signal
-from PySide6.QtGui import QColor
+from PySide6.QtCore import QCoreApplication, QEvent, Signal
+from PySide6.QtGui import QColor, QResizeEvent
 from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QSpinBox, QVBoxLayout, QWidget
 
-from metagui.core.history import TrialRow
-from metagui.qt._history_model import HistoryModel, Series, StudyData
+from metagui.core.history import FINISHED_STATES, TrialRow
+from metagui.qt._history_model import HistoryModel, StudyData
+from metagui.qt.views._bundle import CurveBundle
 from metagui.qt.views._common import (
     CATEGORY_COLORS,
     FOCUS_COLOR,
-    NO_VALUE_COLOR,
     STATE_COLORS,
     STATE_LABELS,
     LiveView,
@@ -32,9 +37,9 @@ from metagui.qt.views._common import (
     validation_metric,
     value_axes,
     value_colormap,
-    value_colors,
     value_range,
 )
+from metagui.qt.views._faint import FaintCurves, color_groups, curve_buckets
 
 __all__ = ["LossPlot"]
 
@@ -51,21 +56,25 @@ LEGEND_MAX = 6  # bold curves named in the legend; more would hide the plot
 class LossPlot(LiveView):
     """Meta-train loss (left) and validation metric (right) against meta-training step.
 
-    Every trial passing the filters (states, top-K by value) is a faint curve coloured by its
-    objective value; the focus trials are drawn bold on top: the selected one, else every
-    running one that has logged a step (several in a parallel study), else the best.
-    Clicking a curve selects its trial and emits ``trial_selected(trial id)``. The y axes
-    fit the bulk of the curves shown (:class:`RobustViewBox`): a diverged trial leaves
-    through the top instead of flattening the others, until the user zooms or pans."""
+    Every finished trial passing the filters (states, top-K by value) is a faint curve
+    coloured by its objective value (one :class:`CurveBundle` per panel); running trials are
+    curves of their own in the running colour; the focus trials are drawn bold on top: the
+    selected one, else every running one that has logged a step (several in a parallel
+    study), else the best. Clicking a curve selects its trial and emits
+    ``trial_selected(trial id)``. The y axes fit the bulk of the curves shown
+    (:class:`RobustViewBox`): a diverged trial leaves through the top instead of flattening
+    the others, until the user zooms or pans."""
 
     trial_selected = Signal(int)
 
     def __init__(self, model: HistoryModel, parent: QWidget | None = None) -> None:
         super().__init__(model, parent)
         self._selected: int | None = None
-        # panel -> trial id -> curve, and what each curve holds: (series name, points, pen)
-        self.curves: dict[str, dict[int, pg.PlotDataItem]] = {"train": {}, "val": {}}
-        self._curve_state: dict[tuple[str, int], tuple[str, int, tuple[int, ...]]] = {}
+        self._layout: tuple[object, ...] | None = None
+        self._colorbar_label = ""
+        self._running: list[TrialRow] = []
+        # panel -> running trial id -> its faint full-resolution curve
+        self.running_curves: dict[str, dict[int, pg.PlotDataItem]] = {"train": {}, "val": {}}
         self._trial_of: dict[pg.PlotDataItem, int] = {}
 
         self.state_boxes: dict[str, QCheckBox] = {}
@@ -80,7 +89,7 @@ class LossPlot(LiveView):
         controls.addSpacing(12)
         controls.addWidget(QLabel("Best"))
         self.top_k_box = QSpinBox()
-        self.top_k_box.setRange(0, 10_000)
+        self.top_k_box.setRange(0, 1_000_000)
         self.top_k_box.setSpecialValueText("all")
         self.top_k_box.setToolTip("Show only the K trials with the best objective value")
         self.top_k_box.valueChanged.connect(self.invalidate)
@@ -102,14 +111,25 @@ class LossPlot(LiveView):
         }
         self.colorbar = make_colorbar("objective", self.palette())
         self.graphics.addItem(self.colorbar, 0, 2)
+        # Two panels of one width, whatever their titles and legends say: a plot that
+        # changes width draws its thousands of faint curves again.
+        for column in (0, 1):
+            self.graphics.ci.layout.setColumnStretchFactor(column, 1)
+        self.bundles: dict[str, CurveBundle] = {}
+        self.faint: dict[str, FaintCurves] = {}
         # panel -> the bold curves, one per focus trial; the first is ``focus_curves[panel]``
         self.bold_curves: dict[str, list[pg.PlotDataItem]] = {"train": [], "val": []}
         self._bold_color: dict[pg.PlotDataItem, int] = {}
-        for plot in self.plots.values():
+        for panel, plot in self.plots.items():
             style_plot(plot, self.palette())
             plot.setLabel("bottom", "meta-training step")
             show_grid(plot, self.palette())
             plot.addLegend(offset=(-10, 10), labelTextColor=self.palette().text().color())
+            bundle = CurveBundle()
+            bundle.trial_clicked.connect(self._select)
+            plot.addItem(bundle)
+            self.bundles[panel] = bundle
+            self.faint[panel] = FaintCurves(bundle)
         self.focus_curves: dict[str, pg.PlotDataItem] = {
             panel: self._bold_curve(panel, 0) for panel in self.plots
         }
@@ -181,88 +201,104 @@ class LossPlot(LiveView):
             shown = [t for t in shown if t.id in keep]
         return shown
 
-    def visible_curves(self, panel: str = "train") -> dict[int, pg.PlotDataItem]:
-        """The faint per-trial curves now visible in ``panel`` ('train' or 'val')."""
-        return {tid: c for tid, c in self.curves[panel].items() if c.isVisible()}
+    def visible_curves(self, panel: str = "train") -> set[int]:
+        """The trials with a faint curve now drawn in ``panel`` ('train' or 'val'): the
+        finished ones in the bundle and the running ones."""
+        running = {tid for tid, c in self.running_curves[panel].items() if c.isVisible()}
+        return set(self.bundles[panel].trial_ids()) | running
 
     # -- drawing --------------------------------------------------------------------------------
     def _study_changed(self) -> None:
         self._selected = None
-        for panel, curves in self.curves.items():
+        self._layout = None
+        for panel, curves in self.running_curves.items():
             for curve in curves.values():
                 self.plots[panel].removeItem(curve)
+                self._trial_of.pop(curve, None)
             curves.clear()
-        self._curve_state.clear()
-        self._trial_of.clear()
+            self.faint[panel].clear()
 
     def _draw(self, study: StudyData | None) -> None:
         if study is None:
-            for curves in self.curves.values():
-                for curve in curves.values():
+            self._layout = None
+            for panel in self.plots:
+                self.faint[panel].clear()
+                for curve in self.running_curves[panel].values():
                     curve.setVisible(False)
-            for bold in self.bold_curves.values():
-                for curve in bold:
+                for curve in self.bold_curves[panel]:
                     curve.setData([], [])
             return
         val_name = validation_metric(study)
-        val_plot = self.plots["val"]
-        val_plot.setTitle(sentence(metric_label(val_name)) if val_name else "Validation")
-        val_plot.setLabel("left", metric_label(val_name) if val_name else "no evaluation yet")
-        shown = self.shown_trials()
-        colors = value_colors([t.value for t in shown], study.maximize, alpha=110)
-        pens = {t.id: self._pen_key(t, c) for t, c in zip(shown, colors, strict=True)}
-        span = value_range([t.value for t in shown])
-        set_colormap(self.colorbar, value_colormap(study.maximize))
-        self.colorbar.setLevels(span or (0.0, 1.0))
-        self.colorbar.getAxis("left").setLabel(objective_label(study))
+        # What depends on the trials alone (not on the running trials' new steps): done again
+        # only when they, the options or the plot's width changed.
+        width = self.view_boxes["train"].width()
+        layout = (id(study), study.trials_revision, self._options, val_name, width)
+        if layout != self._layout:
+            self._layout = layout
+            val_plot = self.plots["val"]
+            title = sentence(metric_label(val_name)) if val_name else "Validation"
+            # Set again only when changed: each setting lays the plots out again.
+            if val_plot.titleLabel.text != title:
+                val_plot.setTitle(title)
+            axis_label = metric_label(val_name) if val_name else "no evaluation yet"
+            if val_plot.getAxis("left").labelText != axis_label:
+                val_plot.setLabel("left", axis_label)
+            shown = self.shown_trials()
+            finished = [t for t in shown if t.state in FINISHED_STATES]
+            self._running = [t for t in shown if t.state == "RUNNING"]
+            span = value_range([t.value for t in shown])
+            groups = color_groups(finished, span, study.maximize)
+            set_colormap(self.colorbar, value_colormap(study.maximize))
+            self.colorbar.setLevels(span or (0.0, 1.0))
+            if self._colorbar_label != (label := objective_label(study)):
+                self._colorbar_label = label
+                self.colorbar.getAxis("left").setLabel(label)
+            # Lay the plots out now (new labels change their widths), before the curves are
+            # drawn into them: else the first paint draws thousands of faint curves at a
+            # width that changes right after.
+            QCoreApplication.sendPostedEvents(None, QEvent.Type.LayoutRequest)
+            width = self.view_boxes["train"].width()
+            buckets = curve_buckets(width, len(finished))
+            for panel, name in (("train", TRAIN), ("val", val_name)):
+                if name is None:
+                    self.faint[panel].clear()
+                else:
+                    curves = study.finished_curves(name)
+                    self.faint[panel].update(curves, name, groups, study.maximize, buckets)
         focus = self.focus_trials()
+        focus_ids = {t.id for t in focus}
+        running = [t for t in self._running if t.id not in focus_ids]
         for panel, name in (("train", TRAIN), ("val", val_name)):
-            self._draw_panel(study, panel, name, pens)
+            self._draw_running(study, panel, name, running)
             self._draw_focus(study, panel, name, focus)
 
-    def _pen_key(self, trial: TrialRow, color: QColor) -> tuple[int, ...]:
-        if trial.state == "RUNNING":
-            color = QColor(STATE_COLORS["RUNNING"])
-            color.setAlpha(170)
-        elif trial.state != "COMPLETE":
-            color = QColor(NO_VALUE_COLOR)
-            color.setAlpha(90)
-        return (color.red(), color.green(), color.blue(), color.alpha())
-
-    def _draw_panel(
-        self, study: StudyData, panel: str, name: str | None, pens: dict[int, tuple[int, ...]]
+    def _draw_running(
+        self, study: StudyData, panel: str, name: str | None, running: list[TrialRow]
     ) -> None:
-        curves = self.curves[panel]
-        for trial_id in study.trials:
-            series = study.metrics.get(trial_id, {}).get(name) if name else None
-            curve = curves.get(trial_id)
-            if series is None or trial_id not in pens:
-                if curve is not None:
-                    curve.setVisible(False)
-                continue
+        """The running trials not drawn bold: full-resolution faint curves of their own."""
+        curves = self.running_curves[panel]
+        wanted = {t.id for t in running}
+        for trial_id in [tid for tid in curves if tid not in wanted]:
+            self.plots[panel].removeItem(curves[trial_id])
+            self._trial_of.pop(curves.pop(trial_id), None)
+        color = QColor(STATE_COLORS["RUNNING"])
+        color.setAlpha(170)
+        for trial in running:
+            series = (study.metrics.get(trial.id) or {}).get(name) if name else None
+            curve = curves.get(trial.id)
             if curve is None:
-                curve = self._new_curve(panel, trial_id)
-            assert name is not None
-            drawn = self._curve_state.get((panel, trial_id))
-            pen = pens[trial_id]
-            if drawn is None or drawn[:2] != (name, len(series.steps)):
-                curve.setData(as_array(series.steps), as_array(series.values))
-            if drawn is None or drawn[2] != pen:
-                curve.setPen(pg.mkPen(QColor(*pen), width=1))
-            self._curve_state[(panel, trial_id)] = (name, len(series.steps), pen)
+                curve = pg.PlotDataItem(pen=pg.mkPen(color, width=1), connect="finite")
+                curve.setZValue(5)
+                curve.setCurveClickable(True, width=6)
+                curve.sigClicked.connect(self._on_curve_clicked)
+                self.plots[panel].addItem(curve)
+                curves[trial.id] = curve
+                self._trial_of[curve] = trial.id
+            if series is None:
+                curve.setVisible(False)
+                continue
+            curve.setData(as_array(series.steps), as_array(series.values))
             curve.setVisible(True)
-
-    def _new_curve(self, panel: str, trial_id: int) -> pg.PlotDataItem:
-        curve = pg.PlotDataItem(connect="finite")
-        # Long runs: draw only what is in view, at most a few points per pixel.
-        curve.setDownsampling(auto=True, method="peak")
-        curve.setClipToView(True)
-        curve.setCurveClickable(True, width=6)
-        curve.sigClicked.connect(self._on_curve_clicked)
-        self.plots[panel].addItem(curve)
-        self.curves[panel][trial_id] = curve
-        self._trial_of[curve] = trial_id
-        return curve
 
     def _bold_curve(self, panel: str, index: int) -> pg.PlotDataItem:
         """The ``index``-th bold curve of ``panel``, made when first needed."""
@@ -285,11 +321,10 @@ class LossPlot(LiveView):
         legend = self.plots[panel].legend
         legend.clear()
         ignored: list[pg.PlotDataItem] = []
+        in_bundle = self.faint[panel].members()
         drawn = 0
         for trial in focus:
-            series: Series | None = None
-            if name is not None:
-                series = study.metrics.get(trial.id, {}).get(name)
+            series = (study.metrics.get(trial.id) or {}).get(name) if name else None
             if series is None:
                 continue
             curve = self._bold_curve(panel, drawn)
@@ -301,8 +336,7 @@ class LossPlot(LiveView):
             curve.setData(as_array(series.steps), as_array(series.values))
             self._trial_of[curve] = trial.id
             # A bold curve repeats a faint curve's values: count them once for the y range.
-            twin = self.curves[panel].get(trial.id)
-            if twin is not None and twin.isVisible():
+            if trial.id in in_bundle:
                 ignored.append(curve)
             if drawn < LEGEND_MAX:
                 legend.addItem(curve, f"trial {trial.number} ({self._why(trial)})")
@@ -318,13 +352,22 @@ class LossPlot(LiveView):
         return "best" if trial.state == "COMPLETE" else STATE_LABELS[trial.state]
 
     # -- events ---------------------------------------------------------------------------------
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        faint = self.faint["train"]
+        width = self.view_boxes["train"].width()
+        if faint.buckets and curve_buckets(width, len(faint.members())) != faint.buckets:
+            self.invalidate()  # the faint curves' detail follows the plot's width
+
     def _on_log_y(self, on: bool) -> None:
         for plot in self.plots.values():
             plot.setLogMode(x=False, y=on)
 
     def _on_curve_clicked(self, curve: pg.PlotDataItem, _event: object = None) -> None:
         trial_id = self._trial_of.get(curve)
-        if trial_id is None:
-            return
+        if trial_id is not None:
+            self._select(trial_id)
+
+    def _select(self, trial_id: int) -> None:
         self.set_trial(trial_id)
         self.trial_selected.emit(trial_id)

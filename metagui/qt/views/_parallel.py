@@ -17,7 +17,9 @@ from metagui.qt.views._common import (
     NO_VALUE_COLOR,
     LiveView,
     ParamAxis,
+    counted,
     make_colorbar,
+    mark_lone_points,
     objective_label,
     param_axis,
     set_colormap,
@@ -116,7 +118,7 @@ class ParallelCoordinates(LiveView):
         set_colormap(self.colorbar, value_colormap(study.maximize))
         self.colorbar.setLevels(span)
         self.colorbar.getAxis("left").setLabel(objective_label(study))
-        self.plot.setTitle(f"Parallel coordinates: {len(trials)} finished trials")
+        self.plot.setTitle(f"Parallel coordinates: {counted(len(trials), 'finished trial')}")
 
         colors = dict(
             zip(
@@ -137,6 +139,7 @@ class ParallelCoordinates(LiveView):
             position = objective.position(trial.value) if trial.state == "COMPLETE" else math.nan
             ys.append(min(max(position, 0.0), 1.0) if math.isfinite(position) else math.nan)
             line.setData(xs, ys)
+            mark_lone_points(line, size=6)  # a value between two unused parameters
             if trial.id in colors and not trial.excluded:
                 goodness = ys[-1]
                 goodness = goodness if study.maximize else 1.0 - goodness

@@ -20,9 +20,11 @@ from metagui.qt.views._common import (
     ParamAxis,
     as_array,
     make_colorbar,
+    mark_lone_points,
     objective_label,
     param_axis,
     set_colormap,
+    set_integer_axis,
     show_grid,
     style_plot,
     value_axes,
@@ -85,6 +87,7 @@ class TrajectoryPlot(LiveView):
             style_plot(plot, palette)
             show_grid(plot, palette)
         self.sampled_plot.setLabel("bottom", "trial number")
+        set_integer_axis(self.sampled_plot, "bottom", True)
         self.learned_plot.setLabel("bottom", "meta-training step")
         self.learned_plot.setLogMode(y=True)
         # Legends beside the plots, never over the data.
@@ -189,6 +192,7 @@ class TrajectoryPlot(LiveView):
             left.setTicks([[(float(i), str(c)) for i, c in enumerate(axis.choices)]])
         else:
             left.setTicks(None)
+        set_integer_axis(plot, "left", bool(axis and axis.integer and not axis.categorical))
         completed = [t for t in trials if t.state == "COMPLETE"]
         span = value_range([t.value for t in completed])
         colors = value_colors([t.value for t in completed], study.maximize)
@@ -232,6 +236,7 @@ class TrajectoryPlot(LiveView):
                 plot.addItem(curve)
                 self.learned_curves[name] = curve
             curve.setData(as_array(series[name].steps), as_array(series[name].values))
+            mark_lone_points(curve)  # the first step alone is a point, not a line
             self.learned_legend.addItem(curve, learned_label(name, names))
         if trial is None:
             plot.setTitle("Learned hyperparameters (no trial yet)")

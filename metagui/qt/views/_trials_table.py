@@ -17,10 +17,13 @@ from PySide6.QtWidgets import (
 )
 
 from metagui.qt._history_model import HistoryModel, StudyData
-from metagui.qt.views._common import LiveView
+from metagui.qt.views._common import LiveView, counted
 from metagui.qt.views._trials_model import TRIAL_ID_ROLE, TrialsFilterProxy, TrialsTableModel
 
 __all__ = ["TrialsTable"]
+
+FIT_ROWS = 50
+"""Rows a column's width is fitted to (Qt's default is a thousand)."""
 
 STATE_FILTERS: dict[str, set[str] | None] = {
     "All states": None,
@@ -76,6 +79,8 @@ class TrialsTable(LiveView):
         header = self.view.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setStretchLastSection(True)
+        # Fit columns to the first rows, not to a thousand (a second for a big study).
+        header.setResizeContentsPrecision(FIT_ROWS)
         self.view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.view.customContextMenuRequested.connect(self._on_context_menu)
         self.view.selectionModel().selectionChanged.connect(self._on_selection)
@@ -157,7 +162,7 @@ class TrialsTable(LiveView):
         total = self.table_model.rowCount()
         shown = self.proxy.rowCount()
         self.count_label.setText(
-            f"{total} trials" if shown == total else f"{shown} of {total} trials"
+            counted(total, "trial") if shown == total else f"{shown} of {counted(total, 'trial')}"
         )
 
     # -- events ---------------------------------------------------------------------------------

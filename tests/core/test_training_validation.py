@@ -1,0 +1,101 @@
+"""Training and studies over a task set without a validation split (its fraction is 0): the run
+is scored on the test split only, and settings that need validation are refused at load."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from PIL import Image
+from pydantic import ValidationError
+
+from metagui.core.errors import MetaguiError
+from metagui.core.execution import Finished, TrialJob, train_trial
+from metagui.core.experiment import ExperimentSpec
+from metagui.core.experiment_io import load_experiment
+from metagui.core.reports import StepReport, TrainingFinished
+from metagui.core.spec import TrainSpec, load_train_spec
+from metagui.core.training import MetaTraining
+
+
+@pytest.fixture
+def image_root(tmp_path: Path) -> Path:
+    rng = np.random.default_rng(0)
+    for c in range(8):
+        for i in range(3):
+            path = tmp_path / "images" / f"c{c}" / f"{i}.png"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(rng.integers(0, 256, (16, 16), dtype=np.uint8)).save(path)
+    return tmp_path / "images"
+
+
+def settings(root: Path, **training: object) -> dict[str, object]:
+    return {
+        "taskset": {
+            "family": "image_folder",
+            "root": str(root),
+            "n_way": 2,
+            "k_shot": 1,
+            "q_query": 1,
+            "image_size": 16,
+            "split": [0.5, 0.0, 0.5],
+        },
+        "model": {"filters": 4, "norm": "none"},
+        "algorithm": {"name": "protonet"},
+        "training": {
+            "iterations": 3,
+            "meta_batch_size": 2,
+            "eval_tasks": 2,
+            "test_tasks": 4,
+            "log_every": 1,
+            **training,
+        },
+        "device": "cpu",
+    }
+
+
+def test_training_without_validation_is_scored_on_the_test_split(image_root: Path) -> None:
+    run = MetaTraining(TrainSpec.model_validate(settings(image_root)))
+    reports = list(run.run())
+    finished = reports[-1]
+    assert isinstance(finished, TrainingFinished)
+    assert finished.validation is None and finished.test.tasks == 4 and finished.steps == 3
+    assert finished.result("test") is finished.test
+    with pytest.raises(ValueError, match="no validation"):
+        finished.result("validation")
+    assert all(r.validation is None for r in reports if isinstance(r, StepReport))
+
+
+def test_periodic_validation_without_a_validation_split_is_refused(image_root: Path) -> None:
+    with pytest.raises(ValidationError, match="eval_every"):
+        TrainSpec.model_validate(settings(image_root, eval_every=2))
+    path = image_root.parent / "spec.yaml"
+    path.write_text(yaml.safe_dump(settings(image_root, eval_every=2)), encoding="utf-8")
+    with pytest.raises(MetaguiError, match="no validation split"):
+        load_train_spec(path)
+
+
+def test_a_study_scored_on_the_missing_validation_split_is_refused_at_load(
+    image_root: Path,
+) -> None:
+    path = image_root.parent / "study.yaml"
+    study = {"name": "noval", **settings(image_root), "objective": {"split": "validation"}}
+    path.write_text(yaml.safe_dump(study), encoding="utf-8")
+    with pytest.raises(MetaguiError, match=r"objective\.split.*no validation split"):
+        load_experiment(path)
+    study["objective"] = {"split": "test"}
+    path.write_text(yaml.safe_dump(study), encoding="utf-8")
+    spec = load_experiment(path)
+    assert spec.objective.split == "test"
+
+
+def test_a_trial_without_validation_records_its_test_value(image_root: Path) -> None:
+    experiment = ExperimentSpec.model_validate(
+        {"name": "noval", **settings(image_root), "objective": {"split": "test"}}
+    )
+    job = TrialJob(0, experiment.trial_spec({}, seed=1).model_dump_json(), None, "noval", "test")
+    finished = list(train_trial(job, collect_garbage=False))[-1]
+    assert isinstance(finished, Finished), finished
+    assert finished.result.validation is None and finished.result.test.tasks == 4
