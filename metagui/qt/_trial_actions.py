@@ -116,7 +116,7 @@ class TrialActions(QObject):
             return
         for model in (self._window.model, self._window.history.model):
             if model.path is not None and _same(model.path, db):
-                model.poll()
+                model.refresh()
 
     # -- re-run --------------------------------------------------------------------------------
     def rerun(self, views: StudyViews, trial_id: int) -> None:

@@ -394,7 +394,7 @@ class HistoryBrowser(QWidget):
     def refresh(self) -> None:
         """Read what changed now (instead of at the next poll)."""
         if self.model.path is not None:
-            self.model.poll()
+            self.model.refresh()
 
     def close_database(self) -> None:
         self.model.close()
