@@ -187,8 +187,11 @@ def test_missing_data_names_where_it_looked(tmp_path: Path) -> None:
 
 
 def test_same_set_twice_is_refused(data_root: Path) -> None:
-    with pytest.raises(TaskSetError, match="evaluation"):
-        _config(data_root, evaluation="bg").build()
+    with pytest.raises(ValueError, match="evaluation: names 'bg'"):
+        _config(data_root, evaluation="bg")
+    forced = _config(data_root).model_copy(update={"evaluation": ["bg"]})  # not validated
+    with pytest.raises(TaskSetError, match="evaluation: names 'bg'"):
+        forced.build()
 
 
 def test_n_way_too_large_names_split_and_count(data_root: Path) -> None:
@@ -375,3 +378,84 @@ def test_real_subset_with_half_or_no_validation_characters() -> None:
         assert set(ts.classes["validation"]) == expected
         assert len(ts.classes["train"]) == 136 - len(expected)
     assert 0.35 < len(half) / 136 < 0.65
+
+
+def _write_folder(folder: Path, characters: dict[str, list[np.ndarray]]) -> None:
+    for key, images in characters.items():
+        (folder / key).mkdir(parents=True)
+        for i, arr in enumerate(images):
+            Image.fromarray(arr > 127).convert("1").save(folder / key / f"{i:04d}_{i + 1:02d}.png")
+
+
+def test_several_background_sets_merge_with_identical_characters_counted_once(
+    data_root: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    extra = _characters(13, ["Omega"], 4, 6)
+    same = {"Alpha/character01": BACKGROUND["Alpha/character01"]}  # same name, same images
+    renamed = {"Omega/character09": BACKGROUND["Beta/character02"]}  # same images, other name
+    _write_zip(tmp_path / "bg.zip", BACKGROUND)
+    _write_zip(tmp_path / "ev.zip", EVALUATION)
+    _write_folder(tmp_path / "more", extra | same | renamed)
+    with caplog.at_level("INFO", logger="metagui.core.tasksets.omniglot"):
+        ts = _config(tmp_path, background=["bg", "more"]).build()
+    merged = ts.background_sets
+    assert merged.duplicates == 2
+    assert set(merged.sources) == set(BACKGROUND) | set(extra)  # the renamed copy is left out
+    assert merged.owner["Omega/character01"] == "more"
+    assert merged.owner["Alpha/character01"] == "bg"
+    n = len(BACKGROUND) + len(extra)
+    assert len(ts.classes["train"]) + len(ts.classes["validation"]) == 4 * n
+    said = f"bg + more ({n} distinct characters, 2 identical character(s) counted once)"
+    assert said in ts.describe()
+    assert said in caplog.text
+    # One name stays a plain string in the file; several are a list.
+    assert _config(tmp_path).model_dump()["background"] == "bg"
+    assert _config(tmp_path, background=["bg", "more"]).model_dump()["background"] == [
+        "bg",
+        "more",
+    ]
+
+
+def test_a_character_shared_by_name_with_other_images_is_refused(
+    data_root: Path, tmp_path: Path
+) -> None:
+    _write_zip(tmp_path / "bg.zip", BACKGROUND)
+    _write_zip(tmp_path / "ev.zip", EVALUATION)
+    _write_folder(tmp_path / "more", {"Alpha/character01": BACKGROUND["Alpha/character02"]})
+    with pytest.raises(TaskSetError) as exc:
+        _config(tmp_path, background=["bg", "more"]).build()
+    msg = str(exc.value)
+    assert msg.startswith("background: character 'Alpha/character01' of set 'more'")
+    assert "'bg'" in msg
+
+
+def test_an_evaluation_character_identical_to_a_background_one_is_not_a_test_class(
+    data_root: Path, tmp_path: Path
+) -> None:
+    _write_zip(tmp_path / "bg.zip", BACKGROUND)
+    copy = {"Zeta/character05": BACKGROUND["Delta/character03"]}
+    _write_zip(tmp_path / "ev.zip", EVALUATION | copy)
+    ts = _config(tmp_path).build()
+    assert not any(c.startswith("Zeta/") for c in ts.classes["test"])
+    # The 3 Beta characters shared by name, and the copy under another name.
+    assert ts.shared_characters == 4
+    assert len(ts.classes["test"]) == 4 * (len(EVALUATION) - 3)
+
+
+def test_a_set_listed_twice_or_in_both_roles_is_refused(data_root: Path) -> None:
+    with pytest.raises(ValueError, match="lists the set 'bg' twice"):
+        _config(data_root, background=["bg", "bg"])
+    with pytest.raises(ValueError, match="evaluation: names 'bg', a background set too"):
+        _config(data_root, background=["bg"], evaluation=["ev", "bg"])
+
+
+@needs_shared
+def test_real_small_sets_merge_into_their_distinct_characters() -> None:
+    names = ["images_background_small1", "images_background_small2"]
+    with pytest.raises(ValueError, match="evaluation: names 'images_background_small2'"):
+        OmniglotConfig(root=str(SHARED_OMNIGLOT), background=names, evaluation=names[1])
+    config = OmniglotConfig(root=str(SHARED_OMNIGLOT), background=names)
+    merged = om._MergedSets(config, SHARED_OMNIGLOT, "background")
+    # small1 (136) and small2 (156) share Greek and Latin byte for byte (50 characters).
+    assert merged.duplicates == 50
+    assert len(merged.sources) == 136 + 156 - 50

@@ -202,6 +202,17 @@ def test_folder_dropped_on_omniglot_sets_its_root(panel, doc, tmp_path) -> None:
     assert (doc.spec.taskset.family, doc.spec.taskset.root) == ("omniglot", str(tmp_path))
 
 
+def test_omniglot_sets_are_typed_as_a_comma_separated_list(qtbot, panel, doc, tmp_path) -> None:
+    doc.reset(with_taskset(doc.spec, family="omniglot", root=str(tmp_path)))
+    line = panel.forms["omniglot"].editor("background")
+    assert line.text() == "images_background"
+    type_into(qtbot, line, "images_background_small1, images_background_small2")
+    assert doc.spec.taskset.background == ["images_background_small1", "images_background_small2"]
+    type_into(qtbot, line, "images_background_small1")
+    assert doc.spec.taskset.background == ["images_background_small1"]
+    assert line.text() == "images_background_small1"
+
+
 # -- preview -------------------------------------------------------------------------------------
 def test_sinusoid_preview_plots_curves_and_support_points(qtbot, panel, doc) -> None:
     with qtbot.waitSignal(panel.preview_shown, timeout=WAIT_MS) as shown:

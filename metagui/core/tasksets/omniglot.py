@@ -3,6 +3,13 @@ characters, 20 drawings each.
 
 Data: the official zips ``<root>/<name>.zip`` (read directly, never extracted) or extracted
 folders ``<root>/<name>/<Alphabet>/<character>/*.png``; the zip is preferred when both exist.
+``background`` and ``evaluation`` each name one set or a list of sets, merged in order: the
+dataset ships as overlapping sets (``images_background_small1`` and ``_small2`` are subsets of
+``images_background``, byte for byte). A character's content hash is the SHA-256 of its images'
+own SHA-256 digests, sorted (file names play no part); a character met again with the same hash,
+under its own name or another, is counted once (the first set's copy is kept), and the number of
+such duplicates is said in :meth:`OmniglotTaskSet.describe` and logged. The same name with other
+images is refused: the two sets disagree about what that class is.
 With ``download`` set, a missing zip is fetched from ``url + name + ".zip"`` into a temporary file,
 its size and SHA-256 are checked against :data:`KNOWN_ZIPS` (when the name is known there) and it
 is renamed into place only when they match.
@@ -11,9 +18,9 @@ Split (pinned: the same for every seed and machine): the ``background`` set give
 validation; character ``Alphabet/character`` is a validation class iff the first byte of
 ``sha256("Alphabet/character")`` (UTF-8) is below ``round(256 * val_fraction)``: 51 for the
 default 0.2, about 20% of them. A larger fraction only adds characters to those of a smaller
-one; 0 turns the validation split off. The ``evaluation`` set
-is the test split; a character that also appears in the background set (the small subsets share
-alphabets) is left out of the test split so that the splits never share a class.
+one; 0 turns the validation split off. The ``evaluation`` set(s)
+give the test split; a character that also appears in the background sets (by name or by content
+hash) is left out of the test split so that the splits never share a class.
 
 Images: the 105x105 one-bit drawings are kept as given, not inverted: background 1.0 (white),
 strokes 0.0 (black). They are converted to 8-bit grayscale and resized to ``image_size`` with
@@ -28,17 +35,20 @@ rotations of a character are in the same split.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import tempfile
 import zipfile
 from pathlib import Path, PurePosixPath
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
     ValidationInfo,
+    WithJsonSchema,
+    field_serializer,
     field_validator,
     model_validator,
 )
@@ -66,6 +76,7 @@ __all__ = [
     "KNOWN_ZIPS",
     "OmniglotConfig",
     "OmniglotTaskSet",
+    "character_hash",
     "class_name",
     "download_zip",
     "is_validation_character",
@@ -100,6 +111,21 @@ VALIDATION_BYTE_LIMIT = 51
 
 _Sources = dict[str, list[tuple[bytes | Path, str]]]
 
+#: One set's name, or a list of names: how files write ``background`` and ``evaluation``.
+_SetNames = Annotated[
+    list[str],
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "minLength": 1},
+                {"type": "array", "items": {"type": "string", "minLength": 1}, "minItems": 1},
+            ]
+        }
+    ),
+]
+
+_log = logging.getLogger(__name__)
+
 
 class OmniglotConfig(BaseModel):
     """Omniglot few-shot classification with a pinned class split."""
@@ -108,8 +134,19 @@ class OmniglotConfig(BaseModel):
 
     family: Literal["omniglot"] = "omniglot"
     root: str = Field(..., min_length=1, description="folder holding the zips or extracted sets")
-    background: str = Field("images_background", min_length=1, description="train/val set")
-    evaluation: str = Field("images_evaluation", min_length=1, description="test set")
+    background: _SetNames = Field(
+        "images_background",
+        validate_default=True,
+        min_length=1,
+        description="the set giving train and validation, or a list of sets merged (identical "
+        "characters counted once)",
+    )
+    evaluation: _SetNames = Field(
+        "images_evaluation",
+        validate_default=True,
+        min_length=1,
+        description="the set giving the test split, or a list of sets merged",
+    )
     n_way: int = Field(5, ge=2, le=1000, description="classes per episode")
     k_shot: int = Field(1, ge=1, le=20, description="support images per class")
     q_query: int = Field(15, ge=1, le=20, description="query images per class")
@@ -125,8 +162,36 @@ class OmniglotConfig(BaseModel):
     download: bool = Field(False, description="download missing zips from url")
     url: str = Field(BASE_URL, min_length=1, description="base address of the zips")
 
+    @field_validator("background", "evaluation", mode="before")
+    @classmethod
+    def _one_or_several(cls, v: object) -> object:
+        return [v] if isinstance(v, str) else v
+
+    @field_validator("background", "evaluation")
+    @classmethod
+    def _distinct_names(cls, v: list[str]) -> list[str]:
+        seen: set[str] = set()
+        for name in v:
+            if not name.strip():
+                raise ValueError("a set name is empty")
+            if name in seen:
+                raise ValueError(f"lists the set {name!r} twice")
+            seen.add(name)
+        return v
+
+    @field_serializer("background", "evaluation")
+    def _as_written(self, v: list[str]) -> str | list[str]:
+        # One set stays a plain name, as files written before lists were allowed have it.
+        return v[0] if len(v) == 1 else list(v)
+
     @model_validator(mode="after")
     def _sets_are_there(self, info: ValidationInfo) -> OmniglotConfig:
+        both = set(self.background) & set(self.evaluation)
+        if both:
+            raise ValueError(
+                f"evaluation: names {sorted(both)[0]!r}, a background set too; the test split "
+                "must come from other characters"
+            )
         if not checks_resources(info):
             return self
         root = Path(self.root).expanduser()
@@ -136,13 +201,13 @@ class OmniglotConfig(BaseModel):
         if problem and not (self.download and problem.endswith("is an empty folder")):
             raise ValueError(f"root: {problem}")
         for field in () if self.download else ("background", "evaluation"):
-            name: str = getattr(self, field)
-            if not (root / f"{name}.zip").is_file() and not (root / name).is_dir():
-                raise ValueError(
-                    f"{field}: Omniglot set {name!r} not found (neither {name + '.zip'!r} nor "
-                    f"a folder {name!r} in root); put the zip from {self.url!r} there, or set "
-                    "download = true"
-                )
+            for name in getattr(self, field):
+                if not (root / f"{name}.zip").is_file() and not (root / name).is_dir():
+                    raise ValueError(
+                        f"{field}: Omniglot set {name!r} not found (neither {name + '.zip'!r} "
+                        f"nor a folder {name!r} in root); put the zip from {self.url!r} there, "
+                        "or set download = true"
+                    )
         return self
 
     @field_validator("val_fraction")
@@ -259,9 +324,9 @@ def _read_folder(path: Path) -> _Sources:
     return sources
 
 
-def _read_set(config: OmniglotConfig, root: Path, field: str) -> _Sources:
-    """The images of the set named by ``config.<field>``, by character, downloading if allowed."""
-    name: str = getattr(config, field)
+def _read_set(config: OmniglotConfig, root: Path, field: str, name: str) -> _Sources:
+    """The images of set ``name`` (one of ``config.<field>``), by character, downloading if
+    allowed."""
     zip_path, folder = root / f"{name}.zip", root / name
     if not zip_path.is_file() and not folder.is_dir() and config.download:
         download_zip(name, root, config.url)
@@ -281,6 +346,56 @@ def _read_set(config: OmniglotConfig, root: Path, field: str) -> _Sources:
     return sources
 
 
+def character_hash(images: list[tuple[bytes | Path, str]]) -> str:
+    """The content hash of one character: SHA-256 over its images' sorted SHA-256 digests."""
+    digests = sorted(
+        hashlib.sha256(src if isinstance(src, bytes) else src.read_bytes()).digest()
+        for src, _ in images
+    )
+    return hashlib.sha256(b"".join(digests)).hexdigest()
+
+
+class _MergedSets:
+    """Several Omniglot sets read and merged into one, identical characters counted once."""
+
+    def __init__(self, config: OmniglotConfig, root: Path, field: str) -> None:
+        names: list[str] = getattr(config, field)
+        self.sources: _Sources = {}
+        #: Character key by content hash, and content hash by key.
+        self.by_hash: dict[str, str] = {}
+        self.hashes: dict[str, str] = {}
+        #: The set each kept character comes from.
+        self.owner: dict[str, str] = {}
+        #: Characters met again with identical images (under any name) and left out.
+        self.duplicates = 0
+        self.names = names
+        for name in names:
+            for key, images in _read_set(config, root, field, name).items():
+                digest = character_hash(images)
+                if key in self.hashes and self.hashes[key] != digest:
+                    raise TaskSetError(
+                        f"{field}: character {key!r} of set {name!r} has other images than the "
+                        f"character of that name in {self.owner[key]!r}; the sets disagree "
+                        "about that class: list only one of them, or rename one copy"
+                    )
+                if key in self.hashes or digest in self.by_hash:
+                    self.duplicates += 1
+                    continue
+                self.sources[key] = images
+                self.hashes[key] = digest
+                self.by_hash[digest] = key
+                self.owner[key] = name
+        if len(names) > 1:
+            _log.info("%s: %s", field, self.describe())
+
+    def describe(self) -> str:
+        what = " + ".join(self.names)
+        if len(self.names) == 1:
+            return what
+        dup = f", {self.duplicates} identical character(s) counted once" if self.duplicates else ""
+        return f"{what} ({len(self.sources)} distinct characters{dup})"
+
+
 class OmniglotTaskSet(PooledTaskSet):
     """Omniglot episodes over the pinned split, loaded into memory at construction."""
 
@@ -288,29 +403,38 @@ class OmniglotTaskSet(PooledTaskSet):
         self.config = c = config
         self.n_way, self.k_shot, self.q_query = c.n_way, c.k_shot, c.q_query
         self.root = Path(c.root).expanduser()
-        if c.background == c.evaluation:
+        shared = set(c.background) & set(c.evaluation)
+        if shared:
             raise TaskSetError(
-                f"evaluation: names the same set as background ({c.background!r}); the test "
+                f"evaluation: names {sorted(shared)[0]!r}, a background set too; the test "
                 "split must come from other characters"
             )
-        background = _read_set(c, self.root, "background")
-        evaluation = _read_set(c, self.root, "evaluation")
+        self.background_sets = _MergedSets(c, self.root, "background")
+        self.evaluation_sets = _MergedSets(c, self.root, "evaluation")
+        background = self.background_sets.sources
+        evaluation = self.evaluation_sets.sources
+        seen = self.background_sets.by_hash
         limit = validation_byte_limit(c.val_fraction)
         keys: dict[Split, list[str]] = {
             "train": sorted(k for k in background if not is_validation_character(k, limit)),
             "validation": sorted(k for k in background if is_validation_character(k, limit)),
-            "test": sorted(k for k in evaluation if k not in background),
+            "test": sorted(
+                k
+                for k in evaluation
+                if k not in background and self.evaluation_sets.hashes[k] not in seen
+            ),
         }
-        #: Evaluation characters left out of the test split because the background set has them.
+        #: Evaluation characters left out of the test split because the background sets have
+        #: them (by name or by content).
         self.shared_characters = len(evaluation) - len(keys["test"])
         sources = {**evaluation, **background}
         turns = (0, 1, 2, 3) if c.rotations else (0,)
         splits = {s: [class_name(k, t) for k in keys[s] for t in turns] for s in SPLITS}
         counts = {class_name(k, t): len(sources[k]) for k in sources for t in turns}
         hint = (
-            f"background = {c.background!r} gives train and validation (val_fraction = "
+            f"background = {_written(c.background)} gives train and validation (val_fraction = "
             f"{c.val_fraction}), "
-            f"evaluation = {c.evaluation!r} gives test"
+            f"evaluation = {_written(c.evaluation)} gives test"
         )
         if not c.rotations:
             hint += "; rotations = true gives four times the classes"
@@ -342,9 +466,21 @@ class OmniglotTaskSet(PooledTaskSet):
         c = self.config
         sizes = "/".join(str(len(self.classes[s])) for s in SPLITS)
         rot = ", 4 rotations per character" if c.rotations else ""
+        shared = (
+            f" ({self.shared_characters} evaluation character(s) also in background left out "
+            "of test)"
+            if self.shared_characters
+            else ""
+        )
         return (
-            f"Omniglot {c.background} + {c.evaluation} in {self.root}: {c.n_way}-way "
+            f"Omniglot {self.background_sets.describe()} + "
+            f"{self.evaluation_sets.describe()} in {self.root}: {c.n_way}-way "
             f"{c.k_shot}-shot, {c.q_query} query, {c.image_size}x{c.image_size}{rot}, "
-            f"{sizes} train/validation/test classes"
+            f"{sizes} train/validation/test classes{shared}"
             + no_validation_note(c.has_validation, "val_fraction = 0")
         )
+
+
+def _written(names: list[str]) -> str:
+    """Set names as a user writes them in the experiment file."""
+    return repr(names[0]) if len(names) == 1 else repr(list(names))
