@@ -74,18 +74,26 @@ def _train_file(path: Path, sets: list[str], output: str | None) -> int:
             elif isinstance(report, TrainingFinished):
                 finished = report
     assert finished is not None
-    test = finished.test
-    shown = sorted({0, 1, 5, 10, len(test.means) - 1} & set(range(len(test.means))))
-    results = ", ".join(f"{k}: {test.means[k]:.4f} ± {test.ci95[k]:.4f}" for k in shown)
-    what = "after k steps" if len(test.means) > 1 else "(no gradient steps)"
-    print(f"meta-test {test.metric} on {test.tasks} new tasks {what}: {results}")
+    final = finished.final
+    shown = sorted({0, 1, 5, 10, len(final.means) - 1} & set(range(len(final.means))))
+    results = ", ".join(f"{k}: {final.means[k]:.4f} ± {final.ci95[k]:.4f}" for k in shown)
+    what = "after k steps" if len(final.means) > 1 else "(no gradient steps)"
+    split = (
+        "meta-test"
+        if finished.test is not None
+        else "meta-validation (the task set has no test split)"
+    )
+    print(f"{split} {final.metric} on {final.tasks} new tasks {what}: {results}")
     stop = " (stopped by the time budget)" if finished.stopped_by_time else ""
     print(
         f"done in {finished.elapsed_s:.1f} s on {finished.device}: {finished.steps} of "
         f"{t.iterations} iterations{stop}"
     )
     if output:
-        extra = {"test": test.means[-1], "iterations": finished.steps}
+        extra = {
+            "test" if finished.test is not None else "validation": final.means[-1],
+            "iterations": finished.steps,
+        }
         saved = save_checkpoint(output, run.learner, spec, extra)
         print(f"checkpoint written to {saved}")
     return 0
@@ -231,6 +239,25 @@ def _predict(args: argparse.Namespace) -> int:
             f"task{'' if total.tasks == 1 else 's'}",
             file=sys.stderr,
         )
+    return 0
+
+
+def _episodes(args: argparse.Namespace) -> int:
+    """Write fixed episodes of a task set's split as folders ``metagui predict --episodes``
+    reads."""
+    from metagui.core.predict_episodes import write_episodes
+    from metagui.core.spec import load_train_spec
+
+    if args.count < 1:
+        raise _UsageError("episodes: --count must be at least 1")
+    spec = load_train_spec(args.spec, args.set)
+    taskset = spec.taskset.build()
+    out = Path(args.out)
+    files = write_episodes(taskset, args.split, args.count, args.seed, out)
+    print(
+        f"wrote {args.count} episodes of the {args.split} split ({files} files) to {out}; "
+        f"{taskset.describe()}"
+    )
     return 0
 
 
@@ -479,6 +506,36 @@ def _parser() -> argparse.ArgumentParser:
         "--bn", choices=BN_MODES, default=DEFAULT_BN, help=BN_HELP.replace("%", "%%")
     )
     predict.set_defaults(func=_predict)
+
+    episodes = sub.add_parser(
+        "episodes",
+        help="write fixed episodes of a task set as folders for predict --episodes",
+        description="Sample episodes of a split of an experiment's image task set (with its "
+        "N-way, K-shot and query settings) and write each as a task folder: support/<class>/, "
+        "query/ and query_labels.csv. The same seed writes the same episodes anywhere.",
+    )
+    episodes.add_argument("spec", metavar="FILE", help="experiment or spec file (YAML/TOML/JSON)")
+    episodes.add_argument(
+        "--split",
+        choices=("train", "validation", "test"),
+        default="test",
+        help="the split whose classes the episodes use (default: test)",
+    )
+    episodes.add_argument(
+        "--count", type=int, default=100, metavar="N", help="how many episodes (default: 100)"
+    )
+    episodes.add_argument("--seed", type=int, default=0, help="sampling seed (default: 0)")
+    episodes.add_argument(
+        "--out", required=True, metavar="DIR", help="a new or empty folder to write them to"
+    )
+    episodes.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a setting by its dotted path, e.g. --set taskset.n_way=20",
+    )
+    episodes.set_defaults(func=_episodes)
     return parser
 
 

@@ -26,7 +26,7 @@ from metagui.core.search_space import (
     lookup,
 )
 from metagui.core.spec import TrainSpec
-from metagui.core.tasksets import has_validation_split
+from metagui.core.tasksets import has_test_split, has_validation_split
 
 __all__ = [
     "PRUNERS",
@@ -173,6 +173,11 @@ class ExperimentSpec(TrainSpec):
             raise ValueError(
                 "objective.split: the task set has no validation split (its validation "
                 "fraction is 0); score the trials on split: test"
+            )
+        if self.objective.split == "test" and not has_test_split(self.taskset):
+            raise ValueError(
+                "objective.split: the task set has no test split (no evaluation set); score "
+                "the trials on split: validation"
             )
         return self
 

@@ -1,6 +1,8 @@
 """Many few-shot tasks in one run: a folder of task folders, each with ``support/<class>/...``,
 ``query/...`` and optionally ``query_labels.csv`` (``path,class``); with labels, the accuracy
-per task and its mean with a 95% confidence interval over the tasks.
+per task and its mean with a 95% confidence interval over the tasks. :func:`write_episodes`
+writes such a folder from a task set's split (``metagui episodes``), so that a model can be
+measured with ``metagui predict --episodes`` on fixed tasks of classes it never trained on.
 
 The whole tree is checked (folders, labels) before the first task is predicted, so a mistake
 in the last task does not cost the run of the others.
@@ -18,10 +20,21 @@ from metagui.core.errors import MetaguiError
 from metagui.core.predict import query_files, support_classes
 
 if TYPE_CHECKING:
+    import torch
+
     from metagui.core.predict import FewShotModel, Prediction
     from metagui.core.reports import EvalResult
+    from metagui.core.tasksets import Split, TaskSet
 
-__all__ = ["LABELS_FILE", "EpisodeTask", "TaskResult", "find_tasks", "predict_tasks", "summary"]
+__all__ = [
+    "LABELS_FILE",
+    "EpisodeTask",
+    "TaskResult",
+    "find_tasks",
+    "predict_tasks",
+    "summary",
+    "write_episodes",
+]
 
 LABELS_FILE = "query_labels.csv"
 
@@ -135,3 +148,50 @@ def summary(accuracies: list[float]) -> EvalResult:
     from metagui.core.evaluation import summarise
 
     return summarise(torch.tensor([accuracies], dtype=torch.float64), "accuracy")
+
+
+def write_episodes(taskset: TaskSet, split: Split, count: int, seed: int, out: Path) -> int:
+    """Write ``count`` episodes of ``split`` as task folders ``out/task-NNNN`` that
+    :func:`find_tasks` reads: ``support/class-KK/sI.png``, ``query/qJJJ.png`` (in a seeded
+    random order, so file names say nothing of the class) and ``query_labels.csv``. Class
+    folders are numbered in the episode's order; images are written as the task set gives
+    them (resized, 8-bit), so the model sees exactly the episodes it would sample. The same
+    ``seed`` writes the same episodes on every machine. Returns the number of files written.
+    """
+    import torch
+
+    if taskset.info.kind != "classification" or len(taskset.info.input_shape) != 3:
+        raise MetaguiError("episodes: only image classification task sets can be written")
+    if not taskset.has_split(split):
+        raise MetaguiError(f"episodes: the task set has no {split} split")
+    if out.exists() and any(out.iterdir()):
+        raise MetaguiError(f"episodes: {out} is not empty; give a new or an empty folder")
+    generator = torch.Generator().manual_seed(seed)
+    written = 0
+    width = max(4, len(str(count - 1)))
+    for index in range(count):
+        batch = taskset.sample(split, 1, generator)
+        task = out / f"task-{index:0{width}d}"
+        for i, (x, y) in enumerate(zip(batch.x_support[0], batch.y_support[0], strict=True)):
+            written += _write_image(x, task / "support" / f"class-{int(y):02d}" / f"s{i}.png")
+        order = torch.randperm(len(batch.y_query[0]), generator=generator).tolist()
+        rows = ["path,class"]
+        for j, q in enumerate(order):
+            name = f"q{j:03d}.png"
+            written += _write_image(batch.x_query[0][q], task / "query" / name)
+            rows.append(f"{name},class-{int(batch.y_query[0][q]):02d}")
+        (task / LABELS_FILE).write_text("\n".join(rows) + "\n", encoding="utf-8")
+        written += 1
+    return written
+
+
+def _write_image(x: torch.Tensor, path: Path) -> int:
+    """One image ``[C, H, W]`` in [0, 1] as an 8-bit grayscale or RGB PNG."""
+    import torch
+    from PIL import Image
+
+    array = (x.clamp(0, 1) * 255).round().to(torch.uint8).numpy()
+    image = Image.fromarray(array[0] if array.shape[0] == 1 else array.transpose(1, 2, 0))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image.save(path)
+    return 1

@@ -52,12 +52,12 @@ class StepReport:
 
 @dataclass(frozen=True)
 class TrainingFinished:
-    """The end of a run: the iterations that ran, the final meta-test, the validation result
-    of the final model (None where the task set has no validation split), and the device it
-    ran on. ``stopped_by_time``: the time budget ended the training before its iterations."""
+    """The end of a run: the iterations that ran, the final meta-test and the validation
+    result of the final model (each None where the task set has no such split), and the device
+    it ran on. ``stopped_by_time``: the time budget ended the training before its iterations."""
 
     steps: int
-    test: EvalResult
+    test: EvalResult | None
     device: str
     elapsed_s: float
     validation: EvalResult | None
@@ -65,11 +65,18 @@ class TrainingFinished:
 
     def result(self, split: str) -> EvalResult:
         """The final result on ``split`` (``validation`` or ``test``)."""
-        if split == "test":
-            return self.test
-        if self.validation is None:
-            raise ValueError("the run had no validation split to score")
-        return self.validation
+        result = self.test if split == "test" else self.validation
+        if result is None:
+            raise ValueError(f"the run had no {split} split to score")
+        return result
+
+    @property
+    def final(self) -> EvalResult:
+        """The result that says how good the final model is: the meta-test, or the validation
+        where the task set has no test split."""
+        result = self.test or self.validation
+        assert result is not None, "a task set has a test or a validation split"
+        return result
 
 
 def format_rate(value: float) -> str:

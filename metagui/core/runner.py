@@ -505,7 +505,7 @@ class StudyRunner:
             outcome: dict[str, Any] = {
                 "state": "COMPLETE",
                 "value": value,
-                "test_value": finished.test.final,
+                "test_value": finished.test.final if finished.test is not None else None,
             }
             # A model whose adaptation blows up on either split diverged, even when the
             # objective's split stayed finite: it is not a result to rank or export.

@@ -185,7 +185,7 @@ class MetaTraining:
             iterations=t.iterations,
             budget_s=t.time_budget_s,
             includes_eval=t.time_budget_includes_eval,
-            final_eval_tasks=t.test_tasks
+            final_eval_tasks=(t.test_tasks if self.taskset.has_split("test") else 0)
             + (t.eval_tasks if self.taskset.has_split("validation") else 0),
             started=started,
         )
@@ -251,7 +251,9 @@ class MetaTraining:
         validates = self.taskset.has_split("validation")
         if validates and (last_validation is None or steps_run % max(t.eval_every, 1)):
             last_validation = yield from self._evaluated("validation", steps_run)
-        test = yield from self._evaluated("test", steps_run)
+        test = None
+        if self.taskset.has_split("test"):
+            test = yield from self._evaluated("test", steps_run)
         yield TrainingFinished(
             steps_run,
             test,
@@ -299,10 +301,11 @@ class MetaTraining:
         """Time a few evaluation tasks (their results are dropped) to estimate what the final
         evaluation will cost, for a time budget that includes it."""
         t = self.spec.training
-        tasks = min(_EVAL_CHUNK, t.test_tasks)
+        split: Split = "test" if self.taskset.has_split("test") else "validation"
+        tasks = min(_EVAL_CHUNK, t.test_tasks if split == "test" else t.eval_tasks)
         base = self.spec.seed if t.eval_seed is None else t.eval_seed
         probe_started = time.perf_counter()
-        for item in self.evaluation("test", tasks, base + _PROBE_SEED_OFFSET):
+        for item in self.evaluation(split, tasks, base + _PROBE_SEED_OFFSET):
             if isinstance(item, Tick):
                 yield Tick(step)
         clock.eval_s_per_task = (time.perf_counter() - probe_started) / tasks

@@ -161,3 +161,41 @@ def test_train_without_a_validation_split_says_so_at_load(
     assert any(line.startswith("meta-test accuracy on 4 new tasks") for line in rest)
     assert main(["train", str(path), "--set", "training.eval_every=1"]) == 2
     assert "no validation split" in capsys.readouterr().err
+
+
+def test_train_without_an_evaluation_set_reports_validation_and_saves_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rng = np.random.default_rng(0)
+    for c in range(6):
+        for i in range(3):
+            path = tmp_path / "bg" / "Alpha" / f"character{c:02d}" / f"{i}.png"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(rng.integers(0, 256, (16, 16), dtype=np.uint8)).save(path)
+    spec = {
+        "taskset": {
+            "family": "omniglot",
+            "root": ".",
+            "background": "bg",
+            "evaluation": [],
+            "val_fraction": 0.5,
+            "n_way": 2,
+            "k_shot": 1,
+            "q_query": 1,
+            "image_size": 16,
+        },
+        "model": {"filters": 4, "norm": "none"},
+        "algorithm": {"name": "protonet"},
+        "training": {"iterations": 2, "meta_batch_size": 2, "eval_tasks": 3},
+        "device": "cpu",
+    }
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump(spec), encoding="utf-8")
+    output = tmp_path / "model.pt"
+    assert main(["train", str(path), "-o", str(output)]) == 0
+    first, *rest = capsys.readouterr().out.splitlines()
+    assert "(no evaluation set)" in first
+    said = "meta-validation (the task set has no test split) accuracy on 3 new tasks"
+    assert any(line.startswith(said) for line in rest), rest
+    extra = torch.load(output, weights_only=True)["extra"]
+    assert set(extra) == {"validation", "iterations"} and 0 <= extra["validation"] <= 1

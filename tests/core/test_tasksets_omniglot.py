@@ -459,3 +459,16 @@ def test_real_small_sets_merge_into_their_distinct_characters() -> None:
     # small1 (136) and small2 (156) share Greek and Latin byte for byte (50 characters).
     assert merged.duplicates == 50
     assert len(merged.sources) == 136 + 156 - 50
+
+
+def test_no_evaluation_set_means_no_test_split(data_root: Path) -> None:
+    config = _config(data_root, evaluation=[])
+    assert not config.has_test and config.model_dump()["evaluation"] == []
+    ts = config.build()
+    assert not ts.has_split("test") and ts.classes["test"] == ()
+    assert ts.has_split("validation") and ts.has_split("train")
+    assert "(no evaluation set)" in ts.describe()
+    with pytest.raises(TaskSetError, match="no test split"):
+        ts.sample("test", 1, torch.Generator().manual_seed(0))
+    with pytest.raises(ValueError, match="no split to evaluate on"):
+        _config(data_root, evaluation=[], val_fraction=0)

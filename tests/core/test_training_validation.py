@@ -99,3 +99,44 @@ def test_a_trial_without_validation_records_its_test_value(image_root: Path) -> 
     finished = list(train_trial(job, collect_garbage=False))[-1]
     assert isinstance(finished, Finished), finished
     assert finished.result.validation is None and finished.result.test.tasks == 4
+
+
+def omniglot_without_evaluation(tmp_path: Path) -> dict[str, object]:
+    """Two tiny Omniglot-layout sets, both background, and no evaluation set."""
+    rng = np.random.default_rng(1)
+    for name, alphabet in (("setA", "Alpha"), ("setB", "Beta")):
+        for c in range(6):
+            for i in range(3):
+                path = tmp_path / name / alphabet / f"character{c:02d}" / f"{i}.png"
+                path.parent.mkdir(parents=True, exist_ok=True)
+                Image.fromarray(rng.integers(0, 256, (16, 16), dtype=np.uint8)).save(path)
+    base = settings(tmp_path)
+    base["taskset"] = {
+        "family": "omniglot",
+        "root": str(tmp_path),
+        "background": ["setA", "setB"],
+        "evaluation": [],
+        "val_fraction": 0.5,
+        "n_way": 2,
+        "k_shot": 1,
+        "q_query": 1,
+        "image_size": 16,
+    }
+    return base
+
+
+def test_training_without_a_test_split_ends_on_validation(tmp_path: Path) -> None:
+    run = MetaTraining(TrainSpec.model_validate(omniglot_without_evaluation(tmp_path)))
+    finished = list(run.run())[-1]
+    assert isinstance(finished, TrainingFinished)
+    assert finished.test is None and finished.validation is not None
+    assert finished.final is finished.validation and finished.validation.tasks == 2
+    with pytest.raises(ValueError, match="no test split"):
+        finished.result("test")
+
+
+def test_a_study_without_a_test_split_cannot_be_scored_on_test(tmp_path: Path) -> None:
+    data = omniglot_without_evaluation(tmp_path)
+    ExperimentSpec.model_validate(data)  # scored on validation by default
+    with pytest.raises(ValidationError, match="no test split"):
+        ExperimentSpec.model_validate(data | {"objective": {"split": "test"}})

@@ -211,6 +211,10 @@ def test_omniglot_sets_are_typed_as_a_comma_separated_list(qtbot, panel, doc, tm
     type_into(qtbot, line, "images_background_small1")
     assert doc.spec.taskset.background == ["images_background_small1"]
     assert line.text() == "images_background_small1"
+    evaluation = panel.forms["omniglot"].editor("evaluation")
+    evaluation.clear()
+    qtbot.keyClick(evaluation, Qt.Key.Key_Return)
+    assert doc.spec.taskset.evaluation == []  # no test split
 
 
 # -- preview -------------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from metagui.core.tasksets._base import (
     Split,
     TaskInfo,
     TaskSet,
+    has_test_split,
     has_validation_split,
 )
 from metagui.core.tasksets.image_folder import ImageFolderConfig, ImageFolderTaskSet
@@ -60,5 +61,6 @@ __all__ = [
     "TextCSVConfig",
     "TextCSVTaskSet",
     "build_taskset",
+    "has_test_split",
     "has_validation_split",
 ]

@@ -179,15 +179,21 @@ def has_validation_split(config: object) -> bool:
     return bool(getattr(config, "has_validation", True))
 
 
+def has_test_split(config: object) -> bool:
+    """Whether the task set of ``config`` (any family's) has a test split: a family that can
+    do without one (Omniglot with no evaluation set) has a ``has_test`` property."""
+    return bool(getattr(config, "has_test", True))
+
+
 class TaskSet(ABC):
     """A family of few-shot tasks with disjoint train / validation / test splits (a family may
-    let the validation split be turned off; :meth:`has_split` says)."""
+    let the validation or the test split be turned off; :meth:`has_split` says)."""
 
     info: TaskInfo
 
     def has_split(self, split: Split) -> bool:
-        """Whether episodes of ``split`` can be sampled (False for a validation split turned
-        off by its fraction)."""
+        """Whether episodes of ``split`` can be sampled (False for a split turned off, e.g. a
+        validation fraction of 0)."""
         return split in SPLITS
 
     @abstractmethod

@@ -123,9 +123,11 @@ def split_classes(
     return {split: sorted(part) for split, part in zip(SPLITS, parts, strict=True)}
 
 
-def used_splits(validation: bool) -> tuple[Split, ...]:
-    """The splits a task set samples from: all, or all but validation when it is turned off."""
-    return SPLITS if validation else tuple(s for s in SPLITS if s != "validation")
+def used_splits(validation: bool, test: bool = True) -> tuple[Split, ...]:
+    """The splits a task set samples from: all but those turned off."""
+    off = {"validation"} - ({"validation"} if validation else set())
+    off |= set() if test else {"test"}
+    return tuple(s for s in SPLITS if s not in off)
 
 
 def no_validation_note(validation: bool, setting: str) -> str:
@@ -144,11 +146,12 @@ def check_episode_fits(
     unit: str = "images",
     hint: str = "",
     validation: bool = True,
+    test: bool = True,
 ) -> None:
     """Raise :class:`TaskSetError` when a split has fewer than ``n_way`` classes or a class has
     fewer than ``k_shot + q_query`` (``per_class``) examples; ``where`` names the data.
-    ``validation=False``: the validation split is turned off (its fraction is 0)."""
-    for split in used_splits(validation):
+    ``validation=False`` / ``test=False``: that split is turned off."""
+    for split in used_splits(validation, test):
         have = len(splits[split])
         if have < n_way:
             raise TaskSetError(
@@ -310,7 +313,7 @@ class PooledTaskSet(TaskSet):
     def _pool(self, split: Split) -> ClassPool:
         if split not in self.pools:
             if split in SPLITS:
-                raise TaskSetError(f"this task set has no {split} split (its fraction is 0)")
+                raise TaskSetError(f"this task set has no {split} split (it is turned off)")
             raise TaskSetError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
         return self.pools[split]
 

@@ -111,18 +111,15 @@ VALIDATION_BYTE_LIMIT = 51
 
 _Sources = dict[str, list[tuple[bytes | Path, str]]]
 
-#: One set's name, or a list of names: how files write ``background`` and ``evaluation``.
-_SetNames = Annotated[
-    list[str],
-    WithJsonSchema(
-        {
-            "anyOf": [
-                {"type": "string", "minLength": 1},
-                {"type": "array", "items": {"type": "string", "minLength": 1}, "minItems": 1},
-            ]
-        }
-    ),
-]
+
+def _names_schema(min_items: int) -> dict[str, object]:
+    """One set's name, or a list of names: how files write ``background`` and ``evaluation``."""
+    names = {"type": "array", "items": {"type": "string", "minLength": 1}, "minItems": min_items}
+    return {"anyOf": [{"type": "string", "minLength": 1}, names]}
+
+
+_Background = Annotated[list[str], WithJsonSchema(_names_schema(1))]
+_Evaluation = Annotated[list[str], WithJsonSchema(_names_schema(0))]
 
 _log = logging.getLogger(__name__)
 
@@ -134,18 +131,18 @@ class OmniglotConfig(BaseModel):
 
     family: Literal["omniglot"] = "omniglot"
     root: str = Field(..., min_length=1, description="folder holding the zips or extracted sets")
-    background: _SetNames = Field(
+    background: _Background = Field(
         "images_background",
         validate_default=True,
         min_length=1,
         description="the set giving train and validation, or a list of sets merged (identical "
         "characters counted once)",
     )
-    evaluation: _SetNames = Field(
+    evaluation: _Evaluation = Field(
         "images_evaluation",
         validate_default=True,
-        min_length=1,
-        description="the set giving the test split, or a list of sets merged",
+        description="the set giving the test split, or a list of sets merged ([]: no test "
+        "split, e.g. when only background sets are at hand)",
     )
     n_way: int = Field(5, ge=2, le=1000, description="classes per episode")
     k_shot: int = Field(1, ge=1, le=20, description="support images per class")
@@ -183,6 +180,15 @@ class OmniglotConfig(BaseModel):
     def _as_written(self, v: list[str]) -> str | list[str]:
         # One set stays a plain name, as files written before lists were allowed have it.
         return v[0] if len(v) == 1 else list(v)
+
+    @model_validator(mode="after")
+    def _some_split_to_evaluate_on(self) -> OmniglotConfig:
+        if not self.has_validation and not self.has_test:
+            raise ValueError(
+                "evaluation: with no evaluation set and val_fraction = 0 there is no split to "
+                "evaluate on; name an evaluation set or set val_fraction above 0"
+            )
+        return self
 
     @model_validator(mode="after")
     def _sets_are_there(self, info: ValidationInfo) -> OmniglotConfig:
@@ -224,6 +230,11 @@ class OmniglotConfig(BaseModel):
     def has_validation(self) -> bool:
         """Whether the task set has a validation split (``val_fraction`` turns it off)."""
         return validation_byte_limit(self.val_fraction) > 0
+
+    @property
+    def has_test(self) -> bool:
+        """Whether the task set has a test split (``evaluation: []`` turns it off)."""
+        return bool(self.evaluation)
 
     def build(self) -> OmniglotTaskSet:
         return OmniglotTaskSet(self)
@@ -390,7 +401,7 @@ class _MergedSets:
 
     def describe(self) -> str:
         what = " + ".join(self.names)
-        if len(self.names) == 1:
+        if len(self.names) <= 1:
             return what
         dup = f", {self.duplicates} identical character(s) counted once" if self.duplicates else ""
         return f"{what} ({len(self.sources)} distinct characters{dup})"
@@ -433,8 +444,8 @@ class OmniglotTaskSet(PooledTaskSet):
         counts = {class_name(k, t): len(sources[k]) for k in sources for t in turns}
         hint = (
             f"background = {_written(c.background)} gives train and validation (val_fraction = "
-            f"{c.val_fraction}), "
-            f"evaluation = {_written(c.evaluation)} gives test"
+            f"{c.val_fraction})"
+            + (f", evaluation = {_written(c.evaluation)} gives test" if c.has_test else "")
         )
         if not c.rotations:
             hint += "; rotations = true gives four times the classes"
@@ -447,10 +458,11 @@ class OmniglotTaskSet(PooledTaskSet):
             where,
             hint=hint,
             validation=c.has_validation,
+            test=c.has_test,
         )
         self.classes = {s: tuple(splits[s]) for s in SPLITS}
         self.pools = {}
-        for split in used_splits(c.has_validation):
+        for split in used_splits(c.has_validation, c.has_test):
             groups = [decode_images(sources[k], c.image_size, 1) for k in keys[split]]
             classes = [(class_name(k, t), i, t) for i, k in enumerate(keys[split]) for t in turns]
             self.pools[split] = ClassPool.build(groups, classes)
@@ -472,9 +484,12 @@ class OmniglotTaskSet(PooledTaskSet):
             if self.shared_characters
             else ""
         )
+        evaluation = (
+            f" + {self.evaluation_sets.describe()}" if c.has_test else " (no evaluation set)"
+        )
         return (
-            f"Omniglot {self.background_sets.describe()} + "
-            f"{self.evaluation_sets.describe()} in {self.root}: {c.n_way}-way "
+            f"Omniglot {self.background_sets.describe()}{evaluation} in {self.root}: "
+            f"{c.n_way}-way "
             f"{c.k_shot}-shot, {c.q_query} query, {c.image_size}x{c.image_size}{rot}, "
             f"{sizes} train/validation/test classes{shared}"
             + no_validation_note(c.has_validation, "val_fraction = 0")

@@ -193,9 +193,7 @@ class _LineEditor(Editor):
         if kind in ("int", "float"):
             return parse_number(text, kind == "int")
         parts = [p for p in (s.strip() for s in text.strip("[]()").split(",")) if p]
-        if self.shape.item is str:  # names, e.g. the Omniglot sets to merge
-            if not parts:
-                raise ValueError("enter at least one name (separate names with commas)")
+        if self.shape.item is str:  # names, e.g. the Omniglot sets to merge (none: [])
             return parts
         try:
             values = [parse_number(p, self.shape.item is int) for p in parts]
