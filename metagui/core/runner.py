@@ -619,12 +619,15 @@ class StudyRunner:
             suffix += 1
             existing = writer.get_study(name)
         self.study_name = name
+        from metagui.core.experience import fingerprint_of
+
         study_id = writer.create_study(
             name,
             self.spec.model_dump_json(by_alias=True),
             self.direction,
             self.spec.strategy.name,
             self.spec.seed,
+            fingerprint_json=fingerprint_of(self.spec, self.direction).to_json(),
         )
         return study_id, 0, writer.acquire_lease(study_id), notes
 

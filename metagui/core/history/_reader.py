@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from metagui.core.history._curves import Curve
 from metagui.core.history._rows import (
@@ -26,6 +26,9 @@ from metagui.core.history._rows import (
     TrialState,
 )
 from metagui.core.history._schema import connect_reader, read_error
+
+if TYPE_CHECKING:
+    from metagui.core.experience import Fingerprint
 
 __all__ = ["Changes", "HistoryReader", "Watermark"]
 
@@ -99,6 +102,20 @@ class HistoryReader:
         column = "id" if isinstance(name_or_id, int) else "name"
         rows = self._rows(f"SELECT * FROM studies WHERE {column} = ?", [name_or_id])
         return StudyRow.from_row(rows[0]) if rows else None
+
+    def fingerprint(self, name_or_id: str | int) -> Fingerprint | None:
+        """The fingerprint of the problem of the study with this name (str) or id (int)
+        (see :mod:`metagui.core.experience`), or None: no such study, none stored, or one
+        that cannot be read."""
+        column = "id" if isinstance(name_or_id, int) else "name"
+        text = self._scalar(f"SELECT fingerprint FROM studies WHERE {column} = ?", [name_or_id])
+        return None if text is None else _fingerprint(text)
+
+    def fingerprints(self) -> dict[int, Fingerprint]:
+        """The fingerprint of every study that has one, by study id (one query)."""
+        rows = self._rows("SELECT id, fingerprint FROM studies WHERE fingerprint IS NOT NULL", [])
+        found = {row[0]: _fingerprint(row[1]) for row in rows}
+        return {study_id: f for study_id, f in found.items() if f is not None}
 
     def artifacts(self, study_id: int) -> list[ArtifactRow]:
         """The files a study recorded, oldest first."""
@@ -357,3 +374,15 @@ class HistoryReader:
             )
             for row in rows
         ]
+
+
+def _fingerprint(text: str) -> Fingerprint | None:
+    """A stored fingerprint, or None where its text cannot be read as one (damaged by hand):
+    the experience pool then fingerprints that study's stored experiment again."""
+    # Imported here: the experience package is not needed to open and follow a history.
+    from metagui.core.experience import Fingerprint
+
+    try:
+        return Fingerprint.from_json(text)
+    except ValueError:
+        return None

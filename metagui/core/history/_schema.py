@@ -32,6 +32,8 @@ from metagui.core.history import _curves
 if TYPE_CHECKING:
     import sqlite_utils
 
+    from metagui.core.experience import DataFeatures
+
 __all__ = [
     "APP",
     "BUSY_TIMEOUT_MS",
@@ -47,7 +49,7 @@ __all__ = [
 ]
 
 APP = "metagui"
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 # How long a connection waits for a lock before giving up. Readers on a WAL database only ever
 # wait for the brief moments when the WAL index is rebuilt or reset; writers may wait for another
 # writer's transaction. Both are short in this program, so 5 s means "something is wrong".
@@ -174,6 +176,26 @@ def _migrate_2_to_3(db: sqlite_utils.Database) -> None:
     _curves.backfill(db.conn)
 
 
+def _migrate_3_to_4(db: sqlite_utils.Database) -> None:
+    """Version 4, for the experience pool: ``studies.fingerprint``, the JSON of each study's
+    problem (:class:`metagui.core.experience.Fingerprint`), written when a study is created.
+    Back-filled here from each study's stored experiment; data no longer on disk is marked
+    unknown in it, never an error. Each data set is read once (its files listed and hashed:
+    milliseconds for Omniglot's zips), however many studies used it."""
+    # Imported here: the experience package reads task-set configs (pydantic), which a plain
+    # reader of a current history never needs.
+    from metagui.core.experience import fingerprint_of_stored
+
+    db.table("studies").add_column("fingerprint", str)
+    cache: dict[str, DataFeatures] = {}
+    rows = db.conn.execute("SELECT id, spec_json, direction FROM studies ORDER BY id").fetchall()
+    for study_id, spec_json, direction in rows:
+        fingerprint = fingerprint_of_stored(spec_json, direction, cache=cache)
+        db.conn.execute(
+            "UPDATE studies SET fingerprint = ? WHERE id = ?", [fingerprint.to_json(), study_id]
+        )
+
+
 # MIGRATIONS[v] takes a file from version v to v + 1; a new file is version 0. They all run in
 # one write transaction, so a migration must not need a PRAGMA that cannot change inside one
 # (foreign_keys, journal_mode): plain DDL such as ALTER TABLE ... ADD COLUMN is what fits.
@@ -181,6 +203,7 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _migrate_0_to_1,
     _migrate_1_to_2,
     _migrate_2_to_3,
+    _migrate_3_to_4,
 ]
 
 

@@ -96,13 +96,18 @@ class HistoryWriter:
         direction: Direction,
         strategy: str,
         seed: int | None = None,
+        *,
+        fingerprint_json: str | None = None,
     ) -> int:
-        """Record a new study and return its id; a name already taken is refused."""
+        """Record a new study and return its id; a name already taken is refused.
+        ``fingerprint_json``: its problem's fingerprint (``Fingerprint.to_json()`` of
+        :mod:`metagui.core.experience`), read back by :meth:`HistoryReader.fingerprint`."""
         _require_choice("direction", direction, DIRECTIONS)
-        try:
-            json.loads(spec_json)
-        except (TypeError, ValueError) as error:
-            raise MetaguiError(f"study {name!r}: spec_json is not JSON text ({error})") from error
+        _json_text(name, "spec_json", spec_json)
+        if fingerprint_json is not None and not isinstance(
+            _json_text(name, "fingerprint_json", fingerprint_json), dict
+        ):
+            raise MetaguiError(f"study {name!r}: fingerprint_json is not a JSON object")
         with self._transaction():
             if self._scalar("SELECT 1 FROM studies WHERE name = ?", [name]) is not None:
                 raise MetaguiError(f"{self.path}: a study named {name!r} already exists")
@@ -116,6 +121,8 @@ class HistoryWriter:
                 "seed": seed,
                 "updated_seq": self._next_seq(),
             }
+            if fingerprint_json is not None:
+                row["fingerprint"] = fingerprint_json
             return self._insert("studies", row)
 
     def get_study(self, name: str) -> StudyRow | None:
@@ -475,6 +482,14 @@ class HistoryWriter:
 def _require_choice(what: str, value: str, choices: tuple[str, ...]) -> None:
     if value not in choices:
         raise MetaguiError(f"{what} must be one of {', '.join(choices)}, not {value!r}")
+
+
+def _json_text(study: str, what: str, text: str) -> Any:
+    """``text`` decoded, or a :class:`MetaguiError` saying it is not JSON."""
+    try:
+        return json.loads(text)
+    except (TypeError, ValueError) as error:
+        raise MetaguiError(f"study {study!r}: {what} is not JSON text ({error})") from error
 
 
 def _optional_float(value: float | None) -> float | None:

@@ -77,6 +77,7 @@ __all__ = [
     "OmniglotConfig",
     "OmniglotTaskSet",
     "character_hash",
+    "character_key",
     "class_name",
     "download_zip",
     "is_validation_character",
@@ -305,8 +306,12 @@ def download_zip(name: str, root: Path, url: str = BASE_URL) -> Path:
     return target
 
 
-def _character_key(parts: tuple[str, ...]) -> str | None:
-    """``"Alphabet/character"`` for an image path's parts, or None for entries to skip."""
+def character_key(entry: str) -> str | None:
+    """``"Alphabet/character"`` of an image's ``/``-separated path inside a set, or None for
+    entries the family skips (folders, other files, hidden and ``__MACOSX`` entries)."""
+    parts = PurePosixPath(entry).parts
+    if entry.endswith("/") or not is_image_name(entry):
+        return None
     if len(parts) < 3 or any(p.startswith(".") or p == "__MACOSX" for p in parts):
         return None
     return f"{parts[-3]}/{parts[-2]}"
@@ -317,8 +322,8 @@ def _read_zip(path: Path) -> _Sources:
     try:
         with zipfile.ZipFile(path) as zf:
             for entry in sorted(zf.namelist()):
-                key = _character_key(PurePosixPath(entry).parts)
-                if key is None or entry.endswith("/") or not is_image_name(entry):
+                key = character_key(entry)
+                if key is None:
                     continue
                 sources.setdefault(key, []).append((zf.read(entry), f"{path}:{entry}"))
     except (zipfile.BadZipFile, OSError, EOFError) as exc:
@@ -329,8 +334,8 @@ def _read_zip(path: Path) -> _Sources:
 def _read_folder(path: Path) -> _Sources:
     sources: _Sources = {}
     for image in sorted(path.glob("*/*/*")):
-        key = _character_key(image.relative_to(path).parts)
-        if key is not None and image.is_file() and is_image_name(image.name):
+        key = character_key(image.relative_to(path).as_posix())
+        if key is not None and image.is_file():
             sources.setdefault(key, []).append((image, str(image)))
     return sources
 
