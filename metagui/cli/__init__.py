@@ -60,11 +60,22 @@ def _train_file(path: Path, sets: list[str], output: str | None) -> int:
         flush=True,
     )
     finished: TrainingFinished | None = None
-    with tqdm(total=spec.training.iterations, unit="it", desc="meta-training") as bar:
+    # With a time budget the bar runs over the budget's seconds, so that its ETA is the time
+    # left, not the time the (often unreachable) iteration count would take.
+    budget = t.time_budget_s
+    total, unit = (t.iterations, "it") if budget is None else (round(budget), "s")
+    bar_format = (
+        None
+        if budget is None
+        else "{l_bar}{bar}| {n:.0f}/{total} s [{elapsed}<{remaining}{postfix}]"
+    )
+    with tqdm(total=total, unit=unit, desc="meta-training", bar_format=bar_format) as bar:
         for report in run.run():
             if isinstance(report, StepReport):
-                bar.update(report.step - bar.n)
+                done = report.step if budget is None else min(report.elapsed_s, budget)
+                bar.update(done - bar.n)
                 postfix = {
+                    **({} if budget is None else {"it": str(report.step)}),
                     "loss": f"{report.train_loss:.3f}",
                     "tasks/s": format_rate(report.tasks_per_s),
                 }

@@ -199,3 +199,15 @@ def test_train_without_an_evaluation_set_reports_validation_and_saves_it(
     assert any(line.startswith(said) for line in rest), rest
     extra = torch.load(output, weights_only=True)["extra"]
     assert set(extra) == {"validation", "iterations"} and 0 <= extra["validation"] <= 1
+
+
+def test_with_a_time_budget_the_bar_counts_seconds_of_the_budget(
+    spec_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["train", str(spec_file), "--timeout", "1.5"]) == 0
+    err = capsys.readouterr().err
+    # Seconds of the budget, with the iterations in the postfix; never the 10,000,000
+    # iterations the budget makes unreachable (an ETA of days).
+    assert re.search(r"\d/2 s \[", err), err[-500:]
+    assert re.search(r"it=\d+, loss=", err)
+    assert "10000000" not in err
