@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
 import numpy as np
@@ -30,3 +30,23 @@ def _write_gray_classes(
 def write_gray_classes() -> Callable[..., Path]:
     """``write_gray_classes(root, {"class": gray level, ...}, per_class, size=16, seed=0)``."""
     return _write_gray_classes
+
+
+def _write_noise_classes(
+    root: Path, names: Iterable[str], per_class: int, *, size: int = 16, seed: int = 0
+) -> Path:
+    """``root/<name>/<i>.png`` for every class name (``a/b`` names nest): ``per_class`` PNGs of
+    uniform 8-bit noise, every image different. Returns ``root``."""
+    rng = np.random.default_rng(seed)
+    for name in names:
+        for i in range(per_class):
+            path = root / name / f"{i}.png"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(rng.integers(0, 256, (size, size), dtype=np.uint8)).save(path)
+    return root
+
+
+@pytest.fixture(scope="session")
+def write_noise_classes() -> Callable[..., Path]:
+    """``write_noise_classes(root, ["class", "a/b", ...], per_class, size=16, seed=0)``."""
+    return _write_noise_classes

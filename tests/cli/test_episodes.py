@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -18,13 +19,8 @@ from metagui.core.spec import load_train_spec
 
 
 @pytest.fixture
-def spec_file(tmp_path: Path) -> Path:
-    rng = np.random.default_rng(0)
-    for c in range(16):
-        for i in range(4):
-            path = tmp_path / "images" / f"c{c}" / f"{i}.png"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            Image.fromarray(rng.integers(0, 256, (20, 20), dtype=np.uint8)).save(path)
+def spec_file(tmp_path: Path, write_noise_classes: Callable[..., Path]) -> Path:
+    write_noise_classes(tmp_path / "images", [f"c{c}" for c in range(16)], 4, size=20)
     spec = {
         "taskset": {
             "family": "image_folder",

@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 import yaml
-from PIL import Image
 
 from metagui.cli import main
 from metagui.core.checkpoint import load_checkpoint
@@ -130,14 +128,9 @@ def test_progress_bar_shows_a_slow_throughput_in_significant_figures(
 
 
 def test_train_without_a_validation_split_says_so_at_load(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], write_noise_classes: Callable[..., Path]
 ) -> None:
-    rng = np.random.default_rng(0)
-    for c in range(8):
-        for i in range(3):
-            path = tmp_path / "images" / f"c{c}" / f"{i}.png"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            Image.fromarray(rng.integers(0, 256, (16, 16), dtype=np.uint8)).save(path)
+    write_noise_classes(tmp_path / "images", [f"c{c}" for c in range(8)], 3)
     spec = {
         "taskset": {
             "family": "image_folder",
@@ -164,14 +157,9 @@ def test_train_without_a_validation_split_says_so_at_load(
 
 
 def test_train_without_an_evaluation_set_reports_validation_and_saves_it(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], write_noise_classes: Callable[..., Path]
 ) -> None:
-    rng = np.random.default_rng(0)
-    for c in range(6):
-        for i in range(3):
-            path = tmp_path / "bg" / "Alpha" / f"character{c:02d}" / f"{i}.png"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            Image.fromarray(rng.integers(0, 256, (16, 16), dtype=np.uint8)).save(path)
+    write_noise_classes(tmp_path / "bg", [f"Alpha/character{c:02d}" for c in range(6)], 3)
     spec = {
         "taskset": {
             "family": "omniglot",

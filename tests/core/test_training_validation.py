@@ -3,12 +3,11 @@ is scored on the test split only, and settings that need validation are refused 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
 import pytest
 import yaml
-from PIL import Image
 from pydantic import ValidationError
 
 from metagui.core.errors import MetaguiError
@@ -21,14 +20,8 @@ from metagui.core.training import MetaTraining
 
 
 @pytest.fixture
-def image_root(tmp_path: Path) -> Path:
-    rng = np.random.default_rng(0)
-    for c in range(8):
-        for i in range(3):
-            path = tmp_path / "images" / f"c{c}" / f"{i}.png"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            Image.fromarray(rng.integers(0, 256, (16, 16), dtype=np.uint8)).save(path)
-    return tmp_path / "images"
+def image_root(tmp_path: Path, write_noise_classes: Callable[..., Path]) -> Path:
+    return write_noise_classes(tmp_path / "images", [f"c{c}" for c in range(8)], 3)
 
 
 def settings(root: Path, **training: object) -> dict[str, object]:
@@ -101,15 +94,13 @@ def test_a_trial_without_validation_records_its_test_value(image_root: Path) -> 
     assert finished.result.validation is None and finished.result.test.tasks == 4
 
 
-def omniglot_without_evaluation(tmp_path: Path) -> dict[str, object]:
+def omniglot_without_evaluation(
+    tmp_path: Path, write_noise_classes: Callable[..., Path]
+) -> dict[str, object]:
     """Two tiny Omniglot-layout sets, both background, and no evaluation set."""
-    rng = np.random.default_rng(1)
-    for name, alphabet in (("setA", "Alpha"), ("setB", "Beta")):
-        for c in range(6):
-            for i in range(3):
-                path = tmp_path / name / alphabet / f"character{c:02d}" / f"{i}.png"
-                path.parent.mkdir(parents=True, exist_ok=True)
-                Image.fromarray(rng.integers(0, 256, (16, 16), dtype=np.uint8)).save(path)
+    for seed, (name, alphabet) in enumerate((("setA", "Alpha"), ("setB", "Beta"))):
+        characters = [f"{alphabet}/character{c:02d}" for c in range(6)]
+        write_noise_classes(tmp_path / name, characters, 3, seed=seed)
     base = settings(tmp_path)
     base["taskset"] = {
         "family": "omniglot",
@@ -125,8 +116,11 @@ def omniglot_without_evaluation(tmp_path: Path) -> dict[str, object]:
     return base
 
 
-def test_training_without_a_test_split_ends_on_validation(tmp_path: Path) -> None:
-    run = MetaTraining(TrainSpec.model_validate(omniglot_without_evaluation(tmp_path)))
+def test_training_without_a_test_split_ends_on_validation(
+    tmp_path: Path, write_noise_classes: Callable[..., Path]
+) -> None:
+    settings = omniglot_without_evaluation(tmp_path, write_noise_classes)
+    run = MetaTraining(TrainSpec.model_validate(settings))
     finished = list(run.run())[-1]
     assert isinstance(finished, TrainingFinished)
     assert finished.test is None and finished.validation is not None
@@ -135,8 +129,10 @@ def test_training_without_a_test_split_ends_on_validation(tmp_path: Path) -> Non
         finished.result("test")
 
 
-def test_a_study_without_a_test_split_cannot_be_scored_on_test(tmp_path: Path) -> None:
-    data = omniglot_without_evaluation(tmp_path)
+def test_a_study_without_a_test_split_cannot_be_scored_on_test(
+    tmp_path: Path, write_noise_classes: Callable[..., Path]
+) -> None:
+    data = omniglot_without_evaluation(tmp_path, write_noise_classes)
     ExperimentSpec.model_validate(data)  # scored on validation by default
     with pytest.raises(ValidationError, match="no test split"):
         ExperimentSpec.model_validate(data | {"objective": {"split": "test"}})
