@@ -15,6 +15,7 @@ from PySide6.QtCore import QObject, Slot
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 
 from metagui.core.errors import MetaguiError
+from metagui.qt._pending_edit import finish_pending_edit
 from metagui.qt._settings import start_folder
 
 if TYPE_CHECKING:
@@ -79,11 +80,13 @@ class ExperimentFiles(QObject):
 
     @Slot()
     def save(self) -> bool:
+        finish_pending_edit(self._window)  # Ctrl+S while typing saves what is typed
         path = self._window.doc.path
         return self.save_as() if path is None else self.save_to(path)
 
     @Slot()
     def save_as(self) -> bool:
+        finish_pending_edit(self._window)
         doc = self._window.doc
         start = str(doc.path or self.start_folder() / f"{doc.spec.name}.yaml")
         path, _ = QFileDialog.getSaveFileName(

@@ -89,16 +89,20 @@ def run_app(
     run_seconds: float | None = None,
     plot: str | None = None,
     show: str | None = None,
+    setup: str | None = None,
 ) -> int:
     """Open the main window (``metagui`` without a command) and return the exit code.
 
     With ``screenshot``, render it offscreen instead: open ``experiment`` (or the demo), run it
     for ``run_seconds`` if given, save the window as a PNG, stop the run cleanly and return.
     ``show="history"``: the History tab in front, ``database`` open in it (the newest study
-    selected, ``plot`` its plot in front)."""
+    selected, ``plot`` its plot in front). ``setup``: the setup tab in front in the picture
+    (``"taskset"``, ``"search"`` or ``"strategy"``)."""
     app = create_application(offscreen=screenshot is not None)
     if screenshot is not None:
-        return _screenshot(app, screenshot, experiment, database, demo, run_seconds, plot, show)
+        return _screenshot(
+            app, screenshot, experiment, database, demo, run_seconds, plot, show, setup
+        )
     return _interactive(app, experiment, database, demo, run_seconds, show)
 
 
@@ -142,6 +146,7 @@ def _screenshot(
     run_seconds: float | None,
     plot: str | None = None,
     show: str | None = None,
+    setup: str | None = None,
 ) -> int:
     from metagui.core.errors import MetaguiError
     from metagui.qt._settings import AppSettings
@@ -174,6 +179,8 @@ def _screenshot(
             views = window.history.views
         if plot is not None:
             views.show_plot(plot)
+        if setup is not None:
+            window.show_setup(setup)
         loop = QEventLoop()
         if run_seconds or demo:
             window.start_run()

@@ -33,6 +33,7 @@ from metagui.qt._actions import Actions, icon
 from metagui.qt._document import ExperimentDocument
 from metagui.qt._experiment_files import EXPERIMENT_FILTER, ExperimentFiles
 from metagui.qt._history_model import HistoryModel
+from metagui.qt._pending_edit import finish_pending_edit
 from metagui.qt._run_controller import RunController
 from metagui.qt._settings import AppSettings, load_settings, save_settings
 from metagui.qt._status import RunStatus, format_value
@@ -202,7 +203,10 @@ class MainWindow(QMainWindow):
     # -- running -------------------------------------------------------------------------------
     @Slot()
     def start_run(self) -> None:
-        if self.run.is_running() or not self.doc.is_valid:
+        if self.run.is_running():
+            return
+        finish_pending_edit(self)  # F5 while typing runs what is typed, not what was there
+        if not self.doc.is_valid:
             return
         try:
             self.run.start(self.doc.spec, self.run_database())
@@ -291,6 +295,18 @@ class MainWindow(QMainWindow):
     @Slot(str)
     def _on_model_error(self, message: str) -> None:
         self.statusBar().showMessage(f"History: {message}", 10_000)
+
+    def show_setup(self, page: str) -> None:
+        """Bring a setup tab to the front: ``"taskset"``, ``"search"`` or ``"strategy"``."""
+        panels = {
+            "taskset": self.taskset_panel,
+            "search": self.search_panel,
+            "strategy": self.strategy_panel,
+        }
+        for i in range(self.setup_tabs.count()):
+            tab = self.setup_tabs.widget(i)
+            if tab is not None and tab.isAncestorOf(panels[page]):
+                self.setup_tabs.setCurrentIndex(i)
 
     # -- history, export -----------------------------------------------------------------------
     @Slot()

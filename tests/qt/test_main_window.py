@@ -624,3 +624,15 @@ def test_importing_the_main_window_imports_neither_torch_nor_optuna(tmp_path: Pa
     after_import, after_window = done.stdout.splitlines()
     assert after_import == "", f"imported at module level: {after_import}"
     assert after_window == "", f"imported to build the window: {after_window}"
+
+
+def test_show_setup_brings_that_setup_tab_to_the_front(window: MainWindow) -> None:
+    tabs = window.setup_tabs
+    for page, panel in (
+        ("strategy", window.strategy_panel),
+        ("search", window.search_panel),
+        ("taskset", window.taskset_panel),
+    ):
+        window.show_setup(page)
+        current = tabs.currentWidget()
+        assert current is not None and current.isAncestorOf(panel)
