@@ -33,6 +33,7 @@ __all__ = [
     "STRATEGIES",
     "BudgetSpec",
     "ExecutionSpec",
+    "ExperienceSpec",
     "ExperimentSpec",
     "ObjectiveSpec",
     "PrunerSpec",
@@ -131,6 +132,39 @@ class ExecutionSpec(_Strict):
         return self.parallel > 1 or self.address != "local"
 
 
+class ExperienceSpec(_Strict):
+    """How a study learns from similar earlier studies of its history (the experience pool)
+    when ``warm_start`` is ``auto``."""
+
+    min_similarity: float = Field(
+        0.6,
+        ge=0,
+        le=1,
+        description="studies less similar than this (0 to 1) are not learned from",
+    )
+    max_studies: int = Field(5, ge=1, le=100, description="most similar studies in the pool")
+    initial_design: bool = Field(
+        True, description="run the pool's best configurations first, mapped into this space"
+    )
+    initial_configs: int = Field(
+        5, ge=0, le=1000, description="how many of the pool's best configurations run first"
+    )
+    prior: bool = Field(
+        True,
+        description="give the sampler the pool's trials (normalised per study, weighted by "
+        "similarity) as extra observations that count less as this study's own accumulate",
+    )
+    pruning: bool = Field(
+        True, description="prune a trial whose curve is worse than the pool's at the same step"
+    )
+    pruning_quantile: float = Field(
+        0.5,
+        gt=0,
+        lt=1,
+        description="pool pruning: the quantile of the pool's curves a trial must beat",
+    )
+
+
 def check_study_name(name: str) -> str:
     """``name`` if it can name a study: its artifacts live in a folder of that name, so it must
     be one folder name on every system (no path separators, no ``.``/``..``, no control
@@ -159,9 +193,14 @@ class ExperimentSpec(TrainSpec):
     strategy: StrategySpec = Field(default_factory=StrategySpec)
     pruner: PrunerSpec = Field(default_factory=PrunerSpec)
     budget: BudgetSpec = Field(default_factory=BudgetSpec)
-    warm_start: list[str] = Field(
+    warm_start: Literal["auto"] | list[str] = Field(
         default_factory=list,
-        description="studies of the same history whose best trials seed this one",
+        description="auto: learn from the most similar finished studies of the same history "
+        "(see experience); or the names of studies whose best trials seed this one",
+    )
+    experience: ExperienceSpec = Field(
+        default_factory=ExperienceSpec,
+        description="how warm_start: auto learns from similar earlier studies",
     )
     execution: ExecutionSpec | None = Field(
         None, description="parallel trials on Ray; absent: one trial at a time, in process"

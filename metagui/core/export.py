@@ -64,6 +64,11 @@ class ExportMeta:
     direction: str
     strategy: str
     seed: int | None = None
+    learned_from: tuple[str, ...] = ()
+    """The earlier studies the study learned from (its experience pool, or the studies named
+    in ``warm_start``), in words: ``"sinusoid-a (similarity 0.92)"``."""
+    seeded_from: str | None = None
+    """For a trial whose settings came from an earlier study, that trial (``"study #12"``)."""
 
     def block(self) -> dict[str, Any]:
         """The ``_meta`` mapping, with the versions of metagui and torch and the date (UTC)."""
@@ -79,6 +84,8 @@ class ExportMeta:
             "metagui_version": metagui.__version__,
             "torch_version": str(torch.__version__),
             "date": datetime.now(UTC).isoformat(timespec="seconds"),
+            **({"learned_from": list(self.learned_from)} if self.learned_from else {}),
+            **({"seeded_from": self.seeded_from} if self.seeded_from else {}),
         }
 
 

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from metagui.core.execution import Executor, TrialEvent
     from metagui.core.experiment import ExecutionSpec, ExperimentSpec
     from metagui.core.history import HistoryWriter, Lease, TrialRow
-    from metagui.core.strategies import PastTrial, Proposal, Strategy
+    from metagui.core.strategies import PastTrial, PriorTrial, Proposal, Strategy
 
 __all__ = [
     "StudyEnded",
@@ -248,6 +248,8 @@ class StudyRunner:
         self._unsent: list[TrialEvent] = []  # events of trials that never reached a worker
         # Lost trials whose settings are enqueued to run again: (number, params).
         self._retries: list[tuple[int, dict[str, Any]]] = []
+        # Enqueued settings that came from earlier studies: (where from, settings).
+        self._seeds: list[tuple[str, dict[str, Any]]] = []
 
     @property
     def parallel(self) -> int:
@@ -323,7 +325,7 @@ class StudyRunner:
         reader = HistoryReader(self.db_path)
         try:
             past = reader.trials(study_id)
-            strategy = self._strategy(past, reader, executor.capacity)
+            strategy = self._strategy(past, reader, executor.capacity, writer, study_id, notes)
         finally:
             reader.close()
         # Trials that are not results do not use up the budget: a lost trial that ran again,
@@ -439,11 +441,25 @@ class StudyRunner:
         # Enqueued warm-start settings may come first: a retry is known by its settings.
         retry_of = next((n for n, p in self._retries if p == proposal.params), None)
         self._retries = [(n, p) for n, p in self._retries if n != retry_of]
+        seeded_from = None
+        if retry_of is None:
+            # An enqueued seed leaves the parameters it lacks to the strategy: it is known
+            # by the settings it has.
+            seeded_from = next(
+                (label for label, p in self._seeds if _within(p, proposal.params)), None
+            )
+            self._seeds = [(label, p) for label, p in self._seeds if label != seeded_from]
         number = max(proposal.number, study.next_number)
         study.next_number = number + 1
         seed = trial_seed(self.spec.seed, number)
         trial_id = writer.start_trial(
-            study.study_id, number, proposal.params, seed, None, retry_of=retry_of
+            study.study_id,
+            number,
+            proposal.params,
+            seed,
+            None,
+            retry_of=retry_of,
+            seeded_from=seeded_from,
         )
         in_flight[number] = _Running(proposal, trial_id, time.monotonic())
         try:
@@ -609,7 +625,7 @@ class StudyRunner:
                     f"removed {leftovers} partial checkpoint file(s) of an interrupted run"
                 )
             return existing.id, failed, lease, notes
-        for source in self.spec.warm_start:  # refused before a study that could never run
+        for source in self._warm_start_names():  # refused before a study that cannot run
             if writer.get_study(source) is None:
                 raise self._no_warm_start(source)
         name = self.study_name
@@ -643,11 +659,36 @@ class StudyRunner:
             removed += 1
         return removed
 
-    def _strategy(self, past: list[TrialRow], reader: Any, parallel: int) -> Strategy:
+    def _strategy(
+        self,
+        past: list[TrialRow],
+        reader: Any,
+        parallel: int,
+        writer: HistoryWriter,
+        study_id: int,
+        notes: list[str],
+    ) -> Strategy:
+        """The strategy, with the study's past trials loaded and what it learns from earlier
+        studies: with ``warm_start: auto`` its experience pool (initial design and prior,
+        see :mod:`metagui.core.experience`); with study names, their best trials first and
+        (CMA-ES) as source trials."""
         from metagui.core.strategies import Strategy
 
         base = self.spec.base_settings().model_dump(mode="json")
-        warm = self._warm_start_trials(reader)
+        warm = self._warm_start_trials(reader, writer, study_id, past)
+        prior: list[PriorTrial] = []
+        seeds: list[tuple[str, dict[str, Any]]] = []
+        if self.spec.warm_start == "auto":
+            from metagui.core.experience import open_pool
+
+            pool = open_pool(
+                reader, writer, self.spec, self.direction, study_id, self.study_name, past
+            )
+            notes += pool.notes
+            prior = pool.prior
+            seeds = [(t.label, t.params) for t in pool.design]
+        elif not past:
+            seeds = [(label, t.params) for label, t in warm]
         strategy = Strategy(
             self.spec.search_space,
             self.spec.strategy,
@@ -655,31 +696,65 @@ class StudyRunner:
             self.direction,
             self.spec.seed,
             base,
-            source_trials=warm or None,
+            source_trials=[t for _, t in warm] or None,
             parallel=parallel,
+            prior=prior,
         )
         strategy.load([_past(t, reader) for t in past if t.state != "RUNNING"])
-        if not past:
-            for trial in warm:
-                try:
-                    strategy.enqueue(trial.params)
-                except ValueError:
-                    continue  # a configuration outside this search space is not a seed
+        self._seeds = []
+        for label, params in seeds:
+            try:
+                strategy.enqueue(params)
+            except ValueError:
+                continue  # a configuration outside this search space is not a seed
+            self._seeds.append((label, params))
         return strategy
 
-    def _warm_start_trials(self, reader: Any) -> list[PastTrial]:
-        """The best finished trial of each warm-start study (and all their finished trials
-        as CMA-ES source trials)."""
+    def _warm_start_names(self) -> list[str]:
+        return [] if self.spec.warm_start == "auto" else list(self.spec.warm_start)
+
+    def _warm_start_trials(
+        self, reader: Any, writer: HistoryWriter, study_id: int, past: list[TrialRow]
+    ) -> list[tuple[str, PastTrial]]:
+        """The best finished trial of each warm-start study named (and all their finished
+        trials as CMA-ES source trials), each with where it came from (``"study #3"``). A
+        new study records them as what it learned from."""
         from metagui.core.strategies import PastTrial
 
-        seeds: list[PastTrial] = []
-        for name in self.spec.warm_start:
+        seeds: list[tuple[str, PastTrial]] = []
+        record: list[dict[str, Any]] = []
+        for name in self._warm_start_names():
             study = reader.study(name)
             if study is None:
                 raise self._no_warm_start(name)
             best = reader.best_trial(study.id)
+            record.append({"id": study.id, "name": name, "best_trial": None})
             if best is not None:
-                seeds.append(PastTrial(best.number, best.params, "COMPLETE", best.value))
+                seeds.append(
+                    (
+                        f"{name} #{best.number}",
+                        PastTrial(best.number, best.params, "COMPLETE", best.value),
+                    )
+                )
+                record[-1]["best_trial"] = best.number
+        if record and not past and reader.experience(study_id) is None:
+            import json
+
+            from metagui.core.experience import RECORD_VERSION
+
+            writer.set_study_experience(
+                study_id,
+                json.dumps(
+                    {
+                        "version": RECORD_VERSION,
+                        "mode": "names",
+                        "studies": record,
+                        "initial_design": bool(seeds),
+                        "prior": self.spec.strategy.name == "cmaes" and bool(seeds),
+                        "pruning": False,
+                    }
+                ),
+            )
         return seeds
 
     def _no_warm_start(self, name: str) -> MetaguiError:
@@ -727,6 +802,11 @@ def _past(trial: TrialRow, reader: Any) -> PastTrial:
         else "FAILED"
     )
     return PastTrial(trial.number, trial.params, state, trial.value, intermediate)
+
+
+def _within(part: dict[str, Any], params: dict[str, Any]) -> bool:
+    """Whether every setting of ``part`` is in ``params`` with the same value."""
+    return all(k in params and params[k] == v for k, v in part.items())
 
 
 def _pruned(step: int | None, why: str) -> dict[str, Any]:

@@ -6,14 +6,14 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from metagui.core.errors import MetaguiError
 
 if TYPE_CHECKING:
     from metagui.core.history import HistoryReader, StudyRow, TrialRow
 
-__all__ = ["EXPORT_FORMATS", "export_from_history", "pick_study", "pick_trial"]
+__all__ = ["EXPORT_FORMATS", "export_from_history", "learned_from", "pick_study", "pick_trial"]
 
 EXPORT_FORMATS: tuple[str, ...] = ("yaml", "json", "toml", "hydra", "args", "csv", "checkpoint")
 
@@ -117,9 +117,34 @@ def export_from_history(
             direction=chosen_study.direction,
             strategy=chosen_study.strategy,
             seed=chosen.seed,
+            learned_from=learned_from(reader.experience(chosen_study.id)),
+            seeded_from=chosen.seeded_from,
         )
         export_experiment(spec, chosen.params, meta, out, fmt)
         return out
+
+
+def learned_from(record: dict[str, Any] | None) -> tuple[str, ...]:
+    """The studies a study learned from, in words, from its recorded experience (see
+    :meth:`HistoryReader.experience`): each with its similarity (``warm_start: auto``) or
+    the trial whose settings it gave (named studies)."""
+    if not record:
+        return ()
+    out = []
+    for study in record.get("studies", []):
+        if not isinstance(study, dict) or "name" not in study:
+            continue
+        if "similarity" in study:
+            used = study.get("trials_used")
+            out.append(
+                f"{study['name']} (similarity {float(study['similarity']):.2f}, "
+                f"{used} trials up to #{study.get('last_trial')})"
+            )
+        elif study.get("best_trial") is not None:
+            out.append(f"{study['name']} (its best trial, #{study['best_trial']})")
+        else:
+            out.append(str(study["name"]))
+    return tuple(out)
 
 
 def _copy_checkpoint(reader: HistoryReader, study: StudyRow, trial: TrialRow, out: Path) -> Path:

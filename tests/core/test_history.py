@@ -74,9 +74,11 @@ def test_a_new_file_gets_every_table_in_wal_mode(writer: HistoryWriter, path: Pa
         )
         meta = {row["key"]: row["value"] for row in db.query("SELECT key, value FROM meta")}
         assert meta["app"] == "metagui"
-        assert meta["schema_version"] == SCHEMA_VERSION == 4
+        assert meta["schema_version"] == SCHEMA_VERSION == 5
         assert "host" in db.table("trials").columns_dict
         assert db.table("studies").columns_dict["fingerprint"] is str
+        assert db.table("studies").columns_dict["experience"] is str
+        assert db.table("trials").columns_dict["seeded_from"] is str
         assert db.journal_mode == "wal"
         assert ["trial_id", "name", "step"] in [
             index.columns for index in db.table("metrics").indexes

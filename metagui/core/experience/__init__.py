@@ -5,7 +5,9 @@ data meta-features and a content hash, learner, network, objective, search-space
 computed by :func:`fingerprint_of` when the study is created and back-filled from the stored
 experiment (:func:`fingerprint_of_stored`) when an older history is upgraded.
 :func:`similarity` compares two fingerprints (a number in [0, 1] and the reasons in words);
-:func:`rank_studies` ranks a history's studies by their similarity to a new one.
+:func:`rank_studies` ranks a history's studies by their similarity to a new one;
+:func:`choose_pool` and :func:`load_pool` make the experience pool a ``warm_start: auto``
+study learns from (:func:`map_params` maps a past trial's settings into its space).
 
 Nothing here imports torch or Optuna: the app's GUI thread uses it.
 """
@@ -22,6 +24,17 @@ from metagui.core.experience._fingerprint import (
     ObjectiveSignature,
     ParamSignature,
 )
+from metagui.core.experience._mapping import config_key, map_params
+from metagui.core.experience._pool import (
+    RECORD_VERSION,
+    ExperiencePool,
+    PoolStudy,
+    choose_pool,
+    load_pool,
+    new_sources,
+    quantiles,
+    sources_of_record,
+)
 from metagui.core.experience._ranking import SimilarStudy, rank_studies
 from metagui.core.experience._similarity import (
     OTHER_FAMILY,
@@ -36,26 +49,39 @@ from metagui.core.experience._spec import (
     fingerprint_of,
     fingerprint_of_stored,
 )
+from metagui.core.experience._warm_start import WarmStart, open_pool
 
 __all__ = [
     "FINGERPRINT_VERSION",
     "OTHER_FAMILY",
+    "RECORD_VERSION",
     "SMALL_FOLDER_BYTES",
     "WEIGHTS",
     "DataCache",
     "DataFeatures",
     "EpisodeShape",
+    "ExperiencePool",
     "Fingerprint",
     "NetworkSignature",
     "ObjectiveSignature",
     "ParamSignature",
+    "PoolStudy",
     "SimilarStudy",
     "Similarity",
+    "WarmStart",
+    "choose_pool",
+    "config_key",
     "data_features",
     "episode_shape",
     "fingerprint_of",
     "fingerprint_of_stored",
+    "load_pool",
+    "map_params",
+    "new_sources",
+    "open_pool",
     "param_overlap",
+    "quantiles",
     "rank_studies",
     "similarity",
+    "sources_of_record",
 ]

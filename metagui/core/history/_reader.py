@@ -117,6 +117,20 @@ class HistoryReader:
         found = {row[0]: _fingerprint(row[1]) for row in rows}
         return {study_id: f for study_id, f in found.items() if f is not None}
 
+    def experience(self, name_or_id: str | int) -> dict[str, Any] | None:
+        """What the study with this name (str) or id (int) learned from: its experience pool
+        as recorded (see :mod:`metagui.core.experience`), or None: no such study, one that
+        learned from none, or a record that cannot be read."""
+        column = "id" if isinstance(name_or_id, int) else "name"
+        text = self._scalar(f"SELECT experience FROM studies WHERE {column} = ?", [name_or_id])
+        if text is None:
+            return None
+        try:
+            found = json.loads(text)
+        except ValueError:
+            return None
+        return found if isinstance(found, dict) else None
+
     def artifacts(self, study_id: int) -> list[ArtifactRow]:
         """The files a study recorded, oldest first."""
         rows = self._rows("SELECT * FROM artifacts WHERE study_id = ? ORDER BY id", [study_id])

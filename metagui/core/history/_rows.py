@@ -111,6 +111,9 @@ class TrialRow:
     metagui recorded hosts."""
     retry_of: int | None = None
     """The number of the trial, lost with its worker, whose settings this one ran again."""
+    seeded_from: str | None = None
+    """For a trial whose settings came from the experience pool, the pool trial they came
+    from (``"study-name #12"``); None for any other trial."""
 
     @property
     def duration(self) -> float | None:
@@ -140,6 +143,7 @@ class TrialRow:
             updated_seq=row["updated_seq"],
             host=row["host"],
             retry_of=row["retry_of"],
+            seeded_from=row["seeded_from"],
         )
 
 

@@ -49,7 +49,7 @@ __all__ = [
 ]
 
 APP = "metagui"
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 # How long a connection waits for a lock before giving up. Readers on a WAL database only ever
 # wait for the brief moments when the WAL index is rebuilt or reset; writers may wait for another
 # writer's transaction. Both are short in this program, so 5 s means "something is wrong".
@@ -196,6 +196,16 @@ def _migrate_3_to_4(db: sqlite_utils.Database) -> None:
         )
 
 
+def _migrate_4_to_5(db: sqlite_utils.Database) -> None:
+    """Version 5, for learning from the experience pool: ``studies.experience``, the JSON of
+    what a study learned from (its pool's studies, their similarity and the last trial of each
+    it used, and which of initial design, prior and pruning it used; NULL for a study that
+    learned from none), and ``trials.seeded_from``, for a trial whose settings came from the
+    pool, the trial they came from (``"study-name #12"``). Older studies learned from none."""
+    db.table("studies").add_column("experience", str)
+    db.table("trials").add_column("seeded_from", str)
+
+
 # MIGRATIONS[v] takes a file from version v to v + 1; a new file is version 0. They all run in
 # one write transaction, so a migration must not need a PRAGMA that cannot change inside one
 # (foreign_keys, journal_mode): plain DDL such as ALTER TABLE ... ADD COLUMN is what fits.
@@ -204,6 +214,7 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _migrate_1_to_2,
     _migrate_2_to_3,
     _migrate_3_to_4,
+    _migrate_4_to_5,
 ]
 
 

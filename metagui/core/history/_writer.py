@@ -125,6 +125,13 @@ class HistoryWriter:
                 row["fingerprint"] = fingerprint_json
             return self._insert("studies", row)
 
+    def set_study_experience(self, study_id: int, experience_json: str) -> None:
+        """Record what the study learns from (its experience pool, as a JSON object), read
+        back by :meth:`HistoryReader.experience`; a resumed study reads the same pool from it."""
+        if not isinstance(_json_text(str(study_id), "experience_json", experience_json), dict):
+            raise MetaguiError(f"study {study_id}: experience_json is not a JSON object")
+        self._update("studies", study_id, {"experience": experience_json})
+
     def get_study(self, name: str) -> StudyRow | None:
         """The study called ``name``, or None."""
         with self._lock:
@@ -149,10 +156,12 @@ class HistoryWriter:
         device: str | None = None,
         *,
         retry_of: int | None = None,
+        seeded_from: str | None = None,
     ) -> int:
         """Record trial ``number`` of a study as RUNNING with its sampled ``params``; return
         its id. A number already used in the study is refused. ``retry_of``: the number of
-        the trial, lost with its worker, whose settings this one runs again."""
+        the trial, lost with its worker, whose settings this one runs again. ``seeded_from``:
+        the experience-pool trial whose settings this one runs (``"study-name #12"``)."""
         params_json = _params_json(params)
         with self._lock, self._transaction():
             if self._scalar("SELECT 1 FROM studies WHERE id = ?", [study_id]) is None:
@@ -170,6 +179,7 @@ class HistoryWriter:
                 "device": device,
                 "excluded": 0,
                 "retry_of": retry_of,
+                "seeded_from": seeded_from,
                 "updated_seq": self._next_seq(),
             }
             trial_id = self._insert("trials", row)

@@ -6,13 +6,14 @@ Importing this package is cheap: Optuna and nevergrad are imported when a strate
 
 from __future__ import annotations
 
-from metagui.core.strategies._common import PastTrial, Proposal, StrategyExhausted
+from metagui.core.strategies._common import PastTrial, PriorTrial, Proposal, StrategyExhausted
 from metagui.core.strategies._grid import GRID_POINTS, grid_axis, grid_combinations
 from metagui.core.strategies._strategy import Strategy
 
 __all__ = [
     "GRID_POINTS",
     "PastTrial",
+    "PriorTrial",
     "Proposal",
     "Strategy",
     "StrategyExhausted",

@@ -20,6 +20,7 @@ from metagui.core.search_space import (
 __all__ = [
     "AnyParam",
     "PastTrial",
+    "PriorTrial",
     "Proposal",
     "SearchParam",
     "StrategyExhausted",
@@ -29,6 +30,7 @@ __all__ = [
     "check_value",
     "float_top",
     "int_top",
+    "quantiles",
     "snap",
 ]
 
@@ -58,6 +60,32 @@ class PastTrial:
     state: TrialState
     value: float | None = None
     intermediate: dict[int, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PriorTrial:
+    """A complete trial of an earlier, similar study (the experience pool), as a prior for
+    the sampler: its settings mapped into this study's space, where its value stood within
+    its own study, and how similar that study is to this one."""
+
+    study: str
+    """The name of the study it comes from."""
+    number: int
+    params: dict[str, Any]
+    """Mapped into this study's search space (active parameters only)."""
+    quantile: float
+    """Its rank within its own study's complete trials, as a fraction: near 0 the best, near
+    1 the worst (mid-ranks, so a study of one trial puts it at 0.5). Comparable across
+    studies whatever their value scales."""
+    similarity: float
+    """Of its study to this one, in [0, 1]."""
+    value: float | None = None
+    """Its value, on its own study's scale (for reading; never compared across studies)."""
+
+    @property
+    def label(self) -> str:
+        """``"study-name #12"``: how a seeded trial records where it came from."""
+        return f"{self.study} #{self.number}"
 
 
 class StrategyExhausted(RuntimeError):
@@ -173,3 +201,23 @@ def check_base(space: SearchSpace, base: dict[str, Any]) -> None:
                 f"parameter {param.name!r} is conditional on {condition.param!r}, which is "
                 "neither a search parameter nor one of the base settings"
             ) from None
+
+
+def quantiles(values: list[float], direction: str) -> list[float]:
+    """Each value's place within ``values`` as a fraction, 0 best and 1 worst under
+    ``direction``: mid-ranks ``(rank + 0.5) / n`` (ties share their mean rank), so a study of
+    one trial puts it at 0.5 and no trial sits at either end."""
+    n = len(values)
+    sign = -1.0 if direction == "maximize" else 1.0
+    order = sorted(range(n), key=lambda i: sign * values[i])
+    out = [0.0] * n
+    i = 0
+    while i < n:
+        j = i
+        while j + 1 < n and values[order[j + 1]] == values[order[i]]:
+            j += 1
+        mid = (i + j) / 2
+        for k in range(i, j + 1):
+            out[order[k]] = (mid + 0.5) / n
+        i = j + 1
+    return out

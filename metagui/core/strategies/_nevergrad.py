@@ -156,6 +156,16 @@ class NevergradSearch:
                 self._optimizer.tell(self._pending, loss)
         return values
 
+    def suggest_points(self, points: list[dict[str, Any]]) -> None:
+        """Start from ``points`` (the experience pool's best configurations, best first):
+        nevergrad proposes them before points of its own, in this order. One that already
+        ran is told its result instead (see :meth:`propose`)."""
+        if self._optimizer is None:
+            return
+        # nevergrad hands out its suggestions last in, first out
+        for params in reversed(points):
+            self._optimizer.suggest(self._full(params))
+
     def _full(self, params: dict[str, Any]) -> dict[str, Any]:
         """``params`` completed with freshly sampled values for the parameters it lacks,
         in nevergrad's own terms."""

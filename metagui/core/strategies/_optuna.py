@@ -30,6 +30,7 @@ from metagui.core.search_space import (
 )
 from metagui.core.strategies._common import (
     PastTrial,
+    PriorTrial,
     SearchParam,
     float_top,
     int_top,
@@ -263,6 +264,8 @@ def make_sampler(
     source_trials: Sequence[FrozenTrial] = (),
     resumed: int = 0,
     parallel: int = 1,
+    prior: Sequence[tuple[PriorTrial, FrozenTrial]] = (),
+    direction: Literal["minimize", "maximize"] = "minimize",
 ) -> BaseSampler:
     """The Optuna sampler behind strategy ``spec.name``; for grid, pso and de (whose
     proposals arrive as fixed parameters) a seeded random sampler that only fills in what an
@@ -276,7 +279,20 @@ def make_sampler(
     models each set of parameters that occur together. The samplers that cannot model a
     conditional parameter (Sobol, GP, CMA-ES) or a categorical one (CMA-ES) sample it
     independently: by design here, so their per-trial warnings are turned off.
+
+    ``prior``: the experience pool's trials (as frozen trials of this space, their values
+    unset), which TPE and GP see beside the study's own (:class:`PriorSampler`; it seeds a
+    sampler per trial from ``seed`` and the trial's number, so ``resumed`` does not matter
+    there). The other samplers take the pool elsewhere (CMA-ES as source trials, PSO and DE
+    as suggested points) or not at all (random, Sobol, grid, NSGA-II).
     """
+    if prior and spec.name in ("tpe", "gp"):
+        from metagui.core.strategies._prior import PriorSampler
+
+        def inner(draws: int) -> BaseSampler:
+            return make_sampler(spec, draws, space, base, parallel=parallel)
+
+        return PriorSampler(inner, prior, direction, seed)
     samplers = optuna.samplers
     draws = resume_seed(seed, resumed) if resumed else seed
     with quiet_experimental():

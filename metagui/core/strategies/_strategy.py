@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from metagui.core.search_space import FixedParam, SearchSpace, lookup
 from metagui.core.strategies._common import (
     PastTrial,
+    PriorTrial,
     Proposal,
     StrategyExhausted,
     TrialState,
@@ -40,6 +41,9 @@ if TYPE_CHECKING:
 __all__ = ["Strategy"]
 
 _log = logging.getLogger(__name__)
+PRIOR_POINTS = 10
+"""How many of the pool's best configurations PSO and DE start from, without a population
+size set."""
 _STATE_NAMES: dict[str, TrialState] = {"COMPLETE": "COMPLETE", "PRUNED": "PRUNED", "FAIL": "FAILED"}
 
 
@@ -50,6 +54,13 @@ class Strategy:
     ``base`` is the experiment's fixed settings as a nested dict, for conditions on them.
     ``source_trials`` (CMA-ES only) are finished trials of an earlier, similar study that
     start CMA-ES in their promising region (WS-CMA-ES; it needs at least 10 complete ones).
+
+    ``prior``: the experience pool's trials (mapped into ``space``, see
+    :mod:`metagui.core.experience`), which the strategy learns from beside its own: TPE and
+    GP see them as extra observations (:mod:`metagui.core.strategies._prior`); CMA-ES starts
+    from their promising region (as source trials, valued by their quantile in their own
+    study); PSO and DE get the best distinct ones as their first points; random, Sobol,
+    grid and NSGA-II ignore them.
 
     ``parallel``: how many trials the runner keeps in flight. Several proposals are then
     asked before the first result is told: TPE assumes the worst value for the trials in
@@ -69,6 +80,7 @@ class Strategy:
         base: dict[str, Any] | None = None,
         source_trials: Iterable[PastTrial] | None = None,
         parallel: int = 1,
+        prior: Iterable[PriorTrial] = (),
     ) -> None:
         from metagui.core.strategies import _optuna, _pruners
 
@@ -81,8 +93,17 @@ class Strategy:
         self.base: dict[str, Any] = base if base is not None else {}
         check_base(space, self.base)
         self._sources = [_optuna.frozen_trial(self._usable(t), space) for t in source_trials or ()]
+        self._prior = self._prior_trials(prior)
+        self._sources += [f for _, f in self._prior]
         sampler = _optuna.make_sampler(
-            strategy, seed, space, self.base, self._sources, parallel=parallel
+            strategy,
+            seed,
+            space,
+            self.base,
+            self._sources,
+            parallel=parallel,
+            prior=self._prior,
+            direction=direction,
         )
         self._study = _optuna.create_study(direction, sampler, _pruners.make_pruner(pruner))
         self._grid: Grid | None = None
@@ -93,12 +114,48 @@ class Strategy:
             self._grid = Grid(space, self.base, seed)
         elif strategy.name in ("pso", "de"):
             self._nevergrad = self._make_nevergrad(seed)
+            self._nevergrad.suggest_points(self._prior_points())
         self._running: dict[int, optuna.trial.Trial] = {}
         self._intermediate: dict[int, dict[int, float]] = {}
         self._finished: dict[int, tuple[dict[str, Any], TrialState, float | None]] = {}
         self._loaded: list[tuple[PastTrial, FrozenTrial]] = []
         self._next_number = 0
         self._asked = False
+
+    def _prior_trials(self, prior: Iterable[PriorTrial]) -> list[tuple[PriorTrial, FrozenTrial]]:
+        """The pool's trials as frozen trials of this space, valued by their quantile in their
+        own study (on this study's direction: low is good when minimising); a trial whose
+        settings do not fit this space is left out and logged."""
+        from metagui.core.strategies._optuna import frozen_trial
+
+        out = []
+        for t in prior:
+            value = t.quantile if self.direction == "minimize" else 1.0 - t.quantile
+            try:
+                past = self._usable(PastTrial(t.number, t.params, "COMPLETE", value), strict=True)
+            except ValueError as exc:
+                _log.info("pool trial %s: %s; not used", t.label, exc)
+                continue
+            out.append((t, frozen_trial(past, self.space)))
+        return out
+
+    def _prior_points(self) -> list[dict[str, Any]]:
+        """The pool's best distinct configurations, best first (the best of each study
+        before the second best of any), as many as a population holds."""
+        from metagui.core.strategies._grid import combination_key
+
+        size = self.spec.population_size or PRIOR_POINTS
+        ranked = sorted(self._prior, key=lambda pf: (pf[0].quantile, -pf[0].similarity))
+        points: list[dict[str, Any]] = []
+        seen: set[Any] = set()
+        for t, _ in ranked:
+            key = combination_key(self.space, t.params)
+            if key not in seen:
+                seen.add(key)
+                points.append(t.params)
+            if len(points) >= size:
+                break
+        return points
 
     def _make_nevergrad(self, seed: int) -> NevergradSearch:
         from metagui.core.strategies._nevergrad import NevergradSearch
@@ -310,9 +367,10 @@ class Strategy:
 
     # -- history --------------------------------------------------------------------------
 
-    def _usable(self, past: PastTrial) -> PastTrial:
+    def _usable(self, past: PastTrial, strict: bool = False) -> PastTrial:
         """``past`` with only the parameters that fit this space and are active; a value
-        that no longer fits (the space was edited since) is left out and logged."""
+        that no longer fits (the space was edited since) is left out and logged, or, with
+        ``strict``, raises ``ValueError``."""
         if past.state not in _STATE_NAMES.values():
             raise ValueError(
                 f"trial {past.number}: a past trial is COMPLETE, PRUNED or FAILED, "
@@ -326,6 +384,8 @@ class Strategy:
             try:
                 checked[name] = check_value(self.space.get(name), value)
             except ValueError as exc:
+                if strict:
+                    raise
                 _log.warning("trial %d: %s; ignored", past.number, exc)
         return PastTrial(
             number=past.number,
@@ -372,11 +432,14 @@ class Strategy:
             self._sources + [f for _, f in self._loaded],
             resumed=self._next_number,
             parallel=self.parallel,
+            prior=self._prior,
+            direction=self.direction,
         )
         if self._grid is not None:
             self._grid.mark(t.params for t in past)
         if self._nevergrad is not None:
             self._nevergrad = self._make_nevergrad(resume_seed(self.seed, self._next_number))
+            self._nevergrad.suggest_points(self._prior_points())
             # a pruned trial's value is its last finite intermediate value; failed: None
             self._nevergrad.load([(t.params, f.value) for t, f in self._loaded])
 
