@@ -143,6 +143,10 @@ class ExperienceSpec(_Strict):
         description="studies less similar than this (0 to 1) are not learned from",
     )
     max_studies: int = Field(5, ge=1, le=100, description="most similar studies in the pool")
+    exclude: list[str] = Field(
+        default_factory=list,
+        description="studies never learned from, however similar (unticked in the app)",
+    )
     initial_design: bool = Field(
         True, description="run the pool's best configurations first, mapped into this space"
     )

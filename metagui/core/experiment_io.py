@@ -305,18 +305,25 @@ _SECTION_ORDER = (
     "budget",
     "objective",
     "warm_start",
+    "experience",
     "execution",
     "seed",
     "device",
 )
 # Stated whatever their value; the other sections only when they differ from the default.
-_ALWAYS_STATED = frozenset(_SECTION_ORDER) - {"search_space", "warm_start", "execution"}
+_ALWAYS_STATED = frozenset(_SECTION_ORDER) - {
+    "search_space",
+    "warm_start",
+    "experience",
+    "execution",
+}
 
 
 def experiment_document(spec: ExperimentSpec) -> dict[str, Any]:
     """``spec`` as a file states it: ``name`` first, then the task set, the learner, the
     network, optimizer and training, the search space, strategy, pruner, budget, objective,
-    warm start, execution, seed and device. In each section, the settings that apply to the
+    warm start, experience, execution, seed and device. In each section, the settings that
+    apply to the
     chosen task set, learner, network, optimizer, strategy and pruner (or to one the search
     may choose; :func:`metagui.core.applicable.settings_in_use`) and every setting changed
     from its default; what nothing uses and is at its default is left out (``inner_lr`` for

@@ -378,3 +378,13 @@ def test_load_pool_reads_a_source_only_up_to_its_recorded_trial(tmp_path: Path) 
         )
     assert isinstance(pool, ExperiencePool)
     assert [(t.number, t.quantile) for t in pool.trials] == [(0, 0.25), (1, 0.75)]
+
+
+def test_an_excluded_study_is_never_learned_from(tmp_path: Path) -> None:
+    db = tmp_path / "h.sqlite"
+    past_study(db, "a", {0.21: 0.3, 0.05: 0.9})
+    past_study(db, "b", {0.19: 0.2, 0.25: 0.8})
+    reports = run(experiment(experience={"exclude": ["a"], "initial_configs": 2}), db)
+    (note,) = [n for n in notes_of(reports) if "warm_start auto" in n]
+    assert "'b'" in note and "'a'" not in note
+    assert [t.seeded_from for t in trials_of(db, "new")[:2]] == ["b #0", "b #1"]

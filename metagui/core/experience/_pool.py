@@ -124,7 +124,7 @@ def choose_pool(
     """The studies ``warm_start: auto`` learns from (most similar first), and a note saying
     which and why, or why none: finished studies (at least one complete trial) scored by the
     same metric, at least ``spec.experience.min_similarity`` similar, at most
-    ``max_studies`` of them."""
+    ``max_studies`` of them, none of ``spec.experience.exclude``."""
     from metagui.core.experience._ranking import rank_studies
     from metagui.core.experience._spec import fingerprint_of
 
@@ -134,7 +134,7 @@ def choose_pool(
     stored = reader.fingerprints()
     candidates = []
     for s in rank_studies(reader, target, exclude=exclude, cache=cache):
-        if s.complete_trials < 1:
+        if s.complete_trials < 1 or s.name in settings.exclude:
             continue
         theirs = stored.get(s.study_id)
         objective = None if theirs is None else theirs.objective
