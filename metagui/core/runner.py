@@ -23,7 +23,10 @@ from metagui.core.errors import MetaguiError
 from metagui.core.reports import StepReport, Tick
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from metagui.core.execution import Executor, TrialEvent
+    from metagui.core.experience import ExperiencePruner, PoolStudy
     from metagui.core.experiment import ExecutionSpec, ExperimentSpec
     from metagui.core.history import HistoryWriter, Lease, TrialRow
     from metagui.core.strategies import PastTrial, PriorTrial, Proposal, Strategy
@@ -678,6 +681,7 @@ class StudyRunner:
         warm = self._warm_start_trials(reader, writer, study_id, past)
         prior: list[PriorTrial] = []
         seeds: list[tuple[str, dict[str, Any]]] = []
+        experience_pruner = None
         if self.spec.warm_start == "auto":
             from metagui.core.experience import open_pool
 
@@ -687,6 +691,8 @@ class StudyRunner:
             notes += pool.notes
             prior = pool.prior
             seeds = [(t.label, t.params) for t in pool.design]
+            if pool.used.get("pruning"):
+                experience_pruner = self._experience_pruner(reader, pool.pool.studies)
         elif not past:
             seeds = [(label, t.params) for label, t in warm]
         strategy = Strategy(
@@ -699,8 +705,10 @@ class StudyRunner:
             source_trials=[t for _, t in warm] or None,
             parallel=parallel,
             prior=prior,
+            experience_pruner=experience_pruner,
         )
-        strategy.load([_past(t, reader) for t in past if t.state != "RUNNING"])
+        metric = self._metric()
+        strategy.load([_past(t, reader, metric) for t in past if t.state != "RUNNING"])
         self._seeds = []
         for label, params in seeds:
             try:
@@ -709,6 +717,29 @@ class StudyRunner:
                 continue  # a configuration outside this search space is not a seed
             self._seeds.append((label, params))
         return strategy
+
+    def _metric(self) -> str:
+        """The name of the metric the trials report (``val/<metric>`` in the history)."""
+        from metagui.core.experience import metric_of
+
+        return metric_of(task_kind(self.spec))
+
+    def _experience_pruner(
+        self, reader: Any, studies: Sequence[PoolStudy]
+    ) -> ExperiencePruner | None:
+        """The pruner that compares a running trial's curve with the pool's good trials' at
+        the same step, or None where the pool has no curves of this study's metric."""
+        from metagui.core.experience import ExperiencePruner, pool_curves
+
+        curves = pool_curves(
+            reader,
+            [s.study_id for s in studies],
+            self._metric(),
+            up_to={s.study_id: s.last_number for s in studies},
+        )
+        if not curves:
+            return None
+        return ExperiencePruner(curves, self.direction, self.spec.experience.pruning_quantile)
 
     def _warm_start_names(self) -> list[str]:
         return [] if self.spec.warm_start == "auto" else list(self.spec.warm_start)
@@ -786,13 +817,16 @@ class StudyRunner:
         writer.add_artifact(study_id, "checkpoint", path, trial_id, "best so far")
 
 
-def _past(trial: TrialRow, reader: Any) -> PastTrial:
+def _past(trial: TrialRow, reader: Any, metric: str) -> PastTrial:
+    """A finished trial for the strategy to learn from; a pruned one with the validation
+    values it reported (``val/<metric>``, not its confidence interval ``..._ci95``)."""
+    from metagui.core.experience import validation_series
     from metagui.core.strategies import PastTrial
 
     intermediate: dict[int, float] = {}
     if trial.state == "PRUNED":
-        for row in reader.metrics(trial.id):
-            if row.name.startswith("val/") and row.value is not None:
+        for row in reader.metrics(trial.id, validation_series(metric)):
+            if row.value is not None:
                 intermediate[row.step] = row.value
     state: Literal["COMPLETE", "PRUNED", "FAILED"] = (
         "COMPLETE"

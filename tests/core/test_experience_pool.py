@@ -16,11 +16,11 @@ import numpy as np
 import pytest
 import yaml
 
-from metagui.core.execution import Finished, Placed, TrialEvent, TrialJob
+from metagui.core.execution import Finished, Placed, Reported, TrialEvent, TrialJob
 from metagui.core.experience import ExperiencePool, fingerprint_of, load_pool, map_params
 from metagui.core.experiment import ExperimentSpec, PrunerSpec, StrategySpec
 from metagui.core.history import HistoryReader, HistoryWriter
-from metagui.core.reports import EvalResult, TrainingFinished
+from metagui.core.reports import EvalResult, StepReport, TrainingFinished
 from metagui.core.runner import StudyRunner, StudyStarted
 from metagui.core.search_space import SearchSpace
 from metagui.core.strategies import PriorTrial, Strategy
@@ -388,3 +388,101 @@ def test_an_excluded_study_is_never_learned_from(tmp_path: Path) -> None:
     (note,) = [n for n in notes_of(reports) if "warm_start auto" in n]
     assert "'b'" in note and "'a'" not in note
     assert [t.seeded_from for t in trials_of(db, "new")[:2]] == ["b #0", "b #1"]
+
+
+# -- pruning from experience -----------------------------------------------------------------
+
+
+class CurveExecutor(ScoringExecutor):
+    """Each trial reports a validation MSE of ``score + 1 / step`` at steps 4, 8 and 12, then
+    finishes with its score: a worse configuration has a worse curve all along."""
+
+    def submit(self, job: TrialJob) -> None:
+        spec = json.loads(job.spec_json)
+        params = {
+            "algorithm.inner_lr": spec["algorithm"]["inner_lr"],
+            "optimizer.lr": spec["optimizer"]["lr"],
+        }
+        value = score(params)
+        self._events.append(Placed(job.number, "here", "cpu", 1, "cpu"))
+        for step in (4, 8, 12):
+            at = value + 1.0 / step
+            result = EvalResult("mse", (at, at), (0.0, 0.0), 8)
+            report = StepReport(step, 12, 1.0, None, validation=result)
+            self._events.append(Reported(job.number, report))
+        final = EvalResult("mse", (value, value), (0.0, 0.0), 8)
+        done = TrainingFinished(steps=12, test=final, device="cpu", elapsed_s=0.0, validation=final)
+        self._events.append(Finished(job.number, done, None))
+
+
+def past_study_with_curves(db: Path, name: str, values: dict[float, float]) -> None:
+    """A finished study whose trials reported validation curves as :class:`CurveExecutor`
+    draws them."""
+    past_study(db, name, values)
+    with HistoryWriter(db) as writer, HistoryReader(db) as reader:
+        study = reader.study(name)
+        assert study is not None
+        for trial in reader.trials(study.id):
+            assert trial.value is not None
+            for step in (4, 8, 12):
+                at = trial.value + 1.0 / step
+                result = EvalResult("mse", (at, at), (0.0, 0.0), 8)
+                writer.add_step(trial.id, StepReport(step, 12, 1.0, None, validation=result))
+        writer.flush()
+
+
+def test_a_trial_worse_than_the_pools_good_curves_is_pruned_from_experience(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "h.sqlite"
+    good = {0.2: 0.001, 0.19: 0.002, 0.21: 0.003, 0.18: 0.004, 0.22: 0.005, 0.17: 0.006}
+    past_study_with_curves(db, "a", good)
+    settings = experiment(
+        pruner={"name": "none"},
+        budget={"trials": 4},
+        experience={"initial_design": False, "prior": False, "pruning_quantile": 0.5},
+    )
+    reports = list(StudyRunner(settings, db).run(executor=CurveExecutor()))  # type: ignore[arg-type]
+    assert reports
+    trials = trials_of(db, "new")
+    pruned = [t for t in trials if t.state == "PRUNED"]
+    # Cold TPE start-up trials land far from inner_lr 0.2: worse than the pool's good curves.
+    assert pruned, [(t.params, t.value) for t in trials]
+    for t in pruned:
+        assert t.pruned_reason is not None and t.pruned_reason.startswith("experience pruner")
+        assert "pool trials that ended well" in t.pruned_reason
+    with HistoryReader(db) as reader:
+        record = reader.experience("new")
+    assert record is not None and record["pruning"] is True
+
+
+def test_without_pruning_from_experience_the_same_study_prunes_nothing(tmp_path: Path) -> None:
+    db = tmp_path / "h.sqlite"
+    past_study_with_curves(db, "a", {0.2: 0.001, 0.19: 0.002, 0.21: 0.003, 0.18: 0.004})
+    settings = experiment(
+        pruner={"name": "none"},
+        budget={"trials": 4},
+        experience={"initial_design": False, "prior": False, "pruning": False},
+    )
+    list(StudyRunner(settings, db).run(executor=CurveExecutor()))  # type: ignore[arg-type]
+    assert all(t.state == "COMPLETE" for t in trials_of(db, "new"))
+
+
+def test_a_resumed_pruned_trial_gives_the_strategy_its_values_not_their_intervals(
+    tmp_path: Path,
+) -> None:
+    from metagui.core.runner import _past
+
+    db = tmp_path / "h.sqlite"
+    spec = experiment(name="s")
+    with HistoryWriter(db) as writer:
+        study = writer.create_study("s", spec.model_dump_json(), "minimize", "tpe", 0)
+        trial = writer.start_trial(study, 0, {"algorithm.inner_lr": 0.1, "optimizer.lr": 1e-3})
+        for step, value in ((4, 0.9), (8, 0.7)):
+            result = EvalResult("mse", (value, value), (0.05, 0.01), 8)
+            writer.add_step(trial, StepReport(step, 12, 1.0, None, validation=result))
+        writer.finish_trial(trial, "PRUNED", pruned_at_step=8, pruned_reason="test")
+    with HistoryReader(db) as reader:
+        (row,) = reader.trials(study)
+        past = _past(row, reader, "mse")
+    assert past.state == "PRUNED" and past.intermediate == {4: 0.9, 8: 0.7}

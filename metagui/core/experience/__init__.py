@@ -7,7 +7,9 @@ experiment (:func:`fingerprint_of_stored`) when an older history is upgraded.
 :func:`similarity` compares two fingerprints (a number in [0, 1] and the reasons in words);
 :func:`rank_studies` ranks a history's studies by their similarity to a new one;
 :func:`choose_pool` and :func:`load_pool` make the experience pool a ``warm_start: auto``
-study learns from (:func:`map_params` maps a past trial's settings into its space).
+study learns from (:func:`map_params` maps a past trial's settings into its space);
+:class:`ExperiencePruner` stops a trial whose curve is worse than the pool's good trials' at
+the same step.
 
 Nothing here imports torch or Optuna: the app's GUI thread uses it.
 """
@@ -35,6 +37,12 @@ from metagui.core.experience._pool import (
     quantiles,
     sources_of_record,
 )
+from metagui.core.experience._pruning import (
+    ExperiencePruner,
+    PoolCurve,
+    pool_curves,
+    validation_series,
+)
 from metagui.core.experience._ranking import SimilarStudy, rank_studies
 from metagui.core.experience._similarity import (
     OTHER_FAMILY,
@@ -48,6 +56,7 @@ from metagui.core.experience._spec import (
     episode_shape,
     fingerprint_of,
     fingerprint_of_stored,
+    metric_of,
 )
 from metagui.core.experience._warm_start import WarmStart, open_pool
 
@@ -61,10 +70,12 @@ __all__ = [
     "DataFeatures",
     "EpisodeShape",
     "ExperiencePool",
+    "ExperiencePruner",
     "Fingerprint",
     "NetworkSignature",
     "ObjectiveSignature",
     "ParamSignature",
+    "PoolCurve",
     "PoolStudy",
     "SimilarStudy",
     "Similarity",
@@ -77,11 +88,14 @@ __all__ = [
     "fingerprint_of_stored",
     "load_pool",
     "map_params",
+    "metric_of",
     "new_sources",
     "open_pool",
     "param_overlap",
+    "pool_curves",
     "quantiles",
     "rank_studies",
     "similarity",
     "sources_of_record",
+    "validation_series",
 ]

@@ -132,6 +132,12 @@ def _data_key(taskset: Any) -> str:
     return json.dumps(taskset.model_dump(mode="json", exclude=set(_EPISODE_FIELDS)), sort_keys=True)
 
 
+def metric_of(kind: str) -> str:
+    """The metric a task set of ``kind`` is scored by (the name of its ``val/...`` series):
+    accuracy for classification, MSE for regression."""
+    return "accuracy" if kind == "classification" else "mse"
+
+
 def episode_shape(taskset: Any) -> EpisodeShape:
     """The shape of an episode of a task-set config, without building it (the same as the
     built task set's ``info``)."""
@@ -209,7 +215,7 @@ def _fingerprint(
     objective_signature = None
     if objective is not None and shape is not None:
         objective_signature = ObjectiveSignature(
-            metric="accuracy" if shape.kind == "classification" else "mse",
+            metric=metric_of(shape.kind),
             split=objective.split,
             direction=direction or objective.resolved_direction(shape.kind),
         )

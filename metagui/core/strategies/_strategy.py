@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     import optuna
     from optuna.trial import FrozenTrial
 
+    from metagui.core.experience import ExperiencePruner
     from metagui.core.experiment import PrunerSpec, StrategySpec
     from metagui.core.strategies._grid import Grid
     from metagui.core.strategies._nevergrad import NevergradSearch
@@ -62,6 +63,10 @@ class Strategy:
     study); PSO and DE get the best distinct ones as their first points; random, Sobol,
     grid and NSGA-II ignore them.
 
+    ``experience_pruner``: prunes a running trial whose curve is worse than the pool's good
+    trials' at the same step (:mod:`metagui.core.experience._pruning`), beside ``pruner``
+    (either may stop a trial), whatever ``pruner`` is.
+
     ``parallel``: how many trials the runner keeps in flight. Several proposals are then
     asked before the first result is told: TPE assumes the worst value for the trials in
     flight (``constant_liar``) so that it does not propose the same region to each of them,
@@ -81,6 +86,7 @@ class Strategy:
         source_trials: Iterable[PastTrial] | None = None,
         parallel: int = 1,
         prior: Iterable[PriorTrial] = (),
+        experience_pruner: ExperiencePruner | None = None,
     ) -> None:
         from metagui.core.strategies import _optuna, _pruners
 
@@ -90,6 +96,7 @@ class Strategy:
         self.direction = direction
         self.seed = seed
         self.parallel = parallel
+        self.experience_pruner = experience_pruner
         self.base: dict[str, Any] = base if base is not None else {}
         check_base(space, self.base)
         self._sources = [_optuna.frozen_trial(self._usable(t), space) for t in source_trials or ()]
@@ -303,21 +310,27 @@ class Strategy:
 
         trial = self._trial(proposal)
         values = self._intermediate[proposal.number]
-        if self.pruner.name == "none" or not values:
+        if not values:
             return None
+        if self.pruner.name == "none":
+            return self._experience_reason(values)
         step = max(values)
         diverged = diverged_reason(step, values[step])
         if diverged is not None:
             return diverged
         # Called even during start-up: successive halving records rung values as it goes.
         if not trial.should_prune():
-            return None
+            return self._experience_reason(values)
         if self.pruner.name in ("asha", "hyperband"):
             complete = self._study.get_trials(deepcopy=False, states=(OptunaState.COMPLETE,))
             if len(complete) < self.pruner.startup_trials:
-                return None
+                return self._experience_reason(values)
         frozen = next(t for t in self._study.get_trials(deepcopy=False) if t.number == trial.number)
         return prune_reason(self.pruner, self._study, frozen)
+
+    def _experience_reason(self, values: dict[int, float]) -> str | None:
+        pruner = self.experience_pruner
+        return None if pruner is None else pruner.reason(values)
 
     def tell(self, proposal: Proposal, value: float) -> None:
         """The trial completed with objective ``value``. A NaN or infinite value cannot be
