@@ -15,6 +15,7 @@ polls keep those series up to date while trials run.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
@@ -154,6 +155,10 @@ class HistoryModel(QObject):
         if self._reader is None:
             return []
         return self._reader.curves(study_id, name, trial_ids)
+
+    def study_experience(self, study_id: int) -> dict[str, Any] | None:
+        """What the study learned from (its recorded experience pool), or None."""
+        return None if self._reader is None else self._reader.experience(study_id)
 
     def study_metric_names(self, study_id: int) -> list[str]:
         return [] if self._reader is None else self._reader.metric_names(study_id)

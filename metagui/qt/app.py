@@ -188,9 +188,11 @@ def _screenshot(
             while time.monotonic() < deadline and window.is_running():
                 QTimer.singleShot(100, loop.quit)
                 loop.exec()
-        # The task-set preview is built in a thread: a picture shows it, not "Loading…".
+        # The task-set preview and the warm-start ranking are made in threads: a picture
+        # shows them, not "Loading…".
         deadline = time.monotonic() + PREVIEW_WAIT_S
-        while window.taskset_panel.loader.busy and time.monotonic() < deadline:
+        pool = window.strategy_panel.warm_start.pool
+        while (window.taskset_panel.loader.busy or pool.busy) and time.monotonic() < deadline:
             QTimer.singleShot(50, loop.quit)
             loop.exec()
         # Let the views' redraw timers and the history poll catch up before the picture.

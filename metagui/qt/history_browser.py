@@ -40,7 +40,7 @@ from metagui.qt._history_model import HistoryModel, StudyData
 if TYPE_CHECKING:
     from metagui.qt.views import CompareStudies, LiveView
 
-__all__ = ["HistoryBrowser", "StudyViews"]
+__all__ = ["HistoryBrowser", "StudyViews", "describe_experience"]
 
 _PLOTS = (
     ("loss", "Loss"),
@@ -273,6 +273,41 @@ def _study_cells(s: StudySummary) -> list[QTableWidgetItem]:
     return cells
 
 
+def describe_experience(record: Mapping[str, object] | None) -> tuple[str, str] | None:
+    """What a study learned from (its recorded experience pool, ``warm_start: auto``) in one
+    line, and the details for its tooltip; None for a study that learned from none."""
+    if not record or record.get("mode") != "auto":
+        return None
+    raw = record.get("studies")
+    studies = [s for s in raw if isinstance(s, Mapping)] if isinstance(raw, list) else []
+    note = str(record.get("note") or "").replace("warm_start auto: ", "")
+    if not studies:
+        return f"Learned from no past study: {note or 'none was similar enough'}", note
+
+    def alike(s: Mapping[str, object]) -> str:
+        value = s.get("similarity")
+        return f"{value:.2f}" if isinstance(value, int | float) else "?"
+
+    named = ", ".join(f"“{s.get('name')}” ({alike(s)})" for s in studies)
+    uses = []
+    if record.get("initial_design"):
+        uses.append(f"their best {record.get('initial_configs')} settings run first")
+    if record.get("prior"):
+        uses.append("a prior for the sampler")
+    if record.get("pruning"):
+        uses.append("pruning against their curves")
+    how = f" · {', '.join(uses)}" if uses else ""
+    count = "study" if len(studies) == 1 else "studies"
+    details = [
+        f"“{s.get('name')}”: {alike(s)} similar, {s.get('trials_used', 0)} trials used "
+        f"(up to #{s.get('last_trial')}); {s.get('explanation', '')}"
+        for s in studies
+    ]
+    return f"Learned from {len(studies)} past {count}: {named}{how}", "\n".join(
+        [*details, note]
+    ).strip()
+
+
 class HistoryBrowser(QWidget):
     """Studies of one history database, followed live, with their plots and trials.
 
@@ -317,12 +352,23 @@ class HistoryBrowser(QWidget):
         hint = QLabel("Select two or more studies (Ctrl/Shift+click) to compare them.")
         hint.setObjectName("hint")
         top.insertWidget(1, hint)
+        self.experience_label = QLabel()
+        self.experience_label.setObjectName("studyExperience")
+        self.experience_label.setWordWrap(True)
+        self.experience_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.experience_label.hide()
+        listing = QWidget()
+        listing_layout = QVBoxLayout(listing)
+        listing_layout.setContentsMargins(0, 0, 0, 0)
+        listing_layout.setSpacing(2)
+        listing_layout.addWidget(self.studies, 1)
+        listing_layout.addWidget(self.experience_label)
 
         self._views: StudyViews | None = None
         # Studies above, full width (every column readable), the selected study below.
         self._split = split = QSplitter(Qt.Orientation.Vertical)
         split.setChildrenCollapsible(False)
-        split.addWidget(self.studies)
+        split.addWidget(listing)
         split.addWidget(QWidget())  # the plots' place until they are built
         split.setStretchFactor(0, 1)
         split.setStretchFactor(1, 4)
@@ -459,6 +505,7 @@ class HistoryBrowser(QWidget):
             self.studies.blockSignals(False)
         if not selected and summaries:
             self._select_first_study()
+        self._show_experience()
 
     @Slot()
     def _on_selection(self) -> None:
@@ -469,7 +516,26 @@ class HistoryBrowser(QWidget):
             focus = ids[0] if ids else None
         if focus != self.views.study_id:
             self.views.set_study(focus)
+        self._show_experience()
         was_comparing = len(self.views.compared) > 1
         self.views.set_compared(ids)
         if len(ids) > 1 and not was_comparing and self.views.compare is not None:
             self.views.tabs.setCurrentWidget(self.views.compare)
+
+    def _show_experience(self) -> None:
+        """Say what the shown study learned from (the experience pool), if anything."""
+        study_id = self._views.study_id if self._views is not None else None
+        described = None
+        if study_id is not None:
+            try:
+                described = describe_experience(self.model.study_experience(study_id))
+            except Exception:  # a history that cannot be read says so through the model
+                described = None
+        if described is None:
+            self.experience_label.hide()
+            self.experience_label.setText("")
+            return
+        text, details = described
+        self.experience_label.setText(text)
+        self.experience_label.setToolTip(details)
+        self.experience_label.show()

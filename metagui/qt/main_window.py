@@ -106,7 +106,9 @@ class MainWindow(QMainWindow):
         self.setup_tabs.setObjectName("setupTabs")
         self.taskset_panel = TaskSetPanel(self.doc)
         self.search_panel = SearchPanel(self.doc)
-        self.strategy_panel = StrategyPanel(self.doc, studies_provider=self.known_studies)
+        self.strategy_panel = StrategyPanel(
+            self.doc, studies_provider=self.known_studies, history_provider=self.run_database
+        )
         for panel, title in (
             (self.taskset_panel, "Task set"),
             (self.search_panel, "Algorithm && search space"),
@@ -291,6 +293,7 @@ class MainWindow(QMainWindow):
             + (f" (trial {p.best_number})" if p.best_number is not None else "")
         )
         self.history.refresh()
+        self.strategy_panel.warm_start.reload()  # a study more to learn from
 
     @Slot(str)
     def _on_model_error(self, message: str) -> None:
@@ -348,6 +351,7 @@ class MainWindow(QMainWindow):
             self._database = None
             self.settings.database = path
             self.save_settings()
+            self.strategy_panel.warm_start.reload()
             self.statusBar().showMessage(f"Runs are recorded in {path}", 5000)
 
     @Slot()

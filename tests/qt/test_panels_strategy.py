@@ -153,7 +153,11 @@ def test_unavailable_device_from_a_file_is_flagged(qtbot, panel, doc) -> None:
 
 
 def test_warm_start_is_a_checkable_list_of_studies(panel, doc) -> None:
-    warm = panel.warm_start
+    assert panel.warm_start.mode() == "cold" and panel.warm_start.named.isHidden()
+    panel.warm_start.buttons["named"].click()
+    assert panel.warm_start.mode() == "named" and doc.spec.warm_start == []
+    warm = panel.warm_start.named
+    assert warm.isVisible() and panel.warm_start.pool.isHidden()
     names = [warm.list.item(i).text() for i in range(warm.list.count())]
     assert names == STUDIES
     warm.list.item(2).setCheckState(Qt.CheckState.Checked)
@@ -173,10 +177,12 @@ def test_warm_start_without_a_history(qtbot, doc) -> None:
     panel = StrategyPanel(doc, studies_provider=broken)
     qtbot.addWidget(panel)
     panel.show()
-    assert "database is locked" in panel.warm_start.hint.text()
-    assert panel.warm_start.list.count() == 0
+    panel.warm_start.buttons["named"].click()  # the studies are read when first shown
+    assert "database is locked" in panel.warm_start.named.hint.text()
+    assert panel.warm_start.named.list.count() == 0
     plain = StrategyPanel(doc)
     qtbot.addWidget(plain)
     plain.show()
-    assert not plain.warm_start.reload_button.isEnabled()
-    assert "No earlier studies" in plain.warm_start.hint.text()
+    plain.warm_start.buttons["named"].click()
+    assert not plain.warm_start.named.reload_button.isEnabled()
+    assert "No earlier studies" in plain.warm_start.named.hint.text()

@@ -2,8 +2,9 @@
 a table.
 
 Building a preview may read a whole dataset (Omniglot, a folder of images) and imports torch,
-so :class:`PreviewLoader` runs it in its own single-thread ``QThreadPool``: the newest request
-wins (a queued older one is dropped, a running one finishes and its result is ignored), and
+so :class:`PreviewLoader` runs it in its own single-thread ``QThreadPool``
+(:class:`~metagui.qt.panels._latest.LatestLoader`): the newest request wins (a queued older
+one is dropped, a running one finishes and its result is ignored), and
 :meth:`PreviewLoader.shutdown` waits for the thread so none outlives the panel.
 """
 
@@ -11,125 +12,25 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import QObject, QRunnable, QThreadPool, QTimer, Signal, Slot
+from PySide6.QtCore import QObject
 
-from metagui.core.errors import MetaguiError
 from metagui.core.tasksets import EpisodePreview
-from metagui.qt._gc import worker_thread
+from metagui.qt.panels._latest import LatestLoader
 
 __all__ = ["PreviewLoader"]
 
 
-class _Sink(QObject):
-    """Carries a job's result to the GUI thread (it lives there: emits are queued)."""
-
-    done = Signal(int, object)
-    failed = Signal(int, str)
-
-
-class _Job(QRunnable):
-    def __init__(self, generation: int, config: Any, seed: int, sink: _Sink) -> None:
-        super().__init__()
-        self._generation, self._config, self._seed, self._sink = generation, config, seed, sink
-
-    def run(self) -> None:
-        with worker_thread():
-            self._run()
-
-    def _run(self) -> None:
-        outcome: tuple[bool, object]
-        try:
-            outcome = (True, self._config.build().preview(self._seed))
-        except MetaguiError as exc:  # a message written for the user (names field or file)
-            outcome = (False, str(exc))
-        except Exception as exc:  # any other failure still belongs in the preview area
-            outcome = (False, f"{type(exc).__name__}: {exc}")
-        try:
-            if outcome[0]:
-                self._sink.done.emit(self._generation, outcome[1])
-            else:
-                self._sink.failed.emit(self._generation, str(outcome[1]))
-        except RuntimeError:  # the panel is gone: nobody is waiting for this preview
-            pass
-
-
-class PreviewLoader(QObject):
+class PreviewLoader(LatestLoader):
     """``request(config, seed)`` builds ``config.build().preview(seed)`` in a worker thread
     ``delay_ms`` after the last request; ``ready(EpisodePreview)`` or ``failed(message)``
     report the newest request's outcome, ``started()`` that a build began."""
 
-    ready = Signal(object)
-    failed = Signal(str)
-    started = Signal()
-
     def __init__(self, delay_ms: int = 400, parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        # Created before the sink, so that on destruction the pool (whose destructor waits
-        # for its thread) goes first and no job can emit through a deleted sink.
-        self._pool = QThreadPool(self)
-        self._pool.setMaxThreadCount(1)
-        self._sink = _Sink(self)
-        self._sink.done.connect(self._on_done)
-        self._sink.failed.connect(self._on_failed)
-        self._timer = QTimer(self)
-        self._timer.setSingleShot(True)
-        self._timer.setInterval(delay_ms)
-        self._timer.timeout.connect(self._start)
-        self._request: tuple[Any, int] | None = None
-        self._generation = 0
-        self._running = 0  # generation of the job whose outcome has not arrived yet, or 0
+        super().__init__(delay_ms, parent)
 
     def request(self, config: Any, seed: int, *, now: bool = False) -> None:
         """Preview ``config`` with ``seed`` after the debounce delay (``now``: at once)."""
-        self._request = (config, seed)
-        if now:
-            self._timer.stop()
-            self._start()
-        else:
-            self._timer.start()
+        self.submit(lambda: config.build().preview(seed), now=now)
 
-    def cancel(self) -> None:
-        """Forget the pending request and ignore the outcome of a running one."""
-        self._timer.stop()
-        self._request = None
-        self._generation += 1
-        self._running = 0
-        self._pool.clear()
-
-    @property
-    def busy(self) -> bool:
-        """A request waits for its delay or its result."""
-        return self._timer.isActive() or self._running != 0
-
-    def active_threads(self) -> int:
-        return self._pool.activeThreadCount()
-
-    def shutdown(self) -> None:
-        """Stop pending work and wait for a running build (call before the owner goes)."""
-        self.cancel()
-        self._pool.waitForDone()
-
-    @Slot()
-    def _start(self) -> None:
-        if self._request is None:
-            return
-        config, seed = self._request
-        self._request = None
-        self._generation += 1
-        self._running = self._generation
-        self._pool.clear()  # a job still queued is stale now
-        self._pool.start(_Job(self._generation, config, seed, self._sink))
-        self.started.emit()
-
-    @Slot(int, object)
-    def _on_done(self, generation: int, preview: object) -> None:
-        if generation == self._generation:
-            self._running = 0
-            assert isinstance(preview, EpisodePreview)
-            self.ready.emit(preview)
-
-    @Slot(int, str)
-    def _on_failed(self, generation: int, message: str) -> None:
-        if generation == self._generation:
-            self._running = 0
-            self.failed.emit(message)
+    def accept(self, result: object) -> bool:
+        return isinstance(result, EpisodePreview)

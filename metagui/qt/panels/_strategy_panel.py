@@ -5,6 +5,7 @@ earlier studies seed it."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 from PySide6.QtCore import Slot
 from PySide6.QtWidgets import QGroupBox, QLabel, QVBoxLayout, QWidget
@@ -15,7 +16,8 @@ from metagui.qt._document import ExperimentDocument
 from metagui.qt.panels._execution_editor import ExecutionEditor
 from metagui.qt.panels._form import ModelForm
 from metagui.qt.panels._layout import ColumnFlow
-from metagui.qt.panels._strategy_parts import BudgetEditor, DeviceEditor, WarmStartList
+from metagui.qt.panels._strategy_parts import BudgetEditor, DeviceEditor
+from metagui.qt.panels._warm_start import WarmStartEditor
 
 __all__ = ["PRUNER_NOTES", "STRATEGY_NOTES", "StrategyPanel", "pruner_fields", "strategy_fields"]
 
@@ -59,7 +61,8 @@ def _note() -> QLabel:
 class StrategyPanel(QWidget):
     """Edits the search's strategy, pruner, budget, objective, seed, device, name, execution
     (parallel trials on Ray) and warm start. ``studies_provider`` lists the studies of the
-    open history (for warm start)."""
+    history runs are recorded in, ``history_provider`` gives its path (None: none), for warm
+    start (chosen studies, and the studies ranked by similarity to learn from)."""
 
     def __init__(
         self,
@@ -67,6 +70,7 @@ class StrategyPanel(QWidget):
         parent: QWidget | None = None,
         *,
         studies_provider: Callable[[], list[str]] | None = None,
+        history_provider: Callable[[], Path | None] | None = None,
     ) -> None:
         super().__init__(parent)
         self.doc = doc
@@ -92,7 +96,7 @@ class StrategyPanel(QWidget):
             labels={"name": "Pruner"},
         )
         self.pruner_note = _note()
-        self.warm_start = WarmStartList(doc, studies_provider)
+        self.warm_start = WarmStartEditor(doc, studies_provider, history_provider)
         for form in (self.strategy, self.pruner):
             form.field_checked.connect(self._update_visible)
 

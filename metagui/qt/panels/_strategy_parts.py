@@ -1,25 +1,18 @@
 """The strategy panel's editors that are not plain fields: the budget (trials and/or wall
-time in minutes), the device with its actual name, and the warm-start studies."""
+time in minutes) and the device with its actual name (warm start: ``_warm_start.py``)."""
 
 from __future__ import annotations
 
-import inspect
-import weakref
-from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QSignalBlocker, Qt, QTimer, Slot
+from PySide6.QtCore import QSignalBlocker, QTimer, Slot
 from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QDoubleSpinBox,
     QGridLayout,
-    QHBoxLayout,
     QLabel,
-    QListWidget,
-    QListWidgetItem,
-    QPushButton,
     QSpinBox,
     QVBoxLayout,
     QWidget,
@@ -29,9 +22,7 @@ from metagui.core.errors import MetaguiError
 from metagui.qt._document import ExperimentDocument
 from metagui.qt.panels._editors import humanize, set_invalid
 
-__all__ = ["BudgetEditor", "DeviceEditor", "WarmStartList"]
-
-StudiesProvider = Callable[[], list[str]]
+__all__ = ["BudgetEditor", "DeviceEditor"]
 
 
 def _error_label() -> QLabel:
@@ -215,96 +206,3 @@ class DeviceEditor(QWidget):
     @Slot(int)
     def _on_chosen(self, _index: int) -> None:
         self._doc.set_value("device", self.combo.currentText())
-
-
-class WarmStartList(QWidget):
-    """``warm_start``: the studies of the history whose best trials seed this one."""
-
-    def __init__(
-        self,
-        doc: ExperimentDocument,
-        studies_provider: StudiesProvider | None = None,
-        parent: QWidget | None = None,
-    ) -> None:
-        super().__init__(parent)
-        self._doc = doc
-        # A bound method (e.g. the main window's) is held weakly: a strong reference from
-        # this child widget would keep its owner alive after it is closed.
-        self._provider: Callable[[], StudiesProvider | None]
-        if inspect.ismethod(studies_provider):
-            self._provider = weakref.WeakMethod(studies_provider)
-        else:
-            self._provider = lambda: studies_provider
-        self._studies: list[str] = []
-        self._loaded = False
-        self.list = QListWidget()
-        self.list.setObjectName("warmStartList")
-        self.list.itemChanged.connect(self._on_item_changed)
-        self.reload_button = QPushButton("Reload")
-        self.reload_button.setToolTip("Read the studies of the history again")
-        self.reload_button.clicked.connect(self.reload)
-        self.reload_button.setEnabled(studies_provider is not None)
-        self.hint = QLabel()
-        self.hint.setObjectName("hint")
-        self.hint.setWordWrap(True)
-        head = QHBoxLayout()
-        head.addWidget(self.hint, 1)
-        head.addWidget(self.reload_button)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addLayout(head)
-        layout.addWidget(self.list, 1)
-        doc.changed.connect(self.refresh)
-        self.refresh()
-
-    def showEvent(self, event: QShowEvent) -> None:
-        super().showEvent(event)
-        if not self._loaded:
-            self.reload()
-
-    @Slot()
-    def reload(self) -> None:
-        """Ask the provider for the history's studies (a database read: not on every edit)."""
-        self._loaded = True
-        provider = self._provider()
-        if provider is not None:
-            try:
-                self._studies = list(provider())
-            except Exception as exc:  # a damaged or locked history must not break the panel
-                self._studies = []
-                self.hint.setText(f"Cannot read the history: {exc}")
-                self.refresh(keep_hint=True)
-                return
-        self.refresh()
-
-    @Slot()
-    def refresh(self, keep_hint: bool = False) -> None:
-        chosen = list(self._doc.spec.warm_start)
-        names = self._studies + [n for n in chosen if n not in self._studies]
-        with QSignalBlocker(self.list):
-            self.list.clear()
-            for name in names:
-                text = name if name in self._studies else f"{name}  (not in this history)"
-                item = QListWidgetItem(text)
-                item.setData(Qt.ItemDataRole.UserRole, name)
-                item.setFlags(Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsUserCheckable)
-                checked = Qt.CheckState.Checked if name in chosen else Qt.CheckState.Unchecked
-                item.setCheckState(checked)
-                self.list.addItem(item)
-        if not keep_hint:
-            self.hint.setText(
-                "Seed this study with the best trials of the checked studies."
-                if names
-                else "No earlier studies in the history yet."
-            )
-
-    def chosen(self) -> list[str]:
-        return [
-            str(item.data(Qt.ItemDataRole.UserRole))
-            for item in (self.list.item(i) for i in range(self.list.count()))
-            if item.checkState() == Qt.CheckState.Checked
-        ]
-
-    @Slot(QListWidgetItem)
-    def _on_item_changed(self, _item: QListWidgetItem) -> None:
-        self._doc.set_value("warm_start", self.chosen())

@@ -36,6 +36,9 @@ from metagui.qt.views._common import (
 __all__ = ["TrajectoryPlot"]
 
 _SYMBOLS = {"COMPLETE": "o", "PRUNED": "s", "FAILED": "x", "RUNNING": "t", "QUEUED": "d"}
+SEEDED_COLOR = CATEGORY_COLORS[4]
+"""The ring around a trial seeded from the experience pool (no state or value colour)."""
+SEEDED_LABEL = "↺ seeded from the pool"
 
 
 def learned_label(name: str, names: list[str]) -> str:
@@ -49,7 +52,8 @@ def learned_label(name: str, names: list[str]) -> str:
 class TrajectoryPlot(LiveView):
     """Left: the chosen sampled hyperparameter against trial number, completed trials coloured
     by objective value (colour bar), the others marked by state; a log axis for log-scale
-    parameters, labelled ticks for categorical ones. Right: the learned hyperparameters of the
+    parameters, labelled ticks for categorical ones; a ring marks the trials whose settings
+    came from the experience pool (``seeded_from``). Right: the learned hyperparameters of the
     selected (else running, else best) trial against meta-training step, one curve per name.
     Clicking a point selects its trial and emits ``trial_selected(trial id)``."""
 
@@ -113,6 +117,17 @@ class TrajectoryPlot(LiveView):
             self.sampled_plot.addItem(item)
             self.points[state] = item
             self._points_trials[item] = []
+        # Over the state's own symbol, so a seeded trial keeps its value colour and state.
+        self.seeded_points = pg.PlotDataItem(
+            pen=None,
+            symbol="o",
+            symbolSize=17,
+            symbolPen=pg.mkPen(SEEDED_COLOR, width=2),
+            symbolBrush=pg.mkBrush(None),
+        )
+        self.seeded_points.sigPointsClicked.connect(self._on_points_clicked)
+        self.sampled_plot.addItem(self.seeded_points)
+        self._points_trials[self.seeded_points] = []
         self.learned_curves: dict[str, pg.PlotDataItem] = {}
 
         layout = QVBoxLayout(self)
@@ -160,7 +175,7 @@ class TrajectoryPlot(LiveView):
 
     def _draw(self, study: StudyData | None) -> None:
         if study is None:
-            for item in self.points.values():
+            for item in (*self.points.values(), self.seeded_points):
                 item.setData([], [])
             self._draw_learned(None)
             return
@@ -208,6 +223,14 @@ class TrajectoryPlot(LiveView):
             else:
                 item.setData(xs, ys)
             self._points_trials[item] = [t.id for t in group]
+        seeded = [t for t in trials if t.seeded_from and t.state in self.points]
+        if seeded:
+            self.sampled_legend.addItem(self.seeded_points, SEEDED_LABEL)
+        self.seeded_points.setData(
+            [float(t.number) for t in seeded],
+            [_y(axis, t.params[name]) for t in seeded] if axis and name else [],
+        )
+        self._points_trials[self.seeded_points] = [t.id for t in seeded]
         set_colormap(self.colorbar, value_colormap(study.maximize))
         self.colorbar.setLevels(span or (0.0, 1.0))
         self.colorbar.getAxis("left").setLabel(objective_label(study))

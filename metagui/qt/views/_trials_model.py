@@ -37,6 +37,8 @@ TAIL_COLUMNS = ("Host", "Device", "Error / why pruned")
 """After the parameters: where each trial trained, and why it failed or was pruned."""
 BEST_BACKGROUND = QColor(255, 200, 0, 70)
 EXCLUDED_FOREGROUND = QColor(128, 128, 128)
+SEEDED_MARK = "↺"
+"""Next to the number of a trial whose settings came from the experience pool."""
 _STATE_ORDER = {"RUNNING": 0, "QUEUED": 1, "COMPLETE": 2, "PRUNED": 3, "FAILED": 4}
 
 Index = QModelIndex | QPersistentModelIndex
@@ -77,7 +79,8 @@ class TrialsTableModel(QAbstractTableModel):
     Columns: number, state, value, test value, duration, start time, one per sampled
     parameter, the host and the device it trained on, and the error (or why the trial was
     pruned). The best trial has a ★, bold text and a highlighted background;
-    excluded trials are grey and say so in their state."""
+    excluded trials are grey and say so in their state; a trial seeded from the experience
+    pool has a ↺ after its number and says where from in its tooltip."""
 
     def __init__(self, model: HistoryModel, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -307,7 +310,8 @@ class TrialsTableModel(QAbstractTableModel):
 
     def _display(self, trial: TrialRow, column: int) -> str:
         if column == NUMBER:
-            return f"★ {trial.number}" if trial.id == self._best else str(trial.number)
+            text = f"★ {trial.number}" if trial.id == self._best else str(trial.number)
+            return f"{text} {SEEDED_MARK}" if trial.seeded_from else text
         if column == STATE:
             state = trial.state.lower()
             return f"{state} (excluded)" if trial.excluded else state
@@ -351,6 +355,8 @@ class TrialsTableModel(QAbstractTableModel):
             lines.append("Excluded from best (right-click to include it again)")
         if trial.id == self._best:
             lines.append("The best trial of this study")
+        if trial.seeded_from:
+            lines.append(f"{SEEDED_MARK} Seeded from the pool: {trial.seeded_from}")
         return "\n".join(lines) or None
 
 
