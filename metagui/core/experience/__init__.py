@@ -30,10 +30,12 @@ from metagui.core.experience._mapping import config_key, map_params
 from metagui.core.experience._pool import (
     RECORD_VERSION,
     ExperiencePool,
+    PoolStatus,
     PoolStudy,
     choose_pool,
     load_pool,
     new_sources,
+    pool_statuses,
     quantiles,
     sources_of_record,
 )
@@ -76,6 +78,7 @@ __all__ = [
     "ObjectiveSignature",
     "ParamSignature",
     "PoolCurve",
+    "PoolStatus",
     "PoolStudy",
     "SimilarStudy",
     "Similarity",
@@ -93,6 +96,7 @@ __all__ = [
     "open_pool",
     "param_overlap",
     "pool_curves",
+    "pool_statuses",
     "quantiles",
     "rank_studies",
     "similarity",

@@ -10,8 +10,9 @@ within its own study instead (:attr:`PriorTrial.quantile`)."""
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from metagui.core.experience._mapping import config_key, map_params
 from metagui.core.strategies._common import PriorTrial, quantiles
@@ -26,10 +27,12 @@ if TYPE_CHECKING:
 __all__ = [
     "RECORD_VERSION",
     "ExperiencePool",
+    "PoolStatus",
     "PoolStudy",
     "choose_pool",
     "load_pool",
     "new_sources",
+    "pool_statuses",
     "quantiles",
     "sources_of_record",
 ]
@@ -113,6 +116,48 @@ class ExperiencePool:
         }
 
 
+PoolStatus = Literal["used", "unticked", "beyond", "below", "unfinished", "other_metric"]
+"""What ``warm_start: auto`` does with a study of the history (:func:`pool_statuses`)."""
+
+
+def pool_statuses(
+    ranked: Sequence[SimilarStudy],
+    metrics: Mapping[int, str | None],
+    metric: str | None,
+    settings: ExperienceSpec,
+) -> list[tuple[SimilarStudy, PoolStatus, str]]:
+    """Each study of ``ranked`` (most similar first) with what the pool does with it and why
+    not, in words: ``unfinished`` (no complete trial), ``other_metric`` (scored by another
+    metric than ``metric``; ``metrics`` gives each study's, None where unknown), ``below``
+    ``settings.min_similarity``, ``unticked`` (in ``settings.exclude``), ``beyond`` the
+    ``max_studies`` most similar, or ``used``. The one rule the runner and the app follow."""
+    threshold = settings.min_similarity
+    excluded = set(settings.exclude)
+    out: list[tuple[SimilarStudy, PoolStatus, str]] = []
+    taken = 0
+    for s in ranked:
+        theirs = metrics.get(s.study_id)
+        status: PoolStatus
+        reason = ""
+        if s.complete_trials < 1:
+            status, reason = "unfinished", "no complete trial yet"
+        elif theirs is not None and metric is not None and theirs != metric:
+            # An accuracy cannot teach where MSE is minimised.
+            status, reason = "other_metric", f"scored by {theirs}, not {metric}"
+        elif s.similarity < threshold:
+            status, reason = "below", f"below the threshold ({threshold:.2f})"
+        elif s.name in excluded:
+            status, reason = "unticked", "unticked: not learned from"
+        elif taken >= settings.max_studies:
+            n = settings.max_studies
+            status, reason = "beyond", f"not among the {n} most similar (max studies)"
+        else:
+            status = "used"
+            taken += 1
+        out.append((s, status, reason))
+    return out
+
+
 def choose_pool(
     reader: HistoryReader,
     spec: ExperimentSpec,
@@ -121,10 +166,8 @@ def choose_pool(
     exclude: str | None = None,
     cache: DataCache | None = None,
 ) -> tuple[list[SimilarStudy], list[str]]:
-    """The studies ``warm_start: auto`` learns from (most similar first), and a note saying
-    which and why, or why none: finished studies (at least one complete trial) scored by the
-    same metric, at least ``spec.experience.min_similarity`` similar, at most
-    ``max_studies`` of them, none of ``spec.experience.exclude``."""
+    """The studies ``warm_start: auto`` learns from (most similar first, by
+    :func:`pool_statuses`), and a note saying which and why, or why none."""
     from metagui.core.experience._ranking import rank_studies
     from metagui.core.experience._spec import fingerprint_of
 
@@ -132,21 +175,21 @@ def choose_pool(
     target = fingerprint_of(spec, direction, cache=cache)
     metric = None if target.objective is None else target.objective.metric
     stored = reader.fingerprints()
-    candidates = []
-    for s in rank_studies(reader, target, exclude=exclude, cache=cache):
-        if s.complete_trials < 1 or s.name in settings.exclude:
-            continue
-        theirs = stored.get(s.study_id)
-        objective = None if theirs is None else theirs.objective
-        if objective is not None and metric is not None and objective.metric != metric:
-            continue  # an accuracy cannot teach where MSE is minimised
-        candidates.append(s)
+    metrics = {
+        study_id: None if f.objective is None else f.objective.metric
+        for study_id, f in stored.items()
+    }
+    ranked = rank_studies(reader, target, exclude=exclude, cache=cache)
+    statuses = pool_statuses(ranked, metrics, metric, settings)
     threshold = settings.min_similarity
-    chosen = [s for s in candidates if s.similarity >= threshold][: settings.max_studies]
+    chosen = [s for s, status, _ in statuses if status == "used"]
+    candidates = [s for s, status, _ in statuses if status in ("used", "below", "beyond")]
     if not candidates:
+        left_out = sum(status == "unticked" for _, status, _ in statuses)
+        unticked = f" ({left_out} left out by experience.exclude)" if left_out else ""
         return [], [
             "warm_start auto: no finished study scored the same way in the history to "
-            "learn from; the study starts cold"
+            f"learn from{unticked}; the study starts cold"
         ]
     if not chosen:
         best = candidates[0]

@@ -4,24 +4,22 @@ fingerprints the experiment, which may hash data files, so the panel calls it of
 thread), and for each one whether the new study would learn from it and why not
 (:func:`pool_rows`, instant: it follows the ``experience`` settings as they are edited).
 
-:func:`pool_rows` decides as :func:`metagui.core.experience.choose_pool` does (the tests hold
-them to the same choice): finished studies scored by the same metric, at least
-``min_similarity`` similar, not excluded, the ``max_studies`` most similar of those."""
+:func:`pool_rows` decides by the runner's own rule
+(:func:`metagui.core.experience.pool_statuses`): finished studies scored by the same metric,
+at least ``min_similarity`` similar, not excluded, the ``max_studies`` most similar of those."""
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from metagui.core.experience import DataCache, SimilarStudy
+    from metagui.core.experience import DataCache, PoolStatus, SimilarStudy
     from metagui.core.experiment import ExperienceSpec, ExperimentSpec
 
 __all__ = ["PoolRow", "Ranking", "fingerprint_key", "pool_rows", "pool_summary", "rank_history"]
-
-Status = Literal["used", "unticked", "beyond", "below", "unfinished", "other_metric"]
 
 
 @dataclass(frozen=True)
@@ -77,7 +75,7 @@ class PoolRow:
     best_value: float | None
     direction: str
     complete_trials: int
-    status: Status
+    status: PoolStatus
     reason: str = ""
 
     @property
@@ -111,41 +109,23 @@ class PoolRow:
 
 def pool_rows(ranking: Ranking, settings: ExperienceSpec) -> list[PoolRow]:
     """Every study of ``ranking`` in its order, each with what ``warm_start: auto`` with
-    ``settings`` would do with it."""
-    threshold = settings.min_similarity
-    excluded = set(settings.exclude)
-    rows: list[PoolRow] = []
-    taken = 0
-    for s in ranking.studies:
-        theirs = ranking.metrics.get(s.study_id)
-        status: Status
-        if s.complete_trials < 1:
-            status, reason = "unfinished", "no complete trial yet"
-        elif theirs is not None and ranking.metric is not None and theirs != ranking.metric:
-            status, reason = "other_metric", f"scored by {theirs}, not {ranking.metric}"
-        elif s.similarity < threshold:
-            status, reason = "below", f"below the threshold ({threshold:.2f})"
-        elif s.name in excluded:
-            status, reason = "unticked", "unticked: not learned from"
-        elif taken >= settings.max_studies:
-            n = settings.max_studies
-            status, reason = "beyond", f"not among the {n} most similar (max studies)"
-        else:
-            status, reason = "used", ""
-            taken += 1
-        rows.append(
-            PoolRow(
-                s.name,
-                s.similarity,
-                s.explanation,
-                s.best_value,
-                s.direction,
-                s.complete_trials,
-                status,
-                reason,
-            )
+    ``settings`` would do with it (the runner's rule: :func:`pool_statuses`)."""
+    from metagui.core.experience import pool_statuses
+
+    statuses = pool_statuses(ranking.studies, ranking.metrics, ranking.metric, settings)
+    return [
+        PoolRow(
+            s.name,
+            s.similarity,
+            s.explanation,
+            s.best_value,
+            s.direction,
+            s.complete_trials,
+            status,
+            reason,
         )
-    return rows
+        for s, status, reason in statuses
+    ]
 
 
 def pool_summary(ranking: Ranking, rows: list[PoolRow], settings: ExperienceSpec) -> str:
