@@ -11,19 +11,13 @@ from pathlib import Path
 from typing import Any
 
 from metagui.cli._progress import fmt_value, open_progress
+from metagui.core.paths import default_history_path
 
-__all__ = ["add_study_commands", "default_db_path"]
-
-
-def default_db_path() -> Path:
-    """The history used when no ``--db`` is given: in the user's data directory."""
-    from platformdirs import user_data_path
-
-    return user_data_path("metagui", appauthor=False) / "history.sqlite"
+__all__ = ["add_study_commands"]
 
 
 def _db(args: argparse.Namespace) -> Path:
-    path = Path(args.db) if args.db else default_db_path()
+    path = Path(args.db) if args.db else default_history_path()
     path.parent.mkdir(parents=True, exist_ok=True)
     return path
 
@@ -151,7 +145,7 @@ def _export(args: argparse.Namespace) -> int:
 def _db_existing(args: argparse.Namespace) -> Path:
     from metagui.core.errors import MetaguiError
 
-    path = Path(args.db) if args.db else default_db_path()
+    path = Path(args.db) if args.db else default_history_path()
     if not path.is_file():
         raise MetaguiError(f"{path}: no such history database")
     return path

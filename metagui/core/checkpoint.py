@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import io
 import os
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -16,6 +15,7 @@ import torch
 from pydantic import ValidationError
 
 from metagui import __version__
+from metagui.core.atomic_write import write_bytes_atomic
 from metagui.core.errors import CheckpointError
 from metagui.core.tasksets import TaskInfo
 
@@ -42,7 +42,8 @@ def save_checkpoint(
     spec: TrainSpec,
     extra: dict[str, Any] | None = None,
 ) -> Path:
-    """Write ``learner``'s weights and ``spec`` to ``path`` atomically (temp file + rename)."""
+    """Write ``learner``'s weights and ``spec`` to ``path`` atomically (see
+    :mod:`metagui.core.atomic_write`)."""
     return write_checkpoint_bytes(path, checkpoint_bytes(learner, spec, extra))
 
 
@@ -71,20 +72,11 @@ def checkpoint_bytes(
 
 
 def write_checkpoint_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
-    """Write checkpoint bytes (see :func:`checkpoint_bytes`) to ``path`` atomically."""
+    """Write checkpoint bytes (see :func:`checkpoint_bytes`) to ``path`` atomically, making
+    its folder if needed."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as file:
-            file.write(data)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+    return write_bytes_atomic(path, data)
 
 
 def load_checkpoint(

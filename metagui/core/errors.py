@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["CheckpointError", "MetaguiError", "TaskSetError"]
+__all__ = ["CheckpointError", "FileWriteError", "MetaguiError", "TaskSetError"]
 
 
 class MetaguiError(Exception):
@@ -15,3 +15,8 @@ class TaskSetError(MetaguiError, ValueError):
 
 class CheckpointError(MetaguiError):
     """A checkpoint file is missing, corrupt or written by an incompatible version."""
+
+
+class FileWriteError(MetaguiError, OSError):
+    """A file could not be written (see :mod:`metagui.core.atomic_write`); an ``OSError`` too,
+    so code that handles a failed write as one goes on working."""

@@ -24,7 +24,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import secrets
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -32,6 +31,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 from pydantic.fields import FieldInfo
 
+from metagui.core.atomic_write import write_text_atomic
 from metagui.core.errors import MetaguiError
 from metagui.core.experiment import ExperimentSpec
 from metagui.core.search_space import PathError, assign, lookup
@@ -50,7 +50,6 @@ __all__ = [
     "save_experiment",
     "validate_experiment",
     "write_json_schema",
-    "write_text_atomic",
 ]
 
 # File extension -> format name.
@@ -451,24 +450,6 @@ def _nulls_needed(doc: dict[str, Any], dropped: list[str]) -> list[str]:
         except KeyError:
             pass  # a level above is None
     return needed
-
-
-def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
-    """Write ``text`` (UTF-8, line endings as given) to ``path`` through a temporary file in the
-    same folder and ``os.replace``, so readers never see a half-written file."""
-    target = Path(path)
-    tmp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
-    try:
-        # os.open applies the umask, so the file gets the permissions of any new file.
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(text.encode("utf-8"))
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, target)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise MetaguiError(f"{target}: cannot write ({exc.strerror or exc})") from exc
 
 
 # ---------------------------------------------------------------------------------------------

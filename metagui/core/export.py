@@ -21,9 +21,10 @@ from pathlib import Path
 from typing import Any
 
 import metagui
+from metagui.core.atomic_write import write_text_atomic
 from metagui.core.errors import MetaguiError
 from metagui.core.experiment import ExperimentSpec
-from metagui.core.experiment_io import dumps_experiment, experiment_format, write_text_atomic
+from metagui.core.experiment_io import dumps_experiment, experiment_format
 
 __all__ = [
     "CSV_COLUMNS",

@@ -656,11 +656,12 @@ class StudyRunner:
     def _remove_partial_checkpoints(self) -> int:
         """Remove the temporary files of checkpoint writes that a killed run left behind (the
         lease holder is the only writer of the study's artifacts)."""
-        removed = 0
-        for leftover in self._artifact_folder().glob("*.pt*.tmp"):
+        from metagui.core.atomic_write import partial_writes
+
+        leftovers = partial_writes(self._artifact_folder(), "*.pt")
+        for leftover in leftovers:
             leftover.unlink(missing_ok=True)
-            removed += 1
-        return removed
+        return len(leftovers)
 
     def _strategy(
         self,

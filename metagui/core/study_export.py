@@ -58,8 +58,8 @@ def export_from_history(
 ) -> Path:
     """Write ``fmt`` for the chosen trial of a study (``csv``: the whole trials table) to
     ``output``; returns the path written."""
+    from metagui.core.atomic_write import write_text_atomic
     from metagui.core.experiment import ExperimentSpec
-    from metagui.core.experiment_io import write_text_atomic
     from metagui.core.export import (
         ExportMeta,
         export_args,

@@ -18,12 +18,14 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from metagui.core.atomic_write import write_text_atomic
+from metagui.core.paths import default_history_path
+
 __all__ = [
     "MAX_RECENT",
     "SETTINGS_VERSION",
     "AppSettings",
     "config_dir",
-    "default_database",
     "load_settings",
     "save_settings",
     "settings_path",
@@ -69,7 +71,7 @@ class AppSettings(BaseModel):
 
     def run_database(self) -> Path:
         """Where a run started from the app records its study."""
-        return Path(self.database) if self.database else default_database()
+        return Path(self.database) if self.database else default_history_path()
 
 
 def config_dir() -> Path:
@@ -96,17 +98,6 @@ def start_folder(remembered: str | None) -> Path:
 
 def settings_path() -> Path:
     return config_dir() / "settings.json"
-
-
-def default_database() -> Path:
-    """The history database used when the settings name none: ``$METAGUI_DATA_DIR`` (a folder)
-    when set, else the same file ``metagui run`` uses without ``--db``."""
-    override = os.environ.get("METAGUI_DATA_DIR")
-    if override:
-        return Path(override) / "history.sqlite"
-    from metagui.cli._study import default_db_path
-
-    return default_db_path()
 
 
 def load_settings(path: Path | None = None) -> tuple[AppSettings, str | None]:
@@ -145,9 +136,8 @@ def _fallback(reason: str) -> tuple[AppSettings, str]:
 
 
 def save_settings(settings: AppSettings, path: Path | None = None) -> None:
-    """Write the settings atomically (a crash mid-write never leaves half a file)."""
+    """Write the settings atomically (a crash mid-write never leaves half a file; see
+    :mod:`metagui.core.atomic_write`)."""
     target = path or settings_path()
     target.parent.mkdir(parents=True, exist_ok=True)
-    temporary = target.with_name(target.name + ".tmp")
-    temporary.write_text(settings.model_dump_json(indent=2) + "\n", encoding="utf-8")
-    os.replace(temporary, target)
+    write_text_atomic(target, settings.model_dump_json(indent=2) + "\n")

@@ -24,7 +24,6 @@ from metagui.core.experiment_io import (
     load_experiment_meta,
     save_experiment,
     validate_experiment,
-    write_text_atomic,
 )
 from metagui.core.spec import ALGORITHMS
 
@@ -609,17 +608,12 @@ def test_validate_experiment_names_its_source() -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# Atomic writes and the JSON Schema
+# Saving and the JSON Schema
 
 
-def test_atomic_write_replaces_and_leaves_no_temporary(tmp_path: Path) -> None:
-    target = tmp_path / "e.yaml"
-    target.write_text("old", encoding="utf-8")
-    write_text_atomic(target, "new\r\n")
-    assert target.read_bytes() == b"new\r\n"
-    assert [p.name for p in tmp_path.iterdir()] == ["e.yaml"]
-    with pytest.raises(MetaguiError, match="cannot write"):
-        write_text_atomic(tmp_path / "missing" / "e.yaml", "x")
+def test_saving_to_a_missing_folder_is_one_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(MetaguiError, match=r"e\.yaml: cannot write"):
+        save_experiment(ExperimentSpec(), tmp_path / "missing" / "e.yaml")
 
 
 def test_committed_json_schema_is_current() -> None:

@@ -90,7 +90,7 @@ def test_every_bucket_keeps_its_lowest_and_highest_value_where_it_was(length: in
 
 def curve(trial_id: int, steps: np.ndarray, values: np.ndarray) -> Curve:
     summary = summarize(steps, values)
-    return Curve.from_row(summary.row(trial_id, "train/loss"))
+    return Curve.from_rows([summary.row(trial_id, "train/loss")])[0]
 
 
 def test_polylines_merge_to_the_plot_width_keeping_each_low_and_high() -> None:

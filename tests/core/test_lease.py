@@ -103,7 +103,7 @@ def test_resume_removes_the_partial_checkpoint_files_of_a_killed_run(tmp_path: P
     list(StudyRunner(spec, db).run())
     folder = tmp_path / "h-artifacts" / "tiny"
     assert (folder / "trial-0000.pt").is_file()
-    partial = folder / "trial-0003.ptq2x9ab.tmp"  # what a kill during the write leaves
+    partial = folder / ".trial-0003.pt.5f0c2a9e41d7.tmp"  # what a kill during the write leaves
     partial.write_bytes(b"half a checkpoint")
     reports = list(StudyRunner(spec, db, resume=True, trials=2).run())
     started = reports[0]

@@ -12,11 +12,11 @@ from pytestqt.qtbot import QtBot
 
 from metagui.core.experiment import ExperimentSpec
 from metagui.core.experiment_io import save_experiment
+from metagui.core.paths import default_history_path
 from metagui.qt._settings import (
     MAX_RECENT,
     SETTINGS_VERSION,
     AppSettings,
-    default_database,
     load_settings,
     save_settings,
     settings_path,
@@ -27,8 +27,8 @@ from metagui.qt.main_window import MainWindow
 def test_the_settings_live_in_the_configured_folder(tmp_path: Path) -> None:
     # conftest points METAGUI_CONFIG_DIR / METAGUI_DATA_DIR into tmp_path
     assert settings_path() == tmp_path / "config" / "settings.json"
-    assert default_database() == tmp_path / "data" / "history.sqlite"
-    assert AppSettings().run_database() == default_database()
+    assert default_history_path() == tmp_path / "data" / "history.sqlite"
+    assert AppSettings().run_database() == default_history_path()
     assert AppSettings(database="/x/h.sqlite").run_database() == Path("/x/h.sqlite")
 
 

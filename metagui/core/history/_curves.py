@@ -22,13 +22,16 @@ from __future__ import annotations
 
 import math
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from itertools import groupby
 from operator import itemgetter
+from typing import Self
 
 import numpy as np
 import numpy.typing as npt
+
+from metagui.core.history._rows import RowValues, StoredRow, columns_of
 
 __all__ = [
     "MAX_BUCKETS",
@@ -54,7 +57,7 @@ _UPSERT = (
 
 
 @dataclass(frozen=True, slots=True, eq=False)
-class Curve:
+class Curve(StoredRow):
     """The stored summary of one trial's series ``name``: ``buckets`` is a read-only
     ``(k, 4)`` float64 array of (step of the low, low, step of the high, high)."""
 
@@ -67,27 +70,31 @@ class Curve:
     buckets: np.ndarray
 
     @classmethod
-    def from_row(cls, row: Sequence[object]) -> Curve:
-        """From a ``curves`` row: trial_id, name, count, width, last_step, last_value,
-        buckets."""
-        trial_id, name, count, width, last_step, last_value, blob = row
-        assert isinstance(blob, bytes)
-        buckets = np.frombuffer(blob, dtype=_DTYPE).reshape(-1, 4)
-        return cls(
-            int(trial_id),  # type: ignore[call-overload]
-            str(name),
-            int(count),  # type: ignore[call-overload]
-            int(width),  # type: ignore[call-overload]
-            None if last_step is None else int(last_step),  # type: ignore[call-overload]
-            None if last_value is None else float(last_value),  # type: ignore[arg-type]
-            buckets,
-        )
+    def from_rows(cls, rows: Iterable[RowValues]) -> list[Self]:
+        """Curves from ``curves`` rows of :attr:`COLUMNS` (as stored or as
+        :meth:`CurveBuilder.row` makes them), ``buckets`` decoded from its blob."""
+        frombuffer = np.frombuffer
+        return [
+            cls(
+                int(trial_id),
+                str(name),
+                int(count),
+                int(width),
+                None if last_step is None else int(last_step),
+                None if last_value is None else float(last_value),
+                frombuffer(blob, dtype=_DTYPE).reshape(-1, 4),
+            )
+            for trial_id, name, count, width, last_step, last_value, blob in rows
+        ]
 
     def points(self) -> tuple[np.ndarray, np.ndarray]:
         """The curve as drawn at full stored resolution: each bucket's low and high, in step
         order (float64 steps and values)."""
         x, y, _ = polylines([self], MAX_BUCKETS)
         return x[:-1], y[:-1]
+
+
+Curve.COLUMNS = columns_of(Curve)
 
 
 class CurveBuilder:

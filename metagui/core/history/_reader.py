@@ -9,17 +9,19 @@ import sqlite3
 import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
+from metagui.core.closing import Closable
 from metagui.core.history._curves import Curve
 from metagui.core.history._rows import (
     TRIAL_STATES,
     ArtifactRow,
     BestSoFar,
     MetricRow,
+    RowValues,
+    StoredRow,
     StudyRow,
     StudySummary,
     TrialRow,
@@ -32,10 +34,8 @@ if TYPE_CHECKING:
 
 __all__ = ["Changes", "HistoryReader", "Watermark"]
 
-# TrialRow's fields in order, as columns (``params`` is stored as JSON text).
-_TRIAL_COLUMNS = ", ".join(
-    "t.params_json" if field.name == "params" else f"t.{field.name}" for field in fields(TrialRow)
-)
+R = TypeVar("R", bound=StoredRow)
+
 # The trials that count towards a study's best: finished normally and not excluded by hand.
 _COUNTING = "t.state = 'COMPLETE' AND t.excluded = 0 AND t.value IS NOT NULL"
 
@@ -73,7 +73,7 @@ class Changes:
         return bool(self.studies or self.trials or self.metrics or self.learned or self.artifacts)
 
 
-class HistoryReader:
+class HistoryReader(Closable):
     """Reads a history file through its own read-only connection.
 
     A reader never blocks the writer and is never blocked by it (WAL: it reads a snapshot), and
@@ -85,8 +85,8 @@ class HistoryReader:
         """``upgrade``: migrate a history of an older schema first, where this process may
         write it (the app does; a plain reader refuses such a file and says how to upgrade)."""
         self.path = Path(path)
+        # Rows come as plain tuples (no row_factory), built into row types by their from_rows.
         self._db = connect_reader(self.path, upgrade=upgrade)
-        self._db.row_factory = sqlite3.Row
         self._lock = threading.RLock()
         self._depth = 0  # nested _snapshot() uses
 
@@ -100,8 +100,8 @@ class HistoryReader:
     def study(self, name_or_id: str | int) -> StudyRow | None:
         """The study with this name (str) or id (int), or None."""
         column = "id" if isinstance(name_or_id, int) else "name"
-        rows = self._rows(f"SELECT * FROM studies WHERE {column} = ?", [name_or_id])
-        return StudyRow.from_row(rows[0]) if rows else None
+        found = self._select(StudyRow, "studies s", f"WHERE s.{column} = ?", [name_or_id])
+        return found[0] if found else None
 
     def fingerprint(self, name_or_id: str | int) -> Fingerprint | None:
         """The fingerprint of the problem of the study with this name (str) or id (int)
@@ -133,31 +133,35 @@ class HistoryReader:
 
     def artifacts(self, study_id: int) -> list[ArtifactRow]:
         """The files a study recorded, oldest first."""
-        rows = self._rows("SELECT * FROM artifacts WHERE study_id = ? ORDER BY id", [study_id])
-        return [ArtifactRow.from_row(row) for row in rows]
+        return self._select(
+            ArtifactRow, "artifacts a", "WHERE a.study_id = ? ORDER BY a.id", [study_id]
+        )
 
     # -- trials --------------------------------------------------------------------------------
 
     def trials(self, study_id: int) -> list[TrialRow]:
         """A study's trials by number."""
-        return self._trials("t.study_id = ? ORDER BY t.number", [study_id])
+        return self._select(
+            TrialRow, "trials t", "WHERE t.study_id = ? ORDER BY t.number", [study_id]
+        )
 
     def trial(self, trial_id: int) -> TrialRow | None:
         """One trial by id, or None."""
-        rows = self._trials("t.id = ?", [trial_id])
-        return rows[0] if rows else None
+        found = self._select(TrialRow, "trials t", "WHERE t.id = ?", [trial_id])
+        return found[0] if found else None
 
     def best_trial(self, study_id: int) -> TrialRow | None:
         """The COMPLETE, not excluded trial with the best value in the study's direction
         (the lower number on a tie), or None if there is none yet."""
-        rows = self._rows(
-            "SELECT t.* FROM trials t JOIN studies s ON s.id = t.study_id "
-            f"WHERE t.study_id = ? AND {_COUNTING} "
+        found = self._select(
+            TrialRow,
+            "trials t",
+            f"JOIN studies s ON s.id = t.study_id WHERE t.study_id = ? AND {_COUNTING} "
             "ORDER BY CASE s.direction WHEN 'minimize' THEN t.value ELSE -t.value END, t.number "
             "LIMIT 1",
             [study_id],
         )
-        return TrialRow.from_row(rows[0]) if rows else None
+        return found[0] if found else None
 
     def best_so_far(self, study_id: int) -> list[BestSoFar]:
         """The best value after each counting trial finished, in order of finishing."""
@@ -169,12 +173,11 @@ class HistoryReader:
                 [study_id],
             )
         points: list[BestSoFar] = []
-        for row in rows:
-            value = row["value"]
+        for number, finished, value in rows:
             if points:
                 best = points[-1].best_value
                 value = min(value, best) if direction == "minimize" else max(value, best)
-            points.append(BestSoFar(row["number"], row["finished"], value))
+            points.append(BestSoFar(number, finished, value))
         return points
 
     # -- per-step series -----------------------------------------------------------------------
@@ -193,10 +196,7 @@ class HistoryReader:
         """The stored downsampled curves of metric ``name`` of a study's trials (only of
         ``trial_ids`` if given), by trial number: a few kilobytes per trial, however long it
         trained (see :mod:`metagui.core.history._curves`)."""
-        sql = (
-            "SELECT c.trial_id, c.name, c.count, c.width, c.last_step, c.last_value, c.buckets "
-            "FROM trials t JOIN curves c ON c.trial_id = t.id WHERE t.study_id = ? AND c.name = ?"
-        )
+        sql = "JOIN trials t ON t.id = c.trial_id WHERE t.study_id = ? AND c.name = ?"
         params: list[Any] = [study_id, name]
         if trial_ids is not None:
             wanted = sorted(set(trial_ids))
@@ -205,10 +205,7 @@ class HistoryReader:
             # Through json_each: one parameter however many trials (SQLite caps parameters).
             sql += " AND t.id IN (SELECT value FROM json_each(?))"
             params.append(json.dumps(wanted))
-        with self._snapshot():
-            cursor = self._db.execute(sql + " ORDER BY t.number", params)
-            cursor.row_factory = None  # plain tuples: the fastest rows sqlite3 makes
-            return [Curve.from_row(row) for row in cursor]
+        return self._select(Curve, "curves c", sql + " ORDER BY t.number", params)
 
     def metric_names(self, study_id: int) -> list[str]:
         """The names of the metric series a study's trials recorded, sorted."""
@@ -248,23 +245,21 @@ class HistoryReader:
                     "WHERE updated_seq > ?)",
                     [mark.seq, mark.seq],
                 )
-                trials = self._trials("t.updated_seq > ? ORDER BY t.updated_seq, t.id", [mark.seq])
+                trials = self._select(
+                    TrialRow,
+                    "trials t",
+                    "WHERE t.updated_seq > ? ORDER BY t.updated_seq, t.id",
+                    [mark.seq],
+                )
             metrics, learned = (
-                [
-                    MetricRow.from_row(row)
-                    for row in self._rows(
-                        f"SELECT * FROM {table} WHERE id > ? ORDER BY id LIMIT ?",
-                        [after, row_limit],
-                    )
-                ]
+                self._select(
+                    MetricRow, table, "WHERE id > ? ORDER BY id LIMIT ?", [after, row_limit]
+                )
                 for table, after in (("metrics", mark.metric_id), ("learned", mark.learned_id))
             )
-            artifacts = [
-                ArtifactRow.from_row(row)
-                for row in self._rows(
-                    "SELECT * FROM artifacts WHERE id > ? ORDER BY id", [mark.artifact_id]
-                )
-            ]
+            artifacts = self._select(
+                ArtifactRow, "artifacts a", "WHERE a.id > ? ORDER BY a.id", [mark.artifact_id]
+            )
             metric_id = metrics[-1].id if metrics else mark.metric_id
             learned_id = learned[-1].id if learned else mark.learned_id
             if not series:
@@ -294,17 +289,6 @@ class HistoryReader:
         with self._lock:
             self._db.close()
 
-    def __enter__(self) -> HistoryReader:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
-
     # -- internals -----------------------------------------------------------------------------
 
     @contextmanager
@@ -326,7 +310,7 @@ class HistoryReader:
         except sqlite3.DatabaseError as error:
             raise read_error(self.path, error) from error
 
-    def _rows(self, sql: str, params: list[Any]) -> list[sqlite3.Row]:
+    def _rows(self, sql: str, params: list[Any]) -> list[RowValues]:
         with self._snapshot():
             return self._db.execute(sql, params).fetchall()
 
@@ -335,59 +319,37 @@ class HistoryReader:
             row = self._db.execute(sql, params or []).fetchone()
         return None if row is None else row[0]
 
-    def _trials(self, where: str, params: list[Any]) -> list[TrialRow]:
-        """The trials ``where`` (over ``trials t``) says, in its order: read as plain tuples
-        and built positionally, the quickest way for the 10,000 trials of a big study."""
-        with self._snapshot():
-            cursor = self._db.execute(
-                f"SELECT {_TRIAL_COLUMNS} FROM trials t WHERE {where}", params
-            )
-            cursor.row_factory = None
-            rows = cursor.fetchall()
-        loads = json.loads
-        return [
-            TrialRow(*row[:4], loads(row[4]), *row[5:13], bool(row[13]), *row[14:])  # type: ignore[call-arg]
-            for row in rows
-        ]
+    def _select(self, row_type: type[R], table: str, rest: str, params: list[Any]) -> list[R]:
+        """``SELECT`` ``row_type``'s columns ``FROM`` its ``table`` (``"trials"`` or, with an
+        alias, ``"trials t"``) and ``rest`` (joins, ``WHERE``, ``ORDER BY``, ``LIMIT``)."""
+        alias = table.split()[-1]
+        rows = self._rows(f"SELECT {row_type.select(alias)} FROM {table} {rest}", params)
+        return row_type.from_rows(rows)
 
     def _series(self, table: str, trial_id: int, name: str | None) -> list[MetricRow]:
         where = "trial_id = ?" if name is None else "trial_id = ? AND name = ?"
         params: list[Any] = [trial_id] if name is None else [trial_id, name]
-        rows = self._rows(f"SELECT * FROM {table} WHERE {where} ORDER BY name, step, id", params)
-        return [MetricRow.from_row(row) for row in rows]
+        return self._select(MetricRow, table, f"WHERE {where} ORDER BY name, step, id", params)
 
     def _summaries(self, where: str, params: list[Any]) -> list[StudySummary]:
         """Summaries of the studies matching ``where`` (over ``studies s``), oldest first."""
         rows = self._rows(
-            "SELECT s.*, (SELECT CASE s.direction WHEN 'minimize' THEN MIN(t.value) "
-            f"ELSE MAX(t.value) END FROM trials t WHERE t.study_id = s.id AND {_COUNTING}) "
-            f"AS best_value FROM studies s WHERE {where} ORDER BY s.created, s.id",
+            "SELECT s.id, s.name, s.created, s.direction, s.strategy, s.status, s.seed, "
+            "(SELECT CASE s.direction WHEN 'minimize' THEN MIN(t.value) ELSE MAX(t.value) END "
+            f"FROM trials t WHERE t.study_id = s.id AND {_COUNTING}), s.updated_seq "
+            f"FROM studies s WHERE {where} ORDER BY s.created, s.id",
             params,
         )
         counts: dict[int, dict[TrialState, int]] = {
-            row["id"]: dict.fromkeys(TRIAL_STATES, 0) for row in rows
+            row[0]: dict.fromkeys(TRIAL_STATES, 0) for row in rows
         }
-        for row in self._rows(
-            "SELECT study_id, state, COUNT(*) AS n FROM trials WHERE study_id IN "
+        for study_id, state, n in self._rows(
+            "SELECT study_id, state, COUNT(*) FROM trials WHERE study_id IN "
             f"(SELECT s.id FROM studies s WHERE {where}) GROUP BY study_id, state",
             params,
         ):
-            counts[row["study_id"]][row["state"]] = row["n"]
-        return [
-            StudySummary(
-                id=row["id"],
-                name=row["name"],
-                created=row["created"],
-                direction=row["direction"],
-                strategy=row["strategy"],
-                status=row["status"],
-                seed=row["seed"],
-                best_value=row["best_value"],
-                counts=counts[row["id"]],
-                updated_seq=row["updated_seq"],
-            )
-            for row in rows
-        ]
+            counts[study_id][state] = n
+        return StudySummary.from_rows(rows, counts)
 
 
 def _fingerprint(text: str) -> Fingerprint | None:

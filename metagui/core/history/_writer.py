@@ -13,9 +13,9 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from time import monotonic  # by name, so a test can replace the flush clock
-from types import TracebackType
 from typing import Any
 
+from metagui.core.closing import Closable
 from metagui.core.errors import MetaguiError
 from metagui.core.history._curves import Curve, CurveBuilder, store
 from metagui.core.history._lease import Holder, Lease
@@ -54,7 +54,7 @@ def step_metrics(report: StepReport) -> dict[str, float]:
     return values
 
 
-class HistoryWriter:
+class HistoryWriter(Closable):
     """Writes one history file; create it where the training runs (the worker).
 
     Every study and trial change is its own committed transaction, so a crash never loses a
@@ -135,10 +135,11 @@ class HistoryWriter:
     def get_study(self, name: str) -> StudyRow | None:
         """The study called ``name``, or None."""
         with self._lock:
-            cursor = self._db.execute("SELECT * FROM studies WHERE name = ?", [name])
-            columns = [d[0] for d in cursor.description]
-            row = cursor.fetchone()
-        return StudyRow.from_row(dict(zip(columns, row, strict=True))) if row else None
+            rows = self._db.execute(
+                f"SELECT {StudyRow.select('studies')} FROM studies WHERE name = ?", [name]
+            ).fetchall()
+        found = StudyRow.from_rows(rows)
+        return found[0] if found else None
 
     def set_study_status(self, study_id: int, status: StudyStatus) -> None:
         """Mark a study running, finished or stopped."""
@@ -374,17 +375,6 @@ class HistoryWriter:
                 self._closed = True
                 self._db.close()
 
-    def __enter__(self) -> HistoryWriter:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
-
     # -- internals -----------------------------------------------------------------------------
 
     @contextmanager
@@ -446,12 +436,10 @@ class HistoryWriter:
     def _stored_curve(self, key: tuple[int, str]) -> CurveBuilder:
         """The curve of a series this writer has not logged yet: new, or as stored (a trial
         that goes on in a new writer)."""
-        row = self._db.execute(
-            "SELECT trial_id, name, count, width, last_step, last_value, buckets FROM curves "
-            "WHERE trial_id = ? AND name = ?",
-            key,
-        ).fetchone()
-        curve = CurveBuilder() if row is None else CurveBuilder.from_curve(Curve.from_row(row))
+        rows = self._db.execute(
+            f"SELECT {Curve.select('curves')} FROM curves WHERE trial_id = ? AND name = ?", key
+        ).fetchall()
+        curve = CurveBuilder.from_curve(Curve.from_rows(rows)[0]) if rows else CurveBuilder()
         self._curves[key] = curve
         return curve
 

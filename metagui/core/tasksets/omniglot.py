@@ -36,8 +36,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
-import tempfile
 import zipfile
 from pathlib import Path, PurePosixPath
 from typing import Annotated, Literal
@@ -53,7 +51,8 @@ from pydantic import (
     model_validator,
 )
 
-from metagui.core.errors import TaskSetError
+from metagui.core.atomic_write import atomic_writer
+from metagui.core.errors import FileWriteError, TaskSetError
 from metagui.core.tasksets._base import (
     SPLITS,
     Split,
@@ -260,9 +259,9 @@ def class_name(key: str, quarter_turns: int) -> str:
 def download_zip(name: str, root: Path, url: str = BASE_URL) -> Path:
     """Download ``<url><name>.zip`` to ``<root>/<name>.zip`` and return that path.
 
-    The file is streamed to a temporary file beside the target, checked against
-    :data:`KNOWN_ZIPS` when ``name`` is listed there, and atomically renamed into place; on any
-    failure the temporary file is deleted and :class:`TaskSetError` is raised.
+    The file is streamed into :func:`~metagui.core.atomic_write.atomic_writer`, checked
+    against :data:`KNOWN_ZIPS` when ``name`` is listed there, and only then renamed into place;
+    on any failure (Ctrl-C too) nothing is left behind and :class:`TaskSetError` is raised.
     """
     import urllib.error
     import urllib.request
@@ -271,39 +270,40 @@ def download_zip(name: str, root: Path, url: str = BASE_URL) -> Path:
     target = root / f"{name}.zip"
     try:
         root.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{name}.", suffix=".zip.part", dir=root)
     except OSError as exc:
-        raise TaskSetError(
-            f"root: cannot write the download of {name}.zip to {root}: {exc}"
-        ) from exc
-    tmp = Path(tmp_name)
-    digest = hashlib.sha256()
-    size = 0
+        raise _unwritable(name, root, exc) from exc
     try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(source, timeout=60) as resp:
+        with atomic_writer(target) as out, urllib.request.urlopen(source, timeout=60) as resp:
+            digest = hashlib.sha256()
+            size = 0
             while chunk := resp.read(1 << 20):
                 out.write(chunk)
                 digest.update(chunk)
                 size += len(chunk)
+            _check_download(name, source, size, digest.hexdigest())
+    except TaskSetError:
+        raise
+    except FileWriteError as exc:  # the folder cannot take the file
+        raise _unwritable(name, root, exc) from exc
     except (urllib.error.URLError, OSError, ValueError) as exc:
-        tmp.unlink(missing_ok=True)
         raise TaskSetError(
             f"url: downloading {source} failed ({exc}); download it by hand into {root}"
         ) from exc
-    except BaseException:
-        # Interrupted (e.g. Ctrl-C): never leave a partial file behind.
-        tmp.unlink(missing_ok=True)
-        raise
+    return target
+
+
+def _unwritable(name: str, root: Path, exc: OSError) -> TaskSetError:
+    return TaskSetError(f"root: cannot write the download of {name}.zip to {root}: {exc}")
+
+
+def _check_download(name: str, source: str, size: int, sha256: str) -> None:
+    """Refuse a download whose size or SHA-256 differs from :data:`KNOWN_ZIPS`."""
     known = KNOWN_ZIPS.get(name)
-    got = digest.hexdigest()
-    if known is not None and (size, got) != known:
-        tmp.unlink(missing_ok=True)
+    if known is not None and (size, sha256) != known:
         raise TaskSetError(
             f"downloaded {name}.zip from {source} is corrupt: expected {known[0]} bytes with "
-            f"SHA-256 {known[1]}, got {size} bytes with SHA-256 {got}; the file was deleted"
+            f"SHA-256 {known[1]}, got {size} bytes with SHA-256 {sha256}; the file was deleted"
         )
-    os.replace(tmp, target)
-    return target
 
 
 def character_key(entry: str) -> str | None:
