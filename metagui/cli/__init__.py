@@ -111,6 +111,10 @@ def _train_file(path: Path, sets: list[str], output: str | None) -> int:
 
 
 def _bench(args: argparse.Namespace) -> int:
+    if args.transfer:
+        return _bench_transfer(args)
+    if args.seeds is not None or args.iterations is not None or args.keep is not None:
+        raise _UsageError("bench: --seeds, --iterations and --keep are for --transfer")
     if args.gui and args.study:
         raise _UsageError("bench: --gui and --study are two benchmarks; give one")
     if args.history and (args.gui or args.study):
@@ -174,6 +178,34 @@ def _bench_study(args: argparse.Namespace) -> int:
         f"  parallel / serial:   x{result['speedup']}",
         flush=True,
     )
+    return 0
+
+
+def _bench_transfer(args: argparse.Namespace) -> int:
+    """Transfer from the experience pool: warm-started TPE searches against cold ones on
+    related sinusoid problems, and a pool of an unrelated problem."""
+    if args.gui or args.study or args.history:
+        raise _UsageError("bench: --transfer is a benchmark of its own; give it alone")
+    if args.only or args.seconds is not None or args.steps is not None or args.db is not None:
+        raise _UsageError("bench: --only, --seconds, --steps and --db are not for --transfer")
+    if args.repeats != 1 or args.switch_tabs or args.parallel is not None or args.gpus_per_trial:
+        raise _UsageError(
+            "bench: --repeats, --switch-tabs, --parallel and --gpus-per-trial are not for "
+            "--transfer"
+        )
+    seeds = 5 if args.seeds is None else args.seeds
+    trials = 30 if args.trials is None else args.trials
+    iterations = 60 if args.iterations is None else args.iterations
+    if seeds < 1 or trials < 2 or iterations < 1:
+        raise _UsageError("bench: --seeds and --iterations must be at least 1, --trials at least 2")
+    from metagui.core.bench_transfer import run_transfer_benchmark
+    from metagui.core.bench_transfer_figures import format_summary
+
+    def log(line: str) -> None:
+        print(line, file=sys.stderr, flush=True)
+
+    result = run_transfer_benchmark(seeds, trials, iterations, folder=args.keep, log=log)
+    print(json.dumps(result) if args.json else format_summary(result), flush=True)
     return 0
 
 
@@ -453,7 +485,34 @@ def _parser() -> argparse.ArgumentParser:
         "history, and the writer's rows per second; CPU times",
     )
     bench.add_argument(
-        "--trials", type=int, default=None, metavar="N", help="with --history: default 10000"
+        "--transfer",
+        action="store_true",
+        help="transfer from the experience pool instead: per seed, cold TPE searches of "
+        "related sinusoid problems, then warm_start: auto searches of each learning from the "
+        "others, and from an unrelated problem; trials to reach the cold search's best",
+    )
+    bench.add_argument(
+        "--seeds", type=int, default=None, metavar="N", help="with --transfer: default 5"
+    )
+    bench.add_argument(
+        "--iterations",
+        type=int,
+        default=None,
+        metavar="N",
+        help="with --transfer: meta-iterations per trial (default 60)",
+    )
+    bench.add_argument(
+        "--keep",
+        default=None,
+        metavar="FOLDER",
+        help="with --transfer: write each seed's history there (seed-N.sqlite) and keep it",
+    )
+    bench.add_argument(
+        "--trials",
+        type=int,
+        default=None,
+        metavar="N",
+        help="with --history: default 10000; with --transfer: trials per search, default 30",
     )
     bench.add_argument(
         "--steps", type=int, default=None, metavar="N", help="with --history: default 1000"
