@@ -252,7 +252,8 @@ class ExperimentSpec(TrainSpec):
         """Every value ``p`` can give (the ends of a range, each choice, the fixed value) must
         be one its setting accepts: a choice of a literal, a range within the field's bounds."""
         adapter = _setting_adapter(self, p.name)
-        if adapter is None:
+        item = p.name.rsplit(".", 1)[-1].isdigit()
+        if adapter is None and not item:
             return
         values: list[tuple[str, Any]]
         if isinstance(p, CategoricalParam):
@@ -263,7 +264,10 @@ class ExperimentSpec(TrainSpec):
             values = [(f"{where}.low", p.low), (f"{where}.high", p.high)]
         for at, value in values:
             try:
-                adapter.validate_python(value)
+                if adapter is not None:
+                    adapter.validate_python(value)
+                else:  # a list item (model.hidden_sizes.0): the settings with it must hold
+                    self.trial_spec({p.name: value})
             except ValidationError as exc:
                 msg = exc.errors()[0]["msg"].removeprefix("Value error, ")
                 raise ValueError(f"{at}: {value!r} is not a value of {p.name}: {msg}") from None

@@ -49,8 +49,13 @@ class Condition(_Strict):
 
 
 class _ParamBase(_Strict):
+    # A dotted setting path; a decimal part indexes a list (``model.hidden_sizes.0``: the
+    # width of the first hidden layer).
     name: str = Field(
-        ..., min_length=1, pattern=r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$"
+        ...,
+        min_length=1,
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]*(\.([A-Za-z_][A-Za-z0-9_]*|[0-9]+))*$",
+        description="the setting it sets, by its dotted path (list items by index)",
     )
     condition: Condition | None = None
 

@@ -166,6 +166,12 @@ def test_data_that_is_there_loads_and_in_code_is_not_checked(tmp_path: Path) -> 
          "greater than 0"),
         ("{name: model.filters, type: fixed, value: 0}",
          "search_space.params.0.value: 0 is not a value of model.filters"),
+        ("{name: model.hidden_sizes.0, type: int, low: 0, high: 80}",
+         "search_space.params.0.low: 0 is not a value of model.hidden_sizes.0: hidden_sizes: "
+         "every layer needs at least one unit"),
+        ("{name: model.hidden_sizes.7, type: int, low: 8, high: 80}",
+         "search_space.params.0.name: 'model.hidden_sizes.7' is not a setting of this "
+         "experiment"),
     ],
 )  # fmt: skip
 def test_search_values_must_be_values_of_their_setting(
@@ -174,6 +180,17 @@ def test_search_values_must_be_values_of_their_setting(
     path = tmp_path / "e.yaml"
     path.write_text(f"search_space:\n  params:\n  - {param}\n", encoding="utf-8")
     assert problem in refused(path)
+
+
+def test_a_list_item_is_searched_by_its_index(tmp_path: Path) -> None:
+    path = tmp_path / "e.yaml"
+    path.write_text(
+        "model: {kind: mlp, hidden_sizes: [40, 40]}\nsearch_space:\n  params:\n"
+        "  - {name: model.hidden_sizes.0, type: int, low: 20, high: 80}\n",
+        encoding="utf-8",
+    )
+    spec = load_experiment(path)
+    assert spec.trial_spec({"model.hidden_sizes.0": 64}).model.hidden_sizes == [64, 40]
 
 
 @pytest.mark.parametrize("value", [".inf", "-.inf", ".nan"])
