@@ -40,6 +40,7 @@ __all__ = [
     "StrategySpec",
     "check_study_name",
     "set_path",
+    "setting_field",
 ]
 
 StrategyName = Literal["grid", "random", "sobol", "tpe", "gp", "cmaes", "nsga2", "pso", "de"]
@@ -316,18 +317,24 @@ def set_path(data: dict[str, Any], dotted: str, value: Any) -> None:
     assign(data, dotted, copy.deepcopy(value) if isinstance(value, list | dict) else value)
 
 
-def _setting_adapter(spec: BaseModel, dotted: str) -> TypeAdapter[Any] | None:
-    """A validator of the values of the setting at ``dotted`` of ``spec`` alone (its type and
-    bounds, without the model's cross-field checks); None where the path is not a field."""
+def setting_field(spec: BaseModel, dotted: str) -> tuple[type[BaseModel], str] | None:
+    """The model class and field name of the setting at ``dotted`` of ``spec`` (the section
+    it is in as ``spec`` holds it now, e.g. the chosen task-set family's config); None where
+    the path is not a field (a list item, a missing level)."""
     node: Any = spec
     parts = dotted.split(".")
     for part in parts[:-1]:
         node = getattr(node, part, None)
         if not isinstance(node, BaseModel):
             return None
-    if parts[-1] not in type(node).model_fields:
-        return None
-    return _field_adapter(type(node), parts[-1])
+    return (type(node), parts[-1]) if parts[-1] in type(node).model_fields else None
+
+
+def _setting_adapter(spec: BaseModel, dotted: str) -> TypeAdapter[Any] | None:
+    """A validator of the values of the setting at ``dotted`` of ``spec`` alone (its type and
+    bounds, without the model's cross-field checks); None where the path is not a field."""
+    found = setting_field(spec, dotted)
+    return None if found is None else _field_adapter(*found)
 
 
 def _field_adapter(model: type[BaseModel], field: str) -> TypeAdapter[Any]:

@@ -19,6 +19,7 @@ from shiboken6 import isValid
 
 from metagui.core.errors import MetaguiError
 from metagui.core.experiment import ExperimentSpec, set_path
+from metagui.core.search_space import lookup
 
 __all__ = ["ExperimentDocument", "validation_message"]
 
@@ -200,10 +201,8 @@ class ExperimentDocument(QObject):
         return self._spec.model_dump(mode="json", by_alias=True)
 
     def value(self, dotted: str) -> Any:
-        node: Any = self.data()
-        for part in dotted.split("."):
-            node = node[part]
-        return node
+        """The value of setting ``dotted`` (``KeyError`` where there is none)."""
+        return lookup(self.data(), dotted)
 
     # -- edits ---------------------------------------------------------------------------------
     def try_value(self, dotted: str, value: Any) -> tuple[ExperimentSpec | None, str | None]:

@@ -11,10 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
-from pydantic import BaseModel
-
 from metagui.core.applicable import resolve_model_kind
-from metagui.core.experiment import ExperimentSpec
+from metagui.core.experiment import ExperimentSpec, setting_field
 from metagui.core.search_space import lookup
 from metagui.core.spec import GRADIENT_BASED
 from metagui.qt.panels._editors import FieldShape, format_number, parse_number, shape_of
@@ -75,14 +73,8 @@ def setting_paths(spec: ExperimentSpec) -> list[str]:
 
 def setting_shape(spec: ExperimentSpec, dotted: str) -> FieldShape | None:
     """The input shape of setting ``dotted`` of ``spec`` (None if there is no such setting)."""
-    node: Any = spec
-    parts = dotted.split(".")
-    for part in parts[:-1]:
-        node = getattr(node, part, None)
-        if not isinstance(node, BaseModel):
-            return None
-    info = type(node).model_fields.get(parts[-1])
-    return None if info is None else shape_of(info)
+    found = setting_field(spec, dotted)
+    return None if found is None else shape_of(found[0].model_fields[found[1]])
 
 
 def _base_value(spec: ExperimentSpec, dotted: str) -> Any:
