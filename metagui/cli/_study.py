@@ -1,4 +1,5 @@
-"""``metagui run``, ``metagui export`` and ``metagui history``: studies from the shell."""
+"""``metagui run`` and ``metagui export``: studies from the shell (``metagui history`` is in
+:mod:`metagui.cli._history`)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from metagui.cli._history import add_history_command
 from metagui.cli._progress import fmt_value, open_progress
 from metagui.core.paths import default_history_path
 
@@ -43,6 +45,7 @@ def _run(args: argparse.Namespace) -> int:
         parallel=args.parallel,
         address=args.ray,
         force=args.force,
+        experiment_path=args.experiment,
     )
     progress = open_progress(sys.stdout)
     started = time.monotonic()
@@ -151,54 +154,6 @@ def _db_existing(args: argparse.Namespace) -> Path:
     return path
 
 
-def _history(args: argparse.Namespace) -> int:
-    from metagui.core.history import HistoryReader, HistoryWriter
-    from metagui.core.study_export import pick_study, pick_trial
-
-    db = _db_existing(args)
-    for number, excluded in [(n, True) for n in args.exclude or []] + [
-        (n, False) for n in args.include or []
-    ]:
-        with HistoryReader(db) as reader:
-            study = pick_study(reader, args.study)
-            trial = pick_trial(reader, study, number)
-        with HistoryWriter(db) as writer:
-            writer.set_excluded(trial.id, excluded)
-        verb = "excluded from" if excluded else "counted again for"
-        print(f"trial {number} of study {study.name!r} is {verb} the best value")
-    with HistoryReader(db) as reader:
-        if args.study is None:
-            studies = reader.studies()
-            if not studies:
-                print("no studies yet")
-                return 0
-            print(f"{'study':30s} {'strategy':9s} {'status':9s} {'best':>10s}  trials")
-            for s in studies:
-                counts = " ".join(f"{k.lower()}={v}" for k, v in s.counts.items() if v)
-                print(
-                    f"{s.name:30s} {s.strategy:9s} {s.status:9s} {fmt_value(s.best_value):>10s}  "
-                    f"{counts or '-'}"
-                )
-            return 0
-        study = pick_study(reader, args.study)
-        best = reader.best_trial(study.id)
-        print(f"study {study.name!r}: {study.strategy}, {study.direction}, {study.status}")
-        for t in reader.trials(study.id):
-            mark = "*" if best is not None and t.id == best.id else " "
-            note = " (excluded)" if t.excluded else ""
-            if t.retry_of is not None:
-                note += f" (runs trial {t.retry_of} again)"
-            params = ", ".join(f"{k}={v}" for k, v in t.params.items())
-            detail = t.error or t.pruned_reason or ""
-            on = ", ".join(x for x in (t.host, t.device) if x)
-            where = f"  on {on}" if on else ""
-            print(
-                f"{mark}{t.number:4d} {t.state:8s} {fmt_value(t.value):>10s}{note}  {params}{where}"
-                + (f"  [{detail}]" if detail else "")
-            )
-    return 0
-
-
 def add_study_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     from metagui.core.study_export import EXPORT_FORMATS
 
@@ -248,17 +203,4 @@ def add_study_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser])
     export.add_argument("-o", "--output", required=True, metavar="FILE", help="write it here")
     export.set_defaults(func=_export)
 
-    history = sub.add_parser("history", help="list studies, or one study's trials")
-    history.add_argument("--db", help="history database (default: in the user data directory)")
-    history.add_argument("--study", default=None, help="show this study's trials")
-    history.add_argument(
-        "--exclude",
-        type=int,
-        action="append",
-        metavar="N",
-        help="leave trial N out of the best value (it stays recorded)",
-    )
-    history.add_argument(
-        "--include", type=int, action="append", metavar="N", help="count an excluded trial N again"
-    )
-    history.set_defaults(func=_history)
+    add_history_command(sub)

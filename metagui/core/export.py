@@ -48,6 +48,8 @@ CSV_COLUMNS: tuple[str, ...] = (
     "pruned_at_step",
     "error",
     "excluded",
+    "tags",
+    "notes",
 )
 _INT = re.compile(r"[+-]?[0-9]+")
 
@@ -70,11 +72,21 @@ class ExportMeta:
     in ``warm_start``), in words: ``"sinusoid-a (similarity 0.92)"``."""
     seeded_from: str | None = None
     """For a trial whose settings came from an earlier study, that trial (``"study #12"``)."""
+    notes: Mapping[str, str] | None = None
+    """The researcher's notes, by what they are on: ``{"study": ..., "trial": ...}``."""
+    tags: Mapping[str, Sequence[str]] | None = None
+    """The tags of the study and of the trial: ``{"study": [...], "trial": [...]}``."""
+    provenance: Mapping[str, Any] | None = None
+    """Where the study was made (versions, devices, host, experiment file and its git
+    commit), as recorded with it; see :mod:`metagui.core.provenance`."""
 
     def block(self) -> dict[str, Any]:
-        """The ``_meta`` mapping, with the versions of metagui and torch and the date (UTC)."""
+        """The ``_meta`` mapping, with the versions of metagui and torch and the date (UTC),
+        then the notes, tags and provenance the study and trial have."""
         import torch  # only here: exports are rare and torch is slow to import
 
+        notes = {k: v for k, v in (self.notes or {}).items() if v}
+        tags = {k: list(v) for k, v in (self.tags or {}).items() if v}
         return {
             "study": self.study,
             "trial": self.trial,
@@ -87,6 +99,9 @@ class ExportMeta:
             "date": datetime.now(UTC).isoformat(timespec="seconds"),
             **({"learned_from": list(self.learned_from)} if self.learned_from else {}),
             **({"seeded_from": self.seeded_from} if self.seeded_from else {}),
+            **({"notes": notes} if notes else {}),
+            **({"tags": tags} if tags else {}),
+            **({"provenance": dict(self.provenance)} if self.provenance else {}),
         }
 
 
@@ -158,13 +173,17 @@ def export_trials_csv(
 ) -> None:
     """Write one CSV row per trial: the :data:`CSV_COLUMNS`, then ``param:<name>`` for each of
     ``param_names`` (taken from each row's ``params`` mapping). Missing values and None are
-    empty cells; times may be ``datetime`` (written ISO 8601) or plain values."""
+    empty cells; times may be ``datetime`` (written ISO 8601) or plain values; ``tags`` may
+    be a list of words (written space-separated)."""
     buffer = io.StringIO(newline="")
     writer = csv.writer(buffer)
     writer.writerow([*CSV_COLUMNS, *(f"param:{name}" for name in param_names)])
     for row in rows:
         params = row.get("params") or {}
         cells = [row.get(column) for column in CSV_COLUMNS]
+        tags = row.get("tags")
+        if isinstance(tags, list | tuple):  # words without blanks: one cell, split on blanks
+            cells[CSV_COLUMNS.index("tags")] = " ".join(tags) or None
         cells += [params.get(name) for name in param_names]
         writer.writerow([_cell(c) for c in cells])
     write_text_atomic(Path(path), buffer.getvalue())

@@ -11,6 +11,7 @@ only train (``metagui.core.execution``).
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import threading
 import time
@@ -222,11 +223,14 @@ class StudyRunner:
         address: str | None = None,
         force: bool = False,
         collect_garbage: bool = True,
+        experiment_path: str | Path | None = None,
     ) -> None:
         """``collect_garbage=False`` leaves cyclic garbage collection to the caller: a GUI
         must collect in its own thread, because a collection frees toolkit objects left in
         cycles, and freeing them from the study thread can deadlock against the GUI thread.
-        ``force`` takes the study's lease even from a process that seems to run it."""
+        ``force`` takes the study's lease even from a process that seems to run it.
+        ``experiment_path``: the file ``spec`` was loaded from, if any, recorded (path,
+        content hash, git commit) in a new study's provenance."""
         _check_overrides(study, device, trials, timeout_s)
         self.spec = spec
         self.db_path = Path(db_path)
@@ -244,6 +248,7 @@ class StudyRunner:
 
             resolve_device(device)  # the device must be on this machine, before any study
         self.force = force
+        self.experiment_path = None if experiment_path is None else Path(experiment_path)
         self._prune_requests: set[int | None] = set()
         self._lock = threading.Lock()
         self._launching_paused = False
@@ -647,11 +652,23 @@ class StudyRunner:
             self.spec.strategy.name,
             self.spec.seed,
             fingerprint_json=fingerprint_of(self.spec, self.direction).to_json(),
+            provenance_json=json.dumps(self._provenance()),
         )
         return study_id, 0, writer.acquire_lease(study_id), notes
 
+    def _provenance(self) -> dict[str, Any]:
+        """Where the new study is made (see :mod:`metagui.core.provenance`); the device only
+        where its trials train in this process."""
+        from metagui.core.provenance import capture_provenance
+
+        distributed = self.execution is not None and self.execution.distributed
+        device = None if distributed else self.device or self.spec.device
+        return capture_provenance(self.experiment_path, device)
+
     def _artifact_folder(self) -> Path:
-        return self.db_path.parent / f"{self.db_path.stem}-artifacts" / self.study_name
+        from metagui.core.history import artifact_folder
+
+        return artifact_folder(self.db_path, self.study_name)
 
     def _remove_partial_checkpoints(self) -> int:
         """Remove the temporary files of checkpoint writes that a killed run left behind (the

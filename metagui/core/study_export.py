@@ -89,6 +89,8 @@ def export_from_history(
                     "pruned_at_step": t.pruned_at_step,
                     "error": t.error,
                     "excluded": t.excluded,
+                    "tags": t.tags,
+                    "notes": t.notes,
                     "params": t.params,
                 }
                 for t in trials
@@ -119,6 +121,9 @@ def export_from_history(
             seed=chosen.seed,
             learned_from=learned_from(reader.experience(chosen_study.id)),
             seeded_from=chosen.seeded_from,
+            notes={"study": chosen_study.notes or "", "trial": chosen.notes or ""},
+            tags={"study": chosen_study.tags, "trial": chosen.tags},
+            provenance=reader.provenance(chosen_study.id),
         )
         export_experiment(spec, chosen.params, meta, out, fmt)
         return out

@@ -74,7 +74,7 @@ def test_a_new_file_gets_every_table_in_wal_mode(writer: HistoryWriter, path: Pa
         )
         meta = {row["key"]: row["value"] for row in db.query("SELECT key, value FROM meta")}
         assert meta["app"] == "metagui"
-        assert meta["schema_version"] == SCHEMA_VERSION == 5
+        assert meta["schema_version"] == SCHEMA_VERSION == 6
         assert "host" in db.table("trials").columns_dict
         assert db.table("studies").columns_dict["fingerprint"] is str
         assert db.table("studies").columns_dict["experience"] is str
@@ -247,7 +247,7 @@ def test_a_failed_migration_leaves_the_file_as_it_was(
     HistoryWriter(path).close()
 
     def broken(db: sqlite_utils.Database) -> None:
-        db.execute("ALTER TABLE trials ADD COLUMN notes TEXT")
+        db.execute("ALTER TABLE trials ADD COLUMN remarks TEXT")
         db.execute("ALTER TABLE no_such_table ADD COLUMN x TEXT")
 
     monkeypatch.setattr(_schema, "SCHEMA_VERSION", SCHEMA_VERSION + 1)
@@ -260,7 +260,7 @@ def test_a_failed_migration_leaves_the_file_as_it_was(
     with sqlite3.connect(path) as conn:
         columns = [row[1] for row in conn.execute("PRAGMA table_info(trials)")]
     conn.close()
-    assert "notes" not in columns
+    assert "remarks" not in columns
 
 
 # -- round trips -------------------------------------------------------------------------------

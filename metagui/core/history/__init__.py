@@ -5,13 +5,20 @@ that a study of thousands of trials draws without reading its rows), and artifac
 One :class:`HistoryWriter` (in the worker that trains) writes it; any number of
 :class:`HistoryReader` objects, in this process or others, read it at the same time and follow
 a live run with :meth:`HistoryReader.changes_since`. The file is in WAL mode, so readers and the
-writer never wait for each other.
+writer never wait for each other. Studies and trials carry the researcher's notes and tags,
+and a study its provenance (where and with what it was made).
 """
 
 from __future__ import annotations
 
 from metagui.core.history._curves import Curve, polylines
 from metagui.core.history._lease import HEARTBEAT_S, STALE_AFTER_S, Holder, Lease
+from metagui.core.history._notebook import (
+    TAG_MAX_CHARS,
+    StudyFootprint,
+    artifact_folder,
+    check_tag,
+)
 from metagui.core.history._reader import Changes, HistoryReader, Watermark
 from metagui.core.history._rows import (
     DIRECTIONS,
@@ -38,6 +45,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "STALE_AFTER_S",
     "STUDY_STATUSES",
+    "TAG_MAX_CHARS",
     "TRIAL_STATES",
     "ArtifactRow",
     "BestSoFar",
@@ -49,12 +57,15 @@ __all__ = [
     "Holder",
     "Lease",
     "MetricRow",
+    "StudyFootprint",
     "StudyRow",
     "StudyStatus",
     "StudySummary",
     "TrialRow",
     "TrialState",
     "Watermark",
+    "artifact_folder",
+    "check_tag",
     "polylines",
     "step_metrics",
 ]

@@ -92,10 +92,11 @@ class HistoryReader(Closable):
 
     # -- studies -------------------------------------------------------------------------------
 
-    def studies(self) -> list[StudySummary]:
-        """Every study, oldest first, with its best value and trial counts."""
+    def studies(self, *, archived: bool = True) -> list[StudySummary]:
+        """Every study, oldest first, with its best value and trial counts; without the
+        archived ones if ``archived`` is False."""
         with self._snapshot():
-            return self._summaries("1", [])
+            return self._summaries("1" if archived else "s.archived = 0", [])
 
     def study(self, name_or_id: str | int) -> StudyRow | None:
         """The study with this name (str) or id (int), or None."""
@@ -123,13 +124,15 @@ class HistoryReader(Closable):
         learned from none, or a record that cannot be read."""
         column = "id" if isinstance(name_or_id, int) else "name"
         text = self._scalar(f"SELECT experience FROM studies WHERE {column} = ?", [name_or_id])
-        if text is None:
-            return None
-        try:
-            found = json.loads(text)
-        except ValueError:
-            return None
-        return found if isinstance(found, dict) else None
+        return _json_object(text)
+
+    def provenance(self, name_or_id: str | int) -> dict[str, Any] | None:
+        """Where the study with this name (str) or id (int) was made, as recorded when it
+        was created (see :mod:`metagui.core.provenance`), or None: no such study, one made
+        before metagui recorded it, or a record that cannot be read."""
+        column = "id" if isinstance(name_or_id, int) else "name"
+        text = self._scalar(f"SELECT provenance FROM studies WHERE {column} = ?", [name_or_id])
+        return _json_object(text)
 
     def artifacts(self, study_id: int) -> list[ArtifactRow]:
         """The files a study recorded, oldest first."""
@@ -336,7 +339,8 @@ class HistoryReader(Closable):
         rows = self._rows(
             "SELECT s.id, s.name, s.created, s.direction, s.strategy, s.status, s.seed, "
             "(SELECT CASE s.direction WHEN 'minimize' THEN MIN(t.value) ELSE MAX(t.value) END "
-            f"FROM trials t WHERE t.study_id = s.id AND {_COUNTING}), s.updated_seq "
+            f"FROM trials t WHERE t.study_id = s.id AND {_COUNTING}), s.updated_seq, s.tags, "
+            "s.archived "
             f"FROM studies s WHERE {where} ORDER BY s.created, s.id",
             params,
         )
@@ -350,6 +354,17 @@ class HistoryReader(Closable):
         ):
             counts[study_id][state] = n
         return StudySummary.from_rows(rows, counts)
+
+
+def _json_object(text: str | None) -> dict[str, Any] | None:
+    """A stored JSON object, or None where there is none or its text is not one."""
+    if text is None:
+        return None
+    try:
+        found = json.loads(text)
+    except ValueError:
+        return None
+    return found if isinstance(found, dict) else None
 
 
 def _fingerprint(text: str) -> Fingerprint | None:

@@ -31,6 +31,7 @@ __all__ = [
     "TrialRow",
     "TrialState",
     "columns_of",
+    "decode_tags",
 ]
 
 Direction = Literal["minimize", "maximize"]
@@ -66,6 +67,18 @@ class StoredRow:
         return [cls(*row) for row in rows]
 
 
+def decode_tags(text: str | None) -> tuple[str, ...]:
+    """Tags as stored (a JSON list, or NULL for none) as a tuple; a list damaged by hand
+    reads as its string items."""
+    if not text:
+        return ()
+    try:
+        found = json.loads(text)
+    except ValueError:
+        return ()
+    return tuple(item for item in found if isinstance(item, str)) if isinstance(found, list) else ()
+
+
 def columns_of(row_type: type[StoredRow], **stored_as: str) -> tuple[str, ...]:
     """The columns of ``row_type``'s fields, in order; ``stored_as`` renames a field's."""
     return tuple(stored_as.get(field.name, field.name) for field in fields(row_type))  # type: ignore[arg-type]
@@ -84,12 +97,27 @@ class StudyRow(StoredRow):
     status: StudyStatus
     seed: int | None
     updated_seq: int
+    notes: str | None = None
+    """The researcher's notes on the study (free text), or None."""
+    tags: tuple[str, ...] = ()
+    """The study's tags: short words (``baseline``, ``lr-sweep``), in the order given."""
+    archived: bool = False
+    """Hidden from the list of studies (``metagui history --all`` shows it)."""
 
     @property
     def spec(self) -> dict[str, Any]:
         """The experiment, decoded from ``spec_json``."""
         spec: dict[str, Any] = json.loads(self.spec_json)
         return spec
+
+    @classmethod
+    def from_rows(cls, rows: Iterable[RowValues]) -> list[Self]:
+        """Studies from rows of :attr:`COLUMNS`: ``tags`` decoded, ``archived`` from 0/1."""
+        # Positional, by slices: mypy cannot count starred arguments.
+        return [
+            cls(*row[:10], decode_tags(row[10]), bool(row[11]))  # type: ignore[call-arg]
+            for row in rows
+        ]
 
 
 StudyRow.COLUMNS = columns_of(StudyRow)
@@ -110,6 +138,9 @@ class StudySummary:
     best_value: float | None
     counts: dict[TrialState, int]
     updated_seq: int
+    tags: tuple[str, ...] = ()
+    archived: bool = False
+    """Hidden from the list of studies unless asked for (``metagui history --all``)."""
 
     @property
     def n_trials(self) -> int:
@@ -120,9 +151,13 @@ class StudySummary:
         cls, rows: Iterable[RowValues], counts: Mapping[int, dict[TrialState, int]]
     ) -> list[StudySummary]:
         """Summaries of rows of (id, name, created, direction, strategy, status, seed,
-        best_value, updated_seq), with each study's trial ``counts`` by study id."""
+        best_value, updated_seq, tags, archived), with each study's trial ``counts`` by
+        study id."""
         # Positional, by slices: mypy cannot count starred arguments.
-        return [cls(*row[:8], counts[row[0]], row[8]) for row in rows]  # type: ignore[call-arg]
+        return [
+            cls(*row[:8], counts[row[0]], row[8], decode_tags(row[9]), bool(row[10]))  # type: ignore[call-arg]
+            for row in rows
+        ]
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +188,10 @@ class TrialRow(StoredRow):
     seeded_from: str | None = None
     """For a trial whose settings came from the experience pool, the pool trial they came
     from (``"study-name #12"``); None for any other trial."""
+    notes: str | None = None
+    """The researcher's notes on the trial (free text), or None."""
+    tags: tuple[str, ...] = ()
+    """The trial's tags: short words, in the order given."""
 
     @property
     def duration(self) -> float | None:
@@ -164,11 +203,19 @@ class TrialRow(StoredRow):
     @classmethod
     def from_rows(cls, rows: Iterable[RowValues]) -> list[Self]:
         """Trials from rows of :attr:`COLUMNS`: ``params`` decoded from its JSON text,
-        ``excluded`` from 0/1."""
+        ``excluded`` from 0/1, ``tags`` from its JSON list (NULL, the common case, costs no
+        decoding)."""
         loads = json.loads
         # Positional, by slices: mypy cannot count starred arguments.
         return [
-            cls(*row[:4], loads(row[4]), *row[5:13], bool(row[13]), *row[14:])  # type: ignore[call-arg]
+            cls(  # type: ignore[call-arg]
+                *row[:4],
+                loads(row[4]),
+                *row[5:13],
+                bool(row[13]),
+                *row[14:20],
+                () if row[20] is None else decode_tags(row[20]),
+            )
             for row in rows
         ]
 

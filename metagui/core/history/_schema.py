@@ -49,7 +49,7 @@ __all__ = [
 ]
 
 APP = "metagui"
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 # How long a connection waits for a lock before giving up. Readers on a WAL database only ever
 # wait for the brief moments when the WAL index is rebuilt or reset; writers may wait for another
 # writer's transaction. Both are short in this program, so 5 s means "something is wrong".
@@ -206,6 +206,26 @@ def _migrate_4_to_5(db: sqlite_utils.Database) -> None:
     db.table("trials").add_column("seeded_from", str)
 
 
+def _migrate_5_to_6(db: sqlite_utils.Database) -> None:
+    """Version 6, the history as a lab notebook: ``notes`` (free text) and ``tags`` (a JSON
+    list of short words) on studies and trials, ``studies.archived`` (0/1: hidden from the
+    list of studies), and ``studies.provenance``, the JSON of where a study was made (versions,
+    devices, host, the experiment file and its git commit). All NULL, 0 or empty for older
+    studies: what was not recorded then is unknown."""
+    studies = db.table("studies")
+    studies.add_column("notes", str)
+    studies.add_column("tags", str)
+    studies.add_column("provenance", str)
+    # Plain DDL for the default and the CHECK, as in version 1's CREATE TABLE.
+    db.execute(
+        "ALTER TABLE studies ADD COLUMN archived INTEGER NOT NULL DEFAULT 0 "
+        "CHECK (archived IN (0, 1))"
+    )
+    trials = db.table("trials")
+    trials.add_column("notes", str)
+    trials.add_column("tags", str)
+
+
 # MIGRATIONS[v] takes a file from version v to v + 1; a new file is version 0. They all run in
 # one write transaction, so a migration must not need a PRAGMA that cannot change inside one
 # (foreign_keys, journal_mode): plain DDL such as ALTER TABLE ... ADD COLUMN is what fits.
@@ -215,6 +235,7 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _migrate_2_to_3,
     _migrate_3_to_4,
     _migrate_4_to_5,
+    _migrate_5_to_6,
 ]
 
 

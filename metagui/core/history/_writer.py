@@ -19,6 +19,7 @@ from metagui.core.closing import Closable
 from metagui.core.errors import MetaguiError
 from metagui.core.history._curves import Curve, CurveBuilder, store
 from metagui.core.history._lease import Holder, Lease
+from metagui.core.history._notebook import NotebookWriting
 from metagui.core.history._rows import (
     DIRECTIONS,
     FINISHED_STATES,
@@ -54,7 +55,7 @@ def step_metrics(report: StepReport) -> dict[str, float]:
     return values
 
 
-class HistoryWriter(Closable):
+class HistoryWriter(NotebookWriting, Closable):
     """Writes one history file; create it where the training runs (the worker).
 
     Every study and trial change is its own committed transaction, so a crash never loses a
@@ -67,7 +68,8 @@ class HistoryWriter(Closable):
     curve (:mod:`metagui.core.history._curves`) is kept up to date in the same transaction.
 
     Calls are serialised by a lock, so the writer may be made in one thread and used in another
-    (or, rarely, from two).
+    (or, rarely, from two). The notebook's methods (notes, tags, archiving, renaming and
+    deleting studies) come from :class:`NotebookWriting`.
     """
 
     def __init__(
@@ -98,16 +100,23 @@ class HistoryWriter(Closable):
         seed: int | None = None,
         *,
         fingerprint_json: str | None = None,
+        provenance_json: str | None = None,
     ) -> int:
         """Record a new study and return its id; a name already taken is refused.
         ``fingerprint_json``: its problem's fingerprint (``Fingerprint.to_json()`` of
-        :mod:`metagui.core.experience`), read back by :meth:`HistoryReader.fingerprint`."""
+        :mod:`metagui.core.experience`), read back by :meth:`HistoryReader.fingerprint`.
+        ``provenance_json``: where it is made (a JSON object, see
+        :mod:`metagui.core.provenance`), read back by :meth:`HistoryReader.provenance`."""
         _require_choice("direction", direction, DIRECTIONS)
         _json_text(name, "spec_json", spec_json)
         if fingerprint_json is not None and not isinstance(
             _json_text(name, "fingerprint_json", fingerprint_json), dict
         ):
             raise MetaguiError(f"study {name!r}: fingerprint_json is not a JSON object")
+        if provenance_json is not None and not isinstance(
+            _json_text(name, "provenance_json", provenance_json), dict
+        ):
+            raise MetaguiError(f"study {name!r}: provenance_json is not a JSON object")
         with self._transaction():
             if self._scalar("SELECT 1 FROM studies WHERE name = ?", [name]) is not None:
                 raise MetaguiError(f"{self.path}: a study named {name!r} already exists")
@@ -123,6 +132,8 @@ class HistoryWriter(Closable):
             }
             if fingerprint_json is not None:
                 row["fingerprint"] = fingerprint_json
+            if provenance_json is not None:
+                row["provenance"] = provenance_json
             return self._insert("studies", row)
 
     def set_study_experience(self, study_id: int, experience_json: str) -> None:
