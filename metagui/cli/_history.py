@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from metagui.cli._progress import fmt_value
 from metagui.core.paths import default_history_path
+from metagui.core.reports import format_value
 
 if TYPE_CHECKING:
     from metagui.core.history import (
@@ -169,7 +169,7 @@ def _summary_line(s: StudySummary) -> str:
     status = "archived" if s.archived else s.status
     tags = f"  [{', '.join(s.tags)}]" if s.tags else ""
     return (
-        f"{s.name:30s} {s.strategy:9s} {status:9s} {fmt_value(s.best_value):>10s}  "
+        f"{s.name:30s} {s.strategy:9s} {status:9s} {format_value(s.best_value):>10s}  "
         f"{counts or '-'}{tags}"
     )
 
@@ -230,7 +230,7 @@ def _trial_line(t: TrialRow, best: TrialRow | None, tags: str, width: int) -> st
     where = f"  on {on}" if on else ""
     column = f"  {tags:{width}s}" if width else ""
     return (
-        f"{mark}{t.number:4d} {t.state:8s} {fmt_value(t.value):>10s}{column}{note}  {params}"
+        f"{mark}{t.number:4d} {t.state:8s} {format_value(t.value):>10s}{column}{note}  {params}"
         f"{where}" + (f"  [{detail}]" if detail else "")
     )
 

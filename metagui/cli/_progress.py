@@ -10,39 +10,25 @@ time left, and while trials run, one line a minute with the step each has reache
 
 from __future__ import annotations
 
-import math
 import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Any
 
+from metagui.core.reports import format_clock, format_value
+
 if TYPE_CHECKING:
     from tqdm import tqdm
 
     from metagui.core.runner import StudyStarted, TrialEnded
 
-__all__ = ["LineProgress", "RunProgress", "TerminalProgress", "fmt_value", "open_progress"]
+__all__ = ["LineProgress", "RunProgress", "TerminalProgress", "open_progress"]
 
 REDRAW_S = 0.25  # a terminal's bars are redrawn at most this often
 TICK_REDRAW_S = 1.0  # and this often without news (the clocks go on during a meta-test)
 LINE_EVERY_S = 60.0  # the interval of the progress lines outside a terminal
 MAX_TRIAL_BARS = 8  # more running trials are counted in the study bar, not drawn
-
-
-def fmt_value(value: float | None) -> str:
-    """An objective value for a line: 4 significant digits, ``-`` for none or not finite."""
-    if value is None or not math.isfinite(value):
-        return "-"
-    return f"{value:.4g}"
-
-
-def fmt_duration(seconds: float) -> str:
-    """``m:ss`` or ``h:mm:ss``."""
-    seconds = max(0, round(seconds))
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
 @dataclass
@@ -71,9 +57,9 @@ class _Trial:
         if self.step >= self.total:
             text = f"meta-testing after {self.total} steps"
         else:
-            text = f"step {self.step}/{self.total}, loss {fmt_value(self.loss)}"
+            text = f"step {self.step}/{self.total}, loss {format_value(self.loss)}"
             if self.validation is not None:
-                text += f", val {fmt_value(self.validation)}"
+                text += f", val {format_value(self.validation)}"
         return text + host
 
 
@@ -157,8 +143,8 @@ class RunProgress:
     # -- figures -------------------------------------------------------------------------------
     def best(self) -> str:
         if self.best_number is None:
-            return "best -"
-        return f"best {fmt_value(self.best_value)} (trial {self.best_number})"
+            return f"best {format_value(None)}"
+        return f"best {format_value(self.best_value)} (trial {self.best_number})"
 
     def eta_s(self) -> float | None:
         """Seconds left: the budget of trials at the pace of this run so far (running trials
@@ -178,7 +164,7 @@ class RunProgress:
 
     def eta(self) -> str:
         left = self.eta_s()
-        return "ETA ?" if left is None else f"ETA {fmt_duration(left)}"
+        return "ETA ?" if left is None else f"ETA {format_clock(left)}"
 
     def trials_done(self) -> str:
         total = self.finished_before + self.done
@@ -189,7 +175,7 @@ class RunProgress:
         pruned."""
         detail = report.error or report.pruned_reason or ""
         return (
-            f"  trial {report.number:3d} {report.state:8s} value {fmt_value(report.value):>8s}"
+            f"  trial {report.number:3d} {report.state:8s} value {format_value(report.value):>8s}"
             f"  {report.duration_s:6.1f} s  {detail}"
         ).rstrip()
 
@@ -323,7 +309,7 @@ class LineProgress(RunProgress):
             trials = "; ".join(f"trial {t.number} {t.describe()}" for t in shown)
             if len(self.running) > len(shown):
                 trials += f"; {len(self.running) - len(shown)} more running"
-            elapsed = fmt_duration(self.clock() - self.started)
+            elapsed = format_clock(self.clock() - self.started)
             self._line(f"  [{elapsed}] {trials}  [{self._summary()}]")
 
     def _summary(self) -> str:

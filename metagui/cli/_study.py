@@ -12,8 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from metagui.cli._history import add_history_command
-from metagui.cli._progress import fmt_value, open_progress
+from metagui.cli._progress import open_progress
 from metagui.core.paths import default_history_path
+from metagui.core.reports import format_value
 
 __all__ = ["add_study_commands"]
 
@@ -106,7 +107,7 @@ def _run(args: argparse.Namespace) -> int:
     counts = ", ".join(f"{n} {s.lower()}" for s, n in ended.counts.items())
     print(
         f"study {ended.study!r} ended ({ended.reason}) after {time.monotonic() - started:.1f} s: "
-        f"{counts}; best value {fmt_value(ended.best_value)} (trial {ended.best_number})"
+        f"{counts}; best value {format_value(ended.best_value)} (trial {ended.best_number})"
     )
     print(
         f"export the best settings: metagui export --db {db} --study {ended.study} "

@@ -6,7 +6,15 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-__all__ = ["EvalResult", "StepReport", "Tick", "TrainingFinished", "format_rate"]
+__all__ = [
+    "EvalResult",
+    "StepReport",
+    "Tick",
+    "TrainingFinished",
+    "format_clock",
+    "format_rate",
+    "format_value",
+]
 
 
 @dataclass(frozen=True)
@@ -87,3 +95,22 @@ def format_rate(value: float) -> str:
         return "0"
     # 99.5 and above would read 1e+02 with two significant figures.
     return f"{value:,.0f}" if value >= 99.5 else f"{value:.2g}"
+
+
+def format_value(value: float | None, unknown: str = "–") -> str:
+    """An objective value as the CLI and the app show it: 4 significant digits; ``unknown``
+    for none or a value that is not finite."""
+    if value is None or not math.isfinite(value):
+        return unknown
+    return f"{value:.4g}"
+
+
+def format_clock(seconds: float | None, unknown: str = "–") -> str:
+    """A time span as a clock reads, for elapsed times and ETAs in the CLI and the app:
+    ``1:05`` or ``2:03:07``; ``unknown`` when it is not known."""
+    if seconds is None or not math.isfinite(seconds):
+        return unknown
+    total = max(0, round(seconds))
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"

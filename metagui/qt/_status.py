@@ -12,33 +12,15 @@ import time
 from PySide6.QtCore import QObject, QTimer, Slot
 from PySide6.QtWidgets import QLabel, QProgressBar, QStatusBar
 
-from metagui.core.reports import format_rate
+from metagui.core.reports import format_clock, format_rate, format_value
 from metagui.qt._run_controller import RunController, RunningTrial, RunProgress
 
 __all__ = [
     "RunStatus",
     "SmoothedEta",
-    "format_duration",
-    "format_value",
     "trials_text",
     "where_text",
 ]
-
-
-def format_duration(seconds: float | None) -> str:
-    """``1:05`` or ``2:03:07``; ``–`` when unknown."""
-    if seconds is None or not math.isfinite(seconds):
-        return "–"
-    total = round(seconds)
-    hours, rest = divmod(total, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
-
-
-def format_value(value: float | None) -> str:
-    if value is None or not math.isfinite(value):
-        return "–"
-    return f"{value:.4g}"
 
 
 class SmoothedEta:
@@ -220,10 +202,10 @@ class RunStatus(QObject):
         self.best.setText(
             f"Best {best} (#{p.best_number})" if p.best_number is not None else f"Best {best}"
         )
-        elapsed = format_duration(p.elapsed_s())
+        elapsed = format_clock(p.elapsed_s())
         now = time.monotonic()
         eta = self.eta.update(now, p.eta_s(now), paused=c.paused) if running else None
-        self.time.setText(f"{elapsed} · ETA {format_duration(eta)}" if running else elapsed)
+        self.time.setText(f"{elapsed} · ETA {format_clock(eta)}" if running else elapsed)
         rate = p.trials_per_hour()
         per_hour = "" if rate is None else f"{format_rate(rate)} trials/h"
         self.time.setToolTip(

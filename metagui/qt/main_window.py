@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
 )
 
 from metagui.core.errors import MetaguiError
+from metagui.core.reports import format_value
 from metagui.qt._actions import Actions, icon
 from metagui.qt._document import ExperimentDocument
 from metagui.qt._experiment_files import EXPERIMENT_FILTER, ExperimentFiles
@@ -36,7 +37,7 @@ from metagui.qt._history_model import HistoryModel
 from metagui.qt._pending_edit import finish_pending_edit
 from metagui.qt._run_controller import RunController
 from metagui.qt._settings import AppSettings, load_settings, save_settings
-from metagui.qt._status import RunStatus, format_value
+from metagui.qt._status import RunStatus
 from metagui.qt._trial_actions import TrialActions
 from metagui.qt._window_size import available_geometry, first_geometry, fits, setup_dock_width
 from metagui.qt.error_dialog import show_error
@@ -166,7 +167,7 @@ class MainWindow(QMainWindow):
         self.run.finished.connect(self._on_run_finished)
         self.model.error.connect(self._on_model_error)
         self.centre.currentChanged.connect(self._on_centre_tab)
-        self.commands.recent_menu.aboutToShow.connect(self.files.fill_recent_menu)
+        self.files.use_recent_menu(self.commands.recent_menu)
 
     # -- state for others ----------------------------------------------------------------------
     def is_running(self) -> bool:

@@ -103,7 +103,7 @@ def test_a_terminal_shows_the_running_trials_steps_and_the_best_so_far(tmp_path:
         assert steps, out
     assert any(re.search(r"step \d+/60, loss [\d.]+, val [\d.]+", r) for r in redraws), out
     # The study's bar: trials done, then the best so far and the time left once one ended.
-    assert any(re.search(r"trials: .*0/2 .*best -, ETA", r) for r in redraws), out
+    assert any(re.search(r"trials: .*0/2 .*best –, ETA", r) for r in redraws), out
     assert any(
         re.search(r"trials: .*1/2 .*best [\d.]+ \(trial 0\), ETA \d+:\d\d", r) for r in redraws
     ), out
@@ -169,7 +169,7 @@ def test_plain_lines_come_once_a_minute_and_once_per_trial() -> None:
         progress.handle(report)
     assert out.getvalue().splitlines() == [
         # Half of one trial of four in 61 s: 3.5 trials to go at that pace.
-        "  [1:01] trial 0 step 50/100, loss 0.5  [0/4 trials done, best -, ETA 7:07]",
+        "  [1:01] trial 0 step 50/100, loss 0.5  [0/4 trials done, best –, ETA 7:07]",
         "  trial   0 COMPLETE value     0.25    99.0 s  [1/4 trials done, best 0.25 (trial 0), "
         "ETA 5:00]",
     ]
