@@ -241,7 +241,7 @@ def test_ctrl_c_stops_cleanly_and_resume_continues(tmp_path: Path, stop: str) ->
     import sys
     import time
 
-    slow = {**TINY, "training": {**TINY["training"], "iterations": 400}, "budget": {"trials": 2}}
+    slow = {**TINY, "training": {**TINY["training"], "iterations": 90000}, "budget": {"trials": 2}}
     exp = tmp_path / "slow.yaml"
     exp.write_text(yaml.safe_dump(slow))
     db = tmp_path / "h.sqlite"
