@@ -142,7 +142,8 @@ def _freeze_outside(gui_thread: int, phase: str, _info: dict[str, int]) -> None:
 
 @contextmanager
 def worker_thread() -> Iterator[None]:
-    """Wrap the Python work of a worker thread (its ``run``): while any worker is inside,
+    """Wrap the Python work of a worker thread (every job of
+    :func:`metagui.qt._background.start_in` runs inside it): while any worker is inside,
     automatic collection is off and a started :class:`GuiThreadGarbageCollector` collects in
     the GUI thread instead (and turns it back on, at its next check after the last worker
     left). Without a started collector, or with automatic collection turned off by someone

@@ -1,10 +1,18 @@
-"""Drives a study in a worker thread: the core runner generator, stepped in a ``QThread``.
+"""Drives a study off the GUI thread: the core runner generator, stepped in a job of the app's
+one kind (:mod:`metagui.qt._background`) on the worker's own single-thread pool.
 
-Stop, pause and resume take effect at the generator's next yield (the engine yields at
-least every ~100 ms). Reports cross to the GUI thread through ``Signal(object)`` queued
-connections; ``Tick`` reports are not forwarded at all, so the GUI thread only sees what it
-draws. Every receiver of these signals must be a ``@Slot`` (PySide6 6.8+ requires it for
-cross-thread delivery).
+A study run is no request/response job (:class:`~metagui.qt._latest.LatestLoader`): it lasts
+minutes or hours, streams its reports, can be held and resumed, and must end by closing its
+generator. Those are this module's; the thread, its garbage-collection rule and the way reports
+reach the GUI thread are the same as every other background job's.
+
+Stop, pause and resume take effect at the generator's next yield (the engine yields at least
+every ~100 ms); a paused run blocks on an event at that yield, and a stopped or failed one is
+closed there (``GeneratorExit``: the runner records the running trial and closes the history)
+before ``finished``. Reports cross to the GUI thread as queued ``Signal(object)`` emits of the
+worker, which lives there; ``Tick`` reports are not forwarded at all, so the GUI thread only
+sees what it draws. Every receiver of these signals must be a ``@Slot`` (PySide6 6.8+ requires
+it for cross-thread delivery).
 """
 
 from __future__ import annotations
@@ -15,29 +23,20 @@ import weakref
 from collections.abc import Callable, Generator
 from typing import Any
 
-from PySide6.QtCore import QObject, QThread, Signal
+import shiboken6
+from PySide6.QtCore import QObject, Signal
 
 from metagui.core.reports import Tick
-from metagui.qt._gc import worker_thread
+from metagui.qt._background import single_thread_pool, start_in
 
 __all__ = ["StudyWorker", "running_workers"]
 
-_THREADS: weakref.WeakSet[QThread] = weakref.WeakSet()
+_WORKERS: weakref.WeakSet[StudyWorker] = weakref.WeakSet()
 
 
 def running_workers() -> int:
-    """How many study worker threads are running (tests check none is left behind)."""
-    return sum(1 for t in _THREADS if t.isRunning())
-
-
-class _Thread(QThread):
-    def __init__(self, worker: StudyWorker) -> None:
-        super().__init__()
-        self._worker = worker
-
-    def run(self) -> None:
-        with worker_thread():
-            self._worker._work()
+    """How many study workers are running (tests check none is left behind)."""
+    return sum(1 for w in list(_WORKERS) if shiboken6.isValid(w) and w.is_running())
 
 
 def _described(exc: Exception) -> tuple[str, str]:
@@ -53,11 +52,12 @@ def _described(exc: Exception) -> tuple[str, str]:
 
 
 class StudyWorker(QObject):
-    """Runs ``make_generator()`` (e.g. ``StudyRunner(...).run``) in its own thread.
+    """Runs ``make_generator()`` (e.g. ``StudyRunner(...).run``) in its own thread, once.
 
     Signals: ``report(object)`` for every non-tick report, ``failed(str, str)`` with the
     message and the details of an exception (see :func:`_described`), ``finished()`` when the
-    thread is done (normally, stopped or failed), ``paused_changed(bool)``."""
+    run is done (normally, stopped or failed; its generator closed), last;
+    ``paused_changed(bool)``."""
 
     report = Signal(object)
     failed = Signal(str, str)
@@ -74,13 +74,16 @@ class StudyWorker(QObject):
         self._stop = threading.Event()
         self._running = threading.Event()
         self._running.set()
-        self._thread = _Thread(self)
-        _THREADS.add(self._thread)
-        self._thread.finished.connect(self.finished)
+        self._pool = single_thread_pool(self)
+        self._started = False
 
     # -- control (GUI thread) ------------------------------------------------------------------
     def start(self) -> None:
-        self._thread.start()
+        if self._started:
+            raise RuntimeError("a study worker runs once")
+        self._started = True
+        _WORKERS.add(self)
+        start_in(self._pool, self._work)
 
     def pause(self) -> None:
         self._running.clear()
@@ -100,10 +103,11 @@ class StudyWorker(QObject):
         self._running.set()
 
     def is_running(self) -> bool:
-        return self._thread.isRunning()
+        return self._pool.activeThreadCount() > 0
 
     def wait(self, ms: int = 30_000) -> bool:
-        return self._thread.wait(ms)
+        """Block until the run's thread has ended (False if it did not within ``ms``)."""
+        return self._pool.waitForDone(ms)
 
     # -- the thread ----------------------------------------------------------------------------
     def _work(self) -> None:
@@ -130,3 +134,4 @@ class StudyWorker(QObject):
                     generator.close()
                 except Exception as exc:
                     self.failed.emit(*_described(exc))
+            self.finished.emit()

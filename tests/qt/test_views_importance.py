@@ -85,6 +85,17 @@ def test_importance_bars_appear_once_enough_trials_completed(
     assert not view.busy() and view.importances is again
 
 
+def test_closing_the_view_waits_for_its_evaluation_and_drops_it(
+    qtbot: QtBot, history: History, model: HistoryModel
+) -> None:
+    view = shown_importance(qtbot, model, history.study_id)
+    assert view.busy() and view.loader.busy  # the result has not reached the GUI thread
+    view.close()
+    assert view.loader.active_threads() == 0 and not view.loader.busy
+    qtbot.wait(50)  # a result already on its way is not shown
+    assert view.importances is None and view.showing_message()
+
+
 def test_importance_asks_for_more_completed_trials(
     qtbot: QtBot, tmp_path: Path, clock: Clock
 ) -> None:

@@ -3,7 +3,7 @@ a table.
 
 Building a preview may read a whole dataset (Omniglot, a folder of images) and imports torch,
 so :class:`PreviewLoader` runs it in its own single-thread ``QThreadPool``
-(:class:`~metagui.qt.panels._latest.LatestLoader`): the newest request wins (a queued older
+(:class:`~metagui.qt._latest.LatestLoader`): the newest request wins (a queued older
 one is dropped, a running one finishes and its result is ignored), and
 :meth:`PreviewLoader.shutdown` waits for the thread so none outlives the panel.
 """
@@ -15,7 +15,7 @@ from typing import Any
 from PySide6.QtCore import QObject
 
 from metagui.core.tasksets import EpisodePreview
-from metagui.qt.panels._latest import LatestLoader
+from metagui.qt._latest import LatestLoader
 
 __all__ = ["PreviewLoader"]
 

@@ -6,7 +6,7 @@ With ``auto`` the panel lists the studies of the history ranked by similarity, e
 best value and how it is similar; unticking one excludes it (``experience.exclude``), those
 that cannot be learned from are greyed with the reason. Ranking fingerprints the experiment
 (which may hash its data files), so it runs off the GUI thread through a
-:class:`~metagui.qt.panels._latest.LatestLoader`, debounced, and only again when what the
+:class:`~metagui.qt._latest.LatestLoader`, debounced, and only again when what the
 fingerprint is made of or the history changed.
 """
 
@@ -34,6 +34,7 @@ from PySide6.QtWidgets import (
 
 from metagui.core.experiment import ExperienceSpec
 from metagui.qt._document import ExperimentDocument
+from metagui.qt._latest import LatestLoader
 from metagui.qt.panels._experience_rows import (
     PoolRow,
     Ranking,
@@ -43,7 +44,6 @@ from metagui.qt.panels._experience_rows import (
     rank_history,
 )
 from metagui.qt.panels._form import ModelForm
-from metagui.qt.panels._latest import LatestLoader
 
 __all__ = ["ExperiencePoolList", "WarmStartEditor", "WarmStartList"]
 

@@ -1,23 +1,28 @@
 """Parameter importance from Optuna's evaluator, over the completed trials, as horizontal bars.
 
-The evaluation can take a second, so it runs in a background thread, only when the set of
-completed trials changed, and at most every few seconds."""
+The evaluation can take a second, so it runs off the GUI thread through a
+:class:`~metagui.qt._latest.LatestLoader` (the app's one way, :mod:`metagui.qt._background`),
+only when the set of completed trials changed, one at a time and at most every few seconds: a
+study that completes trials faster than they are evaluated shows each result as it comes (never
+over another study), and the next evaluation takes the newest trials. The loader is the view's
+child and is waited for when its window closes, so no evaluation outlives the view."""
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 import warnings
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 import pyqtgraph as pg
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QCoreApplication, QEvent, QObject, Qt, QTimer, Slot
+from PySide6.QtGui import QCloseEvent, QShowEvent
 from PySide6.QtWidgets import QLabel, QStackedWidget, QVBoxLayout, QWidget
 
-from metagui.qt._gc import worker_thread
 from metagui.qt._history_model import HistoryModel, StudyData
+from metagui.qt._latest import LatestLoader
 from metagui.qt.views._common import (
     STATE_COLORS,
     LiveView,
@@ -29,16 +34,6 @@ from metagui.qt.views._common import (
 )
 
 __all__ = ["ImportancePlot", "Importances", "compute_importances"]
-
-_EXECUTOR: ThreadPoolExecutor | None = None
-
-
-def _executor() -> ThreadPoolExecutor:
-    # One shared worker: evaluations are rare and short, and never need to run side by side.
-    global _EXECUTOR
-    if _EXECUTOR is None:
-        _EXECUTOR = ThreadPoolExecutor(max_workers=1, thread_name_prefix="metagui-importance")
-    return _EXECUTOR
 
 
 @dataclass(frozen=True)
@@ -91,15 +86,6 @@ def compute_importances(
     return Importances(dict(values), "PED-ANOVA", len(study.trials), notes)
 
 
-def _in_worker(
-    entries: list[dict[str, Any]], trials: list[tuple[dict[str, Any], float]], maximize: bool
-) -> Importances:
-    """:func:`compute_importances` as the executor's thread runs it (garbage collection is
-    left to the GUI thread meanwhile)."""
-    with worker_thread():
-        return compute_importances(entries, trials, maximize)
-
-
 def _study_of(key: object) -> object:
     return key[0] if isinstance(key, tuple) else None
 
@@ -117,9 +103,17 @@ class ImportancePlot(LiveView):
         self.importances: Importances | None = None
         self._shown_key: object = None
         self._wanted: tuple[object, tuple[Any, ...]] | None = None
-        self._job: Future[Importances] | None = None
-        self._job_key: object = None
+        self._job_key: object = None  # the trials being evaluated now, or None
         self._last_start = -math.inf
+        self.loader = LatestLoader(0, self)
+        self.loader.ready.connect(self._on_evaluated)
+        self.loader.failed.connect(self._on_failed)
+        self._due = QTimer(self)  # the next evaluation, once min_interval_s has passed
+        self._due.setSingleShot(True)
+        self._due.timeout.connect(self._start_if_due)
+        app = QCoreApplication.instance()
+        if app is not None:
+            app.aboutToQuit.connect(self.shutdown)
 
         palette = self.palette()
         self.plot_widget = pg.PlotWidget(
@@ -162,12 +156,45 @@ class ImportancePlot(LiveView):
 
     def busy(self) -> bool:
         """Whether an evaluation is running or waiting for its turn."""
-        return self._job is not None or (
+        return self._job_key is not None or (
             self._wanted is not None and self._wanted[0] != self._shown_key
         )
 
+    # -- lifetime -------------------------------------------------------------------------------
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        self._watch_window()
+        self._start_if_due()  # what a shutdown left wanted
+
+    def _watch_window(self) -> None:
+        window = self.window()
+        if window is not self:
+            # Inside a window this view gets no close event of its own: watch the window's
+            # (Qt installs a filter once; no reference to the window is kept), so that no
+            # evaluation outlives it.
+            window.installEventFilter(self)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.Close and watched is self.window():
+            self.shutdown()
+        return super().eventFilter(watched, event)
+
+    @Slot()
+    def shutdown(self) -> None:
+        """Stop evaluating and wait for an evaluation in progress (before the window goes); a
+        later show evaluates what is still wanted."""
+        self._due.stop()
+        self.loader.shutdown()
+        self._job_key = None
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self.shutdown()
+        super().closeEvent(event)
+
     # -- drawing --------------------------------------------------------------------------------
     def _study_changed(self) -> None:
+        self.loader.cancel()  # an evaluation of the other study is of no use now
+        self._job_key = None
         self._shown_key = None
         self._wanted = None
         self.importances = None
@@ -197,37 +224,43 @@ class ImportancePlot(LiveView):
             )
         self._start_if_due()
 
-    def _on_timer(self) -> None:
-        super()._on_timer()
-        self._collect()
-
+    @Slot()
     def _start_if_due(self) -> None:
-        if self._job is not None or self._wanted is None:
+        if self._job_key is not None or self._wanted is None:
             return
         key, args = self._wanted
-        if key == self._shown_key or time.monotonic() - self._last_start < self.min_interval_s:
+        if key == self._shown_key:
+            return
+        wait_s = self._last_start + self.min_interval_s - time.monotonic()
+        if wait_s > 0:
+            self._due.start(math.ceil(wait_s * 1000))
             return
         self._last_start = time.monotonic()
         self._job_key = key
-        self._job = _executor().submit(_in_worker, *args)
+        self._watch_window()  # drawn before it was ever shown (an export)
+        self.loader.submit(functools.partial(compute_importances, *args), now=True)
 
-    def _collect(self) -> None:
-        """Show a finished evaluation (polled from the redraw timer: no cross-thread signal
-        has to outlive this widget), then start the next one if the trials changed since."""
-        job = self._job
-        if job is not None and job.done():
-            self._job = None
-            key, self._job_key = self._job_key, None
-            # Shown even if the trials changed meanwhile (the next evaluation follows), but
-            # never over another study.
-            if self._wanted is not None and _study_of(self._wanted[0]) == _study_of(key):
-                self._shown_key = key
-                try:
-                    self._show(job.result())
-                except Exception as exc:  # shown, not raised: the study itself is fine
-                    self.importances = None
-                    self._show_message(f"Parameter importance could not be computed: {exc}")
+    @Slot(object)
+    def _on_evaluated(self, result: Importances) -> None:
+        if self._finished_shown():
+            self._show(result)
         self._start_if_due()
+
+    @Slot(str)
+    def _on_failed(self, message: str) -> None:
+        if self._finished_shown():  # shown, not raised: the study itself is fine
+            self.importances = None
+            self._show_message(f"Parameter importance could not be computed: {message}")
+        self._start_if_due()
+
+    def _finished_shown(self) -> bool:
+        """The running evaluation has ended: whether to show its outcome. Shown even if the
+        trials changed meanwhile (the next evaluation follows), but never over another study."""
+        key, self._job_key = self._job_key, None
+        if self._wanted is None or _study_of(self._wanted[0]) != _study_of(key):
+            return False
+        self._shown_key = key
+        return True
 
     def _show_message(self, text: str) -> None:
         self.message_label.setText(text)

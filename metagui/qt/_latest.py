@@ -1,21 +1,24 @@
-"""Work for a panel done off the GUI thread, debounced, newest request wins.
+"""Request/response work off the GUI thread, debounced, newest request wins.
 
-A panel asks for something that may take a while (a task-set preview reads a whole dataset;
-ranking the studies of a history fingerprints the experiment, which may hash its data files)
-each time the user edits. :class:`LatestLoader` runs the work in its own single-thread
-``QThreadPool``: the newest request wins (a queued older one is dropped, a running one
-finishes and its result is ignored), and :meth:`LatestLoader.shutdown` waits for the thread
-so none outlives the panel.
+An owner asks for something that may take a while each time the user edits or the data
+changes: a task-set preview reads a whole dataset, ranking the studies of a history
+fingerprints the experiment (which may hash its data files), parameter importance fits a model
+over the completed trials. :class:`LatestLoader` runs the work the app's one way
+(:mod:`metagui.qt._background`): on its own single-thread pool, the outcome carried to the GUI
+thread by a sink's queued signal. The newest request wins (a queued older one is dropped, a
+running one finishes and its result is ignored), and :meth:`LatestLoader.shutdown` waits for
+the thread so none outlives the owner.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
-from PySide6.QtCore import QObject, QRunnable, QThreadPool, QTimer, Signal, Slot
+from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
 from metagui.core.errors import MetaguiError
-from metagui.qt._gc import worker_thread
+from metagui.qt._background import single_thread_pool, start_in
 
 __all__ = ["LatestLoader"]
 
@@ -27,30 +30,22 @@ class _Sink(QObject):
     failed = Signal(int, str)
 
 
-class _Job(QRunnable):
-    def __init__(self, generation: int, work: Callable[[], object], sink: _Sink) -> None:
-        super().__init__()
-        self._generation, self._work, self._sink = generation, work, sink
-
-    def run(self) -> None:
-        with worker_thread():
-            self._run()
-
-    def _run(self) -> None:
-        outcome: tuple[bool, object]
-        try:
-            outcome = (True, self._work())
-        except MetaguiError as exc:  # a message written for the user (names field or file)
-            outcome = (False, str(exc))
-        except Exception as exc:  # any other failure still belongs where the result goes
-            outcome = (False, f"{type(exc).__name__}: {exc}")
-        try:
-            if outcome[0]:
-                self._sink.done.emit(self._generation, outcome[1])
-            else:
-                self._sink.failed.emit(self._generation, str(outcome[1]))
-        except RuntimeError:  # the panel is gone: nobody is waiting for this result
-            pass
+def _call(generation: int, work: Callable[[], object], sink: _Sink) -> None:
+    """In the pool's thread: ``work()``, its outcome emitted through ``sink``."""
+    outcome: tuple[bool, object]
+    try:
+        outcome = (True, work())
+    except MetaguiError as exc:  # a message written for the user (names field or file)
+        outcome = (False, str(exc))
+    except Exception as exc:  # any other failure still belongs where the result goes
+        outcome = (False, f"{type(exc).__name__}: {exc}")
+    try:
+        if outcome[0]:
+            sink.done.emit(generation, outcome[1])
+        else:
+            sink.failed.emit(generation, str(outcome[1]))
+    except RuntimeError:  # the owner is gone: nobody is waiting for this result
+        pass
 
 
 class LatestLoader(QObject):
@@ -66,8 +61,7 @@ class LatestLoader(QObject):
         super().__init__(parent)
         # Created before the sink, so that on destruction the pool (whose destructor waits
         # for its thread) goes first and no job can emit through a deleted sink.
-        self._pool = QThreadPool(self)
-        self._pool.setMaxThreadCount(1)
+        self._pool = single_thread_pool(self)
         self._sink = _Sink(self)
         self._sink.done.connect(self._on_done)
         self._sink.failed.connect(self._on_failed)
@@ -121,7 +115,7 @@ class LatestLoader(QObject):
         self._generation += 1
         self._running = self._generation
         self._pool.clear()  # a job still queued is stale now
-        self._pool.start(_Job(self._generation, work, self._sink))
+        start_in(self._pool, functools.partial(_call, self._generation, work, self._sink))
         self.started.emit()
 
     @Slot(int, object)
