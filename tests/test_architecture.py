@@ -1,7 +1,9 @@
-"""The core must never import Qt: checked in a fresh interpreter and with import-linter."""
+"""Import rules: the core never imports Qt (a fresh interpreter and import-linter check it), and
+the main window's helpers never import the window."""
 
 from __future__ import annotations
 
+import ast
 import pkgutil
 import shutil
 import subprocess
@@ -42,3 +44,39 @@ def test_import_linter_contract_holds() -> None:
     result = subprocess.run([lint], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "KEPT" in result.stdout
+
+
+# The window's helpers depend on the narrow protocols in their own modules, never on the window:
+# the window imports them, so an import back (even under TYPE_CHECKING) would close a circle.
+WINDOW_MODULE = "metagui.qt.main_window"
+WINDOW_HELPERS = ("_actions", "_experiment_files", "_trial_actions")
+
+
+def _imported_modules(source: str, package: str) -> set[str]:
+    """Every module ``source`` imports, anywhere in it (``if TYPE_CHECKING:`` blocks and
+    function bodies too); ``from a import b`` counts as both ``a`` and ``a.b``."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = package.split(".")
+            base = base[: len(base) - node.level + 1] if node.level else []
+            module = ".".join([*base, *([node.module] if node.module else [])])
+            found.add(module)
+            found.update(f"{module}.{alias.name}" for alias in node.names)
+    return found
+
+
+def test_the_import_finder_sees_type_checking_and_relative_imports() -> None:
+    hidden = "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from .main_window import X\n"
+    assert WINDOW_MODULE in _imported_modules(hidden, "metagui.qt")
+    assert WINDOW_MODULE in _imported_modules("from metagui.qt import main_window", "metagui.qt")
+    assert WINDOW_MODULE not in _imported_modules("import metagui.qt._document", "metagui.qt")
+
+
+def test_window_helpers_do_not_import_the_window() -> None:
+    for name in WINDOW_HELPERS:
+        path = ROOT / "metagui" / "qt" / f"{name}.py"
+        imported = _imported_modules(path.read_text(encoding="utf-8"), "metagui.qt")
+        assert WINDOW_MODULE not in imported, f"{path.name} imports the main window"

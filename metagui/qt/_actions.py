@@ -1,18 +1,37 @@
-"""The main window's actions, menus and toolbar (what they do lives in the window)."""
+"""The main window's actions, menus and toolbar, declared as data.
+
+Each action is one :class:`ActionInfo` in :data:`ACTIONS` (its text, shortcut, icon, tip, what
+it triggers on the window and when it is enabled); :data:`MENUS` and :data:`TOOLBAR` say where
+they go. :class:`Actions` builds the QActions from these tables. What an action does lives in
+the window, reached through the narrow :class:`ActionsWindow` protocol.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from PySide6.QtGui import QAction, QIcon, QKeySequence
-from PySide6.QtWidgets import QMenu, QToolBar
+from PySide6.QtWidgets import QDockWidget, QMenu, QMenuBar, QToolBar, QWidget
 
 from metagui._resources import resources_dir
 
 if TYPE_CHECKING:
-    from metagui.qt.main_window import MainWindow
+    from metagui.qt._document import ExperimentDocument
+    from metagui.qt._experiment_files import ExperimentFiles
 
-__all__ = ["Actions", "icon"]
+__all__ = [
+    "ACTIONS",
+    "MENUS",
+    "SEPARATOR",
+    "TOOLBAR",
+    "ActionInfo",
+    "Actions",
+    "ActionsWindow",
+    "RunState",
+    "icon",
+]
 
 
 def icon(name: str) -> QIcon:
@@ -21,135 +40,254 @@ def icon(name: str) -> QIcon:
     return QIcon(str(path)) if path.is_file() else QIcon()
 
 
+class ActionsWindow(Protocol):
+    """What the actions, menus and toolbar use of the window."""
+
+    @property
+    def doc(self) -> ExperimentDocument:
+        """The experiment (its undo stack makes Undo and Redo)."""
+        ...
+
+    @property
+    def files(self) -> ExperimentFiles: ...
+
+    @property
+    def setup_dock(self) -> QDockWidget: ...
+
+    @property
+    def toolbar(self) -> QToolBar: ...
+
+    def open_history_dialog(self) -> None: ...
+
+    def export_dialog(self) -> None: ...
+
+    def start_run(self) -> None: ...
+
+    def toggle_pause(self) -> None: ...
+
+    def stop_run(self) -> None: ...
+
+    def prune_trial(self) -> None: ...
+
+    def choose_run_database(self) -> None: ...
+
+    def about(self) -> None: ...
+
+    def close(self) -> bool: ...
+
+    def menuBar(self) -> QMenuBar: ...
+
+    def window(self) -> QWidget:
+        """The top-level widget: the parent of the actions and of the toolbar."""
+        ...
+
+
+@dataclass(frozen=True)
+class RunState:
+    """What the actions' enabled state depends on."""
+
+    running: bool
+    paused: bool
+    valid: bool
+    can_prune: bool
+
+
+Shortcut = QKeySequence.StandardKey | str
+WindowSlot = Callable[[], object]
+
+
+@dataclass(frozen=True)
+class ActionInfo:
+    """One action of the window, as data.
+
+    ``key`` is its attribute on :class:`Actions`; ``trigger`` picks the window's slot that the
+    action calls, unless ``undo_stack`` says that the document's undo stack makes the action
+    (its text then names the edit to undo or redo, and it is enabled while there is one).
+    ``enabled_when`` is the rule :meth:`Actions.set_running` applies (None: always enabled);
+    ``paused_text`` and ``paused_icon`` replace the text and the icon while a run is paused.
+    """
+
+    key: str
+    text: str
+    trigger: Callable[[ActionsWindow], WindowSlot] | None = None
+    shortcut: Shortcut | None = None
+    icon: str | None = None
+    tip: str = ""
+    checkable: bool = False
+    undo_stack: Literal["undo", "redo"] | None = None
+    enabled_when: Callable[[RunState], bool] | None = None
+    paused_text: str | None = None
+    paused_icon: str | None = None
+
+    def __post_init__(self) -> None:
+        if (self.trigger is None) == (self.undo_stack is None):
+            raise ValueError(f"action {self.key!r}: give exactly one of trigger and undo_stack")
+
+
+Key = QKeySequence.StandardKey
+
+# fmt: off
+ACTIONS: tuple[ActionInfo, ...] = (
+    ActionInfo("new", "&New", lambda w: w.files.new,
+               shortcut=Key.New, icon="new", tip="Start a new experiment"),
+    ActionInfo("open", "&Open…", lambda w: w.files.open_dialog,
+               shortcut=Key.Open, icon="open", tip="Open an experiment file"),
+    ActionInfo("save", "&Save", lambda w: w.files.save,
+               shortcut=Key.Save, icon="save", tip="Save the experiment"),
+    ActionInfo("save_as", "Save &As…", lambda w: w.files.save_as,
+               shortcut=Key.SaveAs, tip="Save under a new name"),
+    ActionInfo("open_history", "Open &History Database…", lambda w: w.open_history_dialog,
+               shortcut="Ctrl+H", icon="history",
+               tip="Open a history database (a live one too) in the History tab"),
+    ActionInfo("export", "&Export…", lambda w: w.export_dialog,
+               shortcut="Ctrl+E", icon="export",
+               tip="Export the best (or selected) trial's settings, the model or the plots"),
+    ActionInfo("quit", "&Quit", lambda w: w.close, shortcut=Key.Quit),
+    ActionInfo("undo", "&Undo", undo_stack="undo", shortcut=Key.Undo, icon="undo"),
+    ActionInfo("redo", "&Redo", undo_stack="redo", shortcut=Key.Redo, icon="redo"),
+    ActionInfo("run", "&Run", lambda w: w.start_run,
+               shortcut="F5", icon="run", tip="Run the study of this experiment",
+               enabled_when=lambda s: s.valid and not s.running),
+    ActionInfo("pause", "&Pause", lambda w: w.toggle_pause,
+               shortcut="F6", icon="pause",
+               tip="Pause the run (Resume goes on); a parallel run starts no new trial and "
+                   "lets the running ones finish",
+               enabled_when=lambda s: s.running, paused_text="&Resume", paused_icon="run"),
+    ActionInfo("stop", "S&top", lambda w: w.stop_run,
+               shortcut="Shift+F5", icon="stop",
+               tip="Stop the run (the running trials are kept as interrupted)",
+               enabled_when=lambda s: s.running),
+    ActionInfo("prune", "Prune &Trial", lambda w: w.prune_trial,
+               shortcut="Ctrl+K", icon="prune",
+               tip="End the selected running trial now as pruned (none selected: every "
+                   "running trial); the study goes on",
+               enabled_when=lambda s: s.can_prune),
+    ActionInfo("choose_db", "Run &Database…", lambda w: w.choose_run_database,
+               tip="Where runs are recorded", enabled_when=lambda s: not s.running),
+    ActionInfo("about", "&About metagui", lambda w: w.about),
+)
+
+SEPARATOR = "-"
+
+# Entries are action keys, SEPARATOR, "recent" (the Open Recent menu) and the view toggles
+# "setup_dock" and "toolbar".
+MENUS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("&File", ("new", "open", "recent", "save", "save_as", SEPARATOR,
+               "open_history", "export", SEPARATOR,
+               "quit")),
+    ("&Edit", ("undo", "redo")),
+    ("&Run", ("run", "pause", "stop", "prune", SEPARATOR, "choose_db")),
+    ("&View", ("setup_dock", "toolbar")),
+    ("&Help", ("about",)),
+)
+
+TOOLBAR: tuple[str, ...] = (
+    "new", "open", "save", SEPARATOR,
+    "undo", "redo", SEPARATOR,
+    "run", "pause", "stop", "prune", SEPARATOR,
+    "export", "open_history",
+)
+# fmt: on
+
+
 class Actions:
-    """Every QAction of the window, built once and wired to the window's methods."""
+    """Every QAction of the window, built once from :data:`ACTIONS` and wired to the
+    window's slots."""
 
-    def __init__(self, window: MainWindow) -> None:
-        w = window
-        doc = w.doc
+    # One attribute per entry of ACTIONS (tests/qt/test_actions.py keeps the two in step).
+    new: QAction
+    open: QAction
+    save: QAction
+    save_as: QAction
+    open_history: QAction
+    export: QAction
+    quit: QAction
+    undo: QAction
+    redo: QAction
+    run: QAction
+    pause: QAction
+    stop: QAction
+    prune: QAction
+    choose_db: QAction
+    about: QAction
 
-        def action(
-            text: str,
-            slot: object,
-            shortcut: QKeySequence | QKeySequence.StandardKey | str | None = None,
-            icon_name: str | None = None,
-            tip: str = "",
-        ) -> QAction:
-            act = QAction(text, w)
-            if icon_name:
-                act.setIcon(icon(icon_name))
-            if shortcut is not None:
-                act.setShortcut(shortcut)
-            if tip:
-                act.setStatusTip(tip)
-                act.setToolTip(tip)
-            act.triggered.connect(slot)
-            return act
-
-        Key = QKeySequence.StandardKey
-        files = w.files
-        self.new = action("&New", files.new, Key.New, "new", "Start a new experiment")
-        self.open = action("&Open…", files.open_dialog, Key.Open, "open", "Open an experiment file")
-        self.save = action("&Save", files.save, Key.Save, "save", "Save the experiment")
-        self.save_as = action("Save &As…", files.save_as, Key.SaveAs, None, "Save under a new name")
-        self.open_history = action(
-            "Open &History Database…",
-            w.open_history_dialog,
-            "Ctrl+H",
-            "history",
-            "Open a history database (a live one too) in the History tab",
-        )
-        self.export = action(
-            "&Export…",
-            w.export_dialog,
-            "Ctrl+E",
-            "export",
-            "Export the best (or selected) trial's settings, the model or the plots",
-        )
-        self.quit = action("&Quit", w.close, Key.Quit)
-
-        self.undo = doc.undo_stack.createUndoAction(w, "&Undo")
-        self.undo.setShortcut(Key.Undo)
-        self.undo.setIcon(icon("undo"))
-        self.redo = doc.undo_stack.createRedoAction(w, "&Redo")
-        self.redo.setShortcut(Key.Redo)
-        self.redo.setIcon(icon("redo"))
-
-        self.run = action("&Run", w.start_run, "F5", "run", "Run the study of this experiment")
-        self.pause = action(
-            "&Pause",
-            w.toggle_pause,
-            "F6",
-            "pause",
-            "Pause the run (Resume goes on); a parallel run starts no new trial and lets the "
-            "running ones finish",
-        )
-        self.stop = action(
-            "S&top",
-            w.stop_run,
-            "Shift+F5",
-            "stop",
-            "Stop the run (the running trials are kept as interrupted)",
-        )
-        self.prune = action(
-            "Prune &Trial",
-            w.prune_trial,
-            "Ctrl+K",
-            "prune",
-            "End the selected running trial now as pruned (none selected: every running "
-            "trial); the study goes on",
-        )
-        self.choose_db = action(
-            "Run &Database…", w.choose_run_database, None, None, "Where runs are recorded"
-        )
-        self.about = action("&About metagui", w.about)
-
-        self.recent_menu = QMenu("Open &Recent", w)
+    def __init__(self, window: ActionsWindow) -> None:
+        self._by_key: dict[str, QAction] = {}
+        for info in ACTIONS:
+            action = _make_action(info, window)
+            setattr(self, info.key, action)
+            self._by_key[info.key] = action
+        self.recent_menu = QMenu("Open &Recent", window.window())
         self.recent_menu.setObjectName("recentMenu")
+
+    def __getitem__(self, key: str) -> QAction:
+        """The action of ``ACTIONS`` entry ``key``."""
+        return self._by_key[key]
 
     def set_running(
         self, running: bool, paused: bool, valid: bool, can_prune: bool | None = None
     ) -> None:
         """Enable what makes sense now (``can_prune`` None: while running and not paused)."""
-        self.run.setEnabled(valid and not running)
-        self.pause.setEnabled(running)
-        self.pause.setText("&Resume" if paused else "&Pause")
-        self.pause.setIcon(icon("run" if paused else "pause"))
-        self.stop.setEnabled(running)
-        self.prune.setEnabled(running and not paused if can_prune is None else can_prune)
-        self.choose_db.setEnabled(not running)
+        prunable = running and not paused if can_prune is None else can_prune
+        state = RunState(running=running, paused=paused, valid=valid, can_prune=prunable)
+        for info in ACTIONS:
+            action = self._by_key[info.key]
+            if info.enabled_when is not None:
+                action.setEnabled(info.enabled_when(state))
+            if info.paused_text is not None:
+                action.setText(info.paused_text if paused else info.text)
+            if info.paused_icon is not None:
+                action.setIcon(icon(info.paused_icon if paused else info.icon or ""))
 
-    def build_menus(self, window: MainWindow) -> None:
+    def build_menus(self, window: ActionsWindow) -> None:
+        """Fill the window's menu bar as :data:`MENUS` says."""
+        entries: dict[str, QAction | QMenu] = {
+            **self._by_key,
+            "recent": self.recent_menu,
+            "setup_dock": window.setup_dock.toggleViewAction(),
+            "toolbar": window.toolbar.toggleViewAction(),
+        }
         bar = window.menuBar()
-        file = bar.addMenu("&File")
-        file.addActions([self.new, self.open])
-        file.addMenu(self.recent_menu)
-        file.addActions([self.save, self.save_as])
-        file.addSeparator()
-        file.addActions([self.open_history, self.export])
-        file.addSeparator()
-        file.addAction(self.quit)
-        edit = bar.addMenu("&Edit")
-        edit.addActions([self.undo, self.redo])
-        run = bar.addMenu("&Run")
-        run.addActions([self.run, self.pause, self.stop, self.prune])
-        run.addSeparator()
-        run.addAction(self.choose_db)
-        view = bar.addMenu("&View")
-        view.addAction(window.setup_dock.toggleViewAction())
-        view.addAction(window.toolbar.toggleViewAction())
-        help_menu = bar.addMenu("&Help")
-        help_menu.addAction(self.about)
+        for title, keys in MENUS:
+            menu = bar.addMenu(title)
+            for key in keys:
+                entry = None if key == SEPARATOR else entries[key]
+                if entry is None:
+                    menu.addSeparator()
+                elif isinstance(entry, QMenu):
+                    menu.addMenu(entry)
+                else:
+                    menu.addAction(entry)
 
-    def build_toolbar(self, window: MainWindow) -> QToolBar:
-        bar = QToolBar("Main toolbar", window)
+    def build_toolbar(self, window: ActionsWindow) -> QToolBar:
+        """The main toolbar as :data:`TOOLBAR` says (the window adds it)."""
+        bar = QToolBar("Main toolbar", window.window())
         bar.setObjectName("mainToolbar")
         bar.setMovable(False)
-        bar.addActions([self.new, self.open, self.save])
-        bar.addSeparator()
-        bar.addActions([self.undo, self.redo])
-        bar.addSeparator()
-        bar.addActions([self.run, self.pause, self.stop, self.prune])
-        bar.addSeparator()
-        bar.addActions([self.export, self.open_history])
+        for key in TOOLBAR:
+            if key == SEPARATOR:
+                bar.addSeparator()
+            else:
+                bar.addAction(self._by_key[key])
         return bar
+
+
+def _make_action(info: ActionInfo, window: ActionsWindow) -> QAction:
+    parent = window.window()
+    if info.undo_stack == "undo":
+        action = window.doc.undo_stack.createUndoAction(parent, info.text)
+    elif info.undo_stack == "redo":
+        action = window.doc.undo_stack.createRedoAction(parent, info.text)
+    else:
+        action = QAction(info.text, parent)
+    if info.icon:
+        action.setIcon(icon(info.icon))
+    if info.shortcut is not None:
+        action.setShortcut(info.shortcut)
+    if info.tip:
+        action.setStatusTip(info.tip)
+        action.setToolTip(info.tip)
+    action.setCheckable(info.checkable)
+    if info.trigger is not None:
+        action.triggered.connect(info.trigger(window))
+    return action

@@ -9,28 +9,47 @@ to the front of the recent files and becomes the experiment the app reopens next
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from PySide6.QtCore import QObject, Slot
-from PySide6.QtWidgets import QFileDialog, QMessageBox
+from PySide6.QtWidgets import QFileDialog, QMenu, QMessageBox, QStatusBar, QWidget
 
 from metagui.core.errors import MetaguiError
 from metagui.qt._pending_edit import finish_pending_edit
 from metagui.qt._settings import start_folder
 
 if TYPE_CHECKING:
-    from metagui.qt.main_window import MainWindow
+    from metagui.qt._document import ExperimentDocument
+    from metagui.qt._settings import AppSettings
 
-__all__ = ["EXPERIMENT_FILTER", "ExperimentFiles"]
+__all__ = ["EXPERIMENT_FILTER", "ExperimentFiles", "FilesWindow"]
 
 EXPERIMENT_FILTER = "Experiments (*.yaml *.yml *.json *.toml);;All files (*)"
+
+
+class FilesWindow(Protocol):
+    """What the file commands use of the window."""
+
+    @property
+    def doc(self) -> ExperimentDocument: ...
+
+    @property
+    def settings(self) -> AppSettings: ...
+
+    def save_settings(self) -> None: ...
+
+    def statusBar(self) -> QStatusBar: ...
+
+    def window(self) -> QWidget:
+        """The top-level widget: the parent of the dialogs and of the commands object."""
+        ...
 
 
 class ExperimentFiles(QObject):
     """The window's file commands over ``window.doc`` and ``window.settings``."""
 
-    def __init__(self, window: MainWindow) -> None:
-        super().__init__(window)
+    def __init__(self, window: FilesWindow) -> None:
+        super().__init__(window.window())
         self._window = window
 
     @Slot()
@@ -48,7 +67,7 @@ class ExperimentFiles(QObject):
         doc = self._window.doc
         start = str(doc.path.parent if doc.path else self.start_folder())
         path, _ = QFileDialog.getOpenFileName(
-            self._window, "Open experiment", start, EXPERIMENT_FILTER
+            self._window.window(), "Open experiment", start, EXPERIMENT_FILTER
         )
         if path:
             self.open(path)
@@ -59,7 +78,7 @@ class ExperimentFiles(QObject):
         try:
             self._window.doc.open(path)
         except (MetaguiError, OSError) as exc:
-            QMessageBox.warning(self._window, "Cannot open the experiment", str(exc))
+            QMessageBox.warning(self._window.window(), "Cannot open the experiment", str(exc))
             return False
         self._remember(Path(path))
         self._window.statusBar().showMessage(f"Opened {path}", 5000)
@@ -72,7 +91,7 @@ class ExperimentFiles(QObject):
         try:
             spec = load_experiment(path, check_resources=False)
         except (MetaguiError, OSError) as exc:
-            QMessageBox.warning(self._window, "Cannot open the experiment", str(exc))
+            QMessageBox.warning(self._window.window(), "Cannot open the experiment", str(exc))
             return False
         self._window.doc.reset(spec)
         self._window.statusBar().showMessage(f"A copy of {path}: Save asks for a file name", 8000)
@@ -80,17 +99,17 @@ class ExperimentFiles(QObject):
 
     @Slot()
     def save(self) -> bool:
-        finish_pending_edit(self._window)  # Ctrl+S while typing saves what is typed
+        finish_pending_edit(self._window.window())  # Ctrl+S while typing saves what is typed
         path = self._window.doc.path
         return self.save_as() if path is None else self.save_to(path)
 
     @Slot()
     def save_as(self) -> bool:
-        finish_pending_edit(self._window)
+        finish_pending_edit(self._window.window())
         doc = self._window.doc
         start = str(doc.path or self.start_folder() / f"{doc.spec.name}.yaml")
         path, _ = QFileDialog.getSaveFileName(
-            self._window, "Save experiment", start, EXPERIMENT_FILTER
+            self._window.window(), "Save experiment", start, EXPERIMENT_FILTER
         )
         if not path:
             return False
@@ -102,7 +121,7 @@ class ExperimentFiles(QObject):
         try:
             saved = self._window.doc.save(path)
         except (MetaguiError, OSError) as exc:
-            QMessageBox.warning(self._window, "Cannot save the experiment", str(exc))
+            QMessageBox.warning(self._window.window(), "Cannot save the experiment", str(exc))
             return False
         self._remember(saved)
         self._window.statusBar().showMessage(f"Saved {saved}", 5000)
@@ -120,9 +139,11 @@ class ExperimentFiles(QObject):
         settings.experiment_dir = str(path.resolve().parent)
         self._window.save_settings()
 
-    @Slot()
-    def fill_recent_menu(self) -> None:
-        menu = self._window.commands.recent_menu
+    def use_recent_menu(self, menu: QMenu) -> None:
+        """Fill ``menu`` with the recent files each time it opens."""
+        menu.aboutToShow.connect(lambda: self._fill_recent_menu(menu))
+
+    def _fill_recent_menu(self, menu: QMenu) -> None:
         menu.clear()
         for entry in self._window.settings.recent_files:
             action = menu.addAction(entry)
@@ -140,7 +161,7 @@ class ExperimentFiles(QObject):
             return True
         buttons = QMessageBox.StandardButton
         answer = QMessageBox.question(
-            self._window,
+            self._window.window(),
             "Unsaved changes",
             "The experiment has unsaved changes. Save them first?",
             buttons.Save | buttons.Discard | buttons.Cancel,

@@ -18,19 +18,22 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Protocol, cast
 
 from PySide6.QtCore import QObject
-from PySide6.QtWidgets import QMessageBox
+from PySide6.QtWidgets import QMessageBox, QStatusBar, QTabWidget, QWidget
 
 from metagui.qt.error_dialog import show_error
 
 if TYPE_CHECKING:
     from metagui.core.experiment import ExperimentSpec
-    from metagui.qt.history_browser import StudyViews
-    from metagui.qt.main_window import MainWindow
+    from metagui.qt._document import ExperimentDocument
+    from metagui.qt._history_model import HistoryModel
+    from metagui.qt._run_controller import RunController
+    from metagui.qt._settings import AppSettings
+    from metagui.qt.history_browser import HistoryBrowser, StudyViews
 
-__all__ = ["TrialActions", "rerun_spec", "write_excluded"]
+__all__ = ["TrialActions", "TrialsWindow", "rerun_spec", "write_excluded"]
 
 log = logging.getLogger(__name__)
 
@@ -58,11 +61,48 @@ def rerun_spec(
     return spec.model_copy(update={"name": name})
 
 
+class TrialsWindow(Protocol):
+    """What the trials tables' actions use of the window."""
+
+    @property
+    def doc(self) -> ExperimentDocument: ...
+
+    @property
+    def settings(self) -> AppSettings: ...
+
+    @property
+    def run(self) -> RunController: ...
+
+    @property
+    def model(self) -> HistoryModel:
+        """The live run's history."""
+        ...
+
+    @property
+    def live(self) -> StudyViews: ...
+
+    @property
+    def history(self) -> HistoryBrowser: ...
+
+    @property
+    def centre(self) -> QTabWidget:
+        """The tabs of the live run and the history (the one in front is exported)."""
+        ...
+
+    def start_run(self) -> None: ...
+
+    def statusBar(self) -> QStatusBar: ...
+
+    def window(self) -> QWidget:
+        """The top-level widget: the parent of the dialogs and of the actions object."""
+        ...
+
+
 class TrialActions(QObject):
     """Connects the live and the history trials tables to the window."""
 
-    def __init__(self, window: MainWindow) -> None:
-        super().__init__(window)
+    def __init__(self, window: TrialsWindow) -> None:
+        super().__init__(window.window())
         self._queued: dict[tuple[Path, int], bool] = {}
         # The history browser passes its table's requests on (its plots and table are built
         # when first shown): its views are looked up when a request comes.
@@ -77,10 +117,10 @@ class TrialActions(QObject):
             source.export_requested.connect(lambda trial_id, v=views: self.export(v(), trial_id))
 
     @property
-    def _window(self) -> MainWindow:
+    def _window(self) -> TrialsWindow:
         """The window this object belongs to (its Qt parent: no Python reference is kept, so
         that the window is not kept alive by a cycle through the tables' connections)."""
-        return cast("MainWindow", self.parent())
+        return cast("TrialsWindow", self.parent())
 
     # -- exclude -------------------------------------------------------------------------------
     def exclude(self, views: StudyViews, trial_id: int, excluded: bool) -> None:
@@ -112,7 +152,9 @@ class TrialActions(QObject):
         try:
             write_excluded(db, trial_id, excluded)
         except Exception as exc:
-            show_error("Cannot change the trial", f"{type(exc).__name__}: {exc}", "", self._window)
+            show_error(
+                "Cannot change the trial", f"{type(exc).__name__}: {exc}", "", self._window.window()
+            )
             return
         for model in (self._window.model, self._window.history.model):
             if model.path is not None and _same(model.path, db):
@@ -127,7 +169,8 @@ class TrialActions(QObject):
         try:
             spec = rerun_spec(study.spec, study.name, trial.params, trial.number, trial.seed)
         except Exception as exc:  # e.g. a study recorded by an older, incompatible version
-            show_error("Cannot re-run this trial", f"{type(exc).__name__}: {exc}", "", self._window)
+            message = f"{type(exc).__name__}: {exc}"
+            show_error("Cannot re-run this trial", message, "", self._window.window())
             return
         w = self._window
         w.doc.replace(spec, f"re-run trial {trial.number} of {study.name}")
@@ -148,7 +191,7 @@ class TrialActions(QObject):
         db = views.model.path
         if study is None or db is None:
             QMessageBox.information(
-                self._window,
+                self._window.window(),
                 "Nothing to export yet",
                 "Run a study, or open a history database and select a study, first.",
             )
@@ -160,7 +203,7 @@ class TrialActions(QObject):
             None if trial is None else trial.number,
             plots=views.plots,
             start_dir=self._window.settings.export_dir,
-            parent=self._window,
+            parent=self._window.window(),
         )
         dialog.exec()
         if dialog.last_dir:
