@@ -18,7 +18,7 @@ import pytest
 import yaml
 from test_cli_study import TINY, one_error_line  # tests/ is on sys.path (rootdir import)
 
-import metagui.cli._study as study_commands
+import metagui.cli._history as history_command
 from metagui.cli import main
 from metagui.core.history import HistoryReader
 
@@ -151,7 +151,7 @@ def test_a_bug_is_one_line_and_debug_shows_its_traceback(
     def broken(args: object) -> int:
         raise ZeroDivisionError("a bug in metagui")
 
-    monkeypatch.setattr(study_commands, "_history", broken)
+    monkeypatch.setattr(history_command, "_history", broken)
     assert main(["history", "--db", str(db)]) == 1
     err = capsys.readouterr().err
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
         StudySummary,
         TrialRow,
     )
+    from metagui.core.trial_filter import TrialFilter
 
 __all__ = ["add_history_command"]
 
@@ -40,6 +42,10 @@ def _history(args: argparse.Namespace) -> int:
         raise MetaguiError(f"history: --{action} goes alone (with --study)")
     if args.yes and action != "delete":
         raise MetaguiError("history: --yes confirms --delete; there is nothing to confirm")
+    if args.where is not None and (args.study is None or args.trial is not None):
+        raise MetaguiError("history: --where picks trials of one study: give --study, no --trial")
+    if args.where is not None and (action or edits):
+        raise MetaguiError("history: --where only lists trials; give it without changes")
     if action:
         return _study_action(db, args.study, action, args)
     for number, excluded in [(n, True) for n in args.exclude or []] + [
@@ -55,7 +61,7 @@ def _history(args: argparse.Namespace) -> int:
         if args.study is None:
             _list(reader, show_archived=args.all)
         else:
-            _show(reader, args.study, args.trial)
+            _show(reader, args.study, args.trial, args.where)
     return 0
 
 
@@ -174,13 +180,15 @@ def _summary_line(s: StudySummary) -> str:
     )
 
 
-def _show(reader: HistoryReader, name: str, number: int | None) -> None:
+def _show(reader: HistoryReader, name: str, number: int | None, where: str | None) -> None:
     """One study's details (its notes, tags and provenance) and trials; with ``number``,
-    that trial's only."""
+    that trial's only; with ``where``, the trials that match that filter."""
     from metagui.core.provenance import describe_provenance
     from metagui.core.study_export import pick_study, pick_trial
 
     study = pick_study(reader, name)
+    trials = reader.trials(study.id)
+    shown = trials if where is None else _where_filter(where, trials).select(trials)
     archived = " (archived)" if study.archived else ""
     print(f"study {study.name!r}: {study.strategy}, {study.direction}, {study.status}{archived}")
     if number is not None:
@@ -198,12 +206,25 @@ def _show(reader: HistoryReader, name: str, number: int | None) -> None:
     else:
         for i, line in enumerate(describe_provenance(record)):
             print(f"  {'provenance:' if i == 0 else '':11s} {line}")
-    trials = reader.trials(study.id)
     best = reader.best_trial(study.id)
-    width = max((len(_tags_text(t)) for t in trials), default=0)
-    for t in trials:
+    width = max((len(_tags_text(t)) for t in shown), default=0)
+    for t in shown:
         print(_trial_line(t, best, _tags_text(t), width))
         _print_note(t.notes, "       ")
+    if where is not None:
+        print(f"(--where: {len(shown)} of {_count(len(trials), 'trial')})")
+
+
+def _where_filter(text: str, trials: Sequence[TrialRow]) -> TrialFilter:
+    """The ``--where`` filter ``text`` over ``trials`` (their parameter names are the names
+    it may use); a bad one is the one-line error ``--where: column N: ...``."""
+    from metagui.core.errors import MetaguiError
+    from metagui.core.trial_filter import FilterError, parameter_names, parse_filter
+
+    try:
+        return parse_filter(text, parameter_names(trials))
+    except FilterError as exc:
+        raise MetaguiError(f"--where: {exc}") from exc
 
 
 def _tags_text(trial: TrialRow) -> str:
@@ -250,6 +271,13 @@ def add_history_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]
         "--trial", type=int, default=None, metavar="N", help="with --study: trial N only"
     )
     history.add_argument("--all", action="store_true", help="list archived studies too")
+    history.add_argument(
+        "--where",
+        metavar="EXPR",
+        help='with --study: only the trials that match, e.g. \'value < 0.5 and "baseline" in '
+        "tags' (and, or, not, ==, !=, <, <=, >, >=, in over value, state, tags, notes, "
+        "parameters by their dotted names...)",
+    )
     history.add_argument(
         "--exclude",
         type=int,

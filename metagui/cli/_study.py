@@ -137,11 +137,21 @@ def _restore_signals(previous: dict[int, Any]) -> None:
 
 
 def _export(args: argparse.Namespace) -> int:
+    from metagui.core.errors import MetaguiError
     from metagui.core.study_export import export_from_history
+    from metagui.core.trial_filter import FilterError
 
-    path = export_from_history(
-        _db_existing(args), args.format, args.output, study=args.study, trial=args.trial
-    )
+    try:
+        path = export_from_history(
+            _db_existing(args),
+            args.format,
+            args.output,
+            study=args.study,
+            trial=args.trial,
+            where=args.where,
+        )
+    except FilterError as exc:
+        raise MetaguiError(f"--where: {exc}") from exc
     print(f"wrote {path}")
     return 0
 
@@ -200,6 +210,11 @@ def add_study_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser])
         help="yaml, json or toml: an experiment file that reproduces the trial; hydra: "
         "optimization_results.yaml; args: one line of command-line flags; csv: every trial of "
         "the study; checkpoint: the trained model",
+    )
+    export.add_argument(
+        "--where",
+        metavar="EXPR",
+        help="with --format csv: only the trials that match, as metagui history --where",
     )
     export.add_argument("-o", "--output", required=True, metavar="FILE", help="write it here")
     export.set_defaults(func=_export)

@@ -55,9 +55,11 @@ def export_from_history(
     *,
     study: str | None = None,
     trial: int | None = None,
+    where: str | None = None,
 ) -> Path:
-    """Write ``fmt`` for the chosen trial of a study (``csv``: the whole trials table) to
-    ``output``; returns the path written."""
+    """Write ``fmt`` for the chosen trial of a study (``csv``: the whole trials table, or
+    with ``where`` the trials that match that filter, see :mod:`metagui.core.trial_filter`)
+    to ``output``; returns the path written."""
     from metagui.core.atomic_write import write_text_atomic
     from metagui.core.experiment import ExperimentSpec
     from metagui.core.export import (
@@ -68,15 +70,22 @@ def export_from_history(
         export_trials_csv,
     )
     from metagui.core.history import HistoryReader
+    from metagui.core.trial_filter import parameter_names, parse_filter
 
     if fmt not in EXPORT_FORMATS:
         raise MetaguiError(f"export: unknown format {fmt!r} (use {', '.join(EXPORT_FORMATS)})")
+    if where is not None and fmt != "csv":
+        raise MetaguiError(f"export: a trial filter is for the csv format ({fmt} is one trial)")
     out = Path(output)
     with HistoryReader(Path(db_path)) as reader:
         chosen_study = pick_study(reader, study)
         if fmt == "csv":
             trials = reader.trials(chosen_study.id)
-            names = sorted({name for t in trials for name in t.params})
+            names = sorted(parameter_names(trials))
+            if where is not None:
+                # Names are checked against the whole study: a filter that leaves out every
+                # trial holding a parameter still knows it.
+                trials = parse_filter(where, names).select(trials)
             rows = [
                 {
                     "number": t.number,
