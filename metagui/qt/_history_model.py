@@ -14,15 +14,18 @@ polls keep those series up to date while trials run.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
-from metagui.core.history import Curve, HistoryReader, MetricRow, Watermark
+from metagui.core.history import Curve, HistoryReader, HistoryWriter, MetricRow, Watermark
 from metagui.qt._study_data import Series, StudyData
 
 __all__ = ["HistoryModel", "Series", "StudyData"]
+
+T = TypeVar("T")
 
 
 class HistoryModel(QObject):
@@ -65,6 +68,27 @@ class HistoryModel(QObject):
         if self._reader is not None:
             self._reader.close()
             self._reader = None
+
+    def reload(self) -> None:
+        """Read the followed file afresh: after a study was deleted or renamed (the polls
+        follow what is added and changed, not what is gone)."""
+        if self.path is not None:
+            self.open(self.path)
+
+    def edit(self, change: Callable[[HistoryWriter], T]) -> T:
+        """Make one of the researcher's changes (a note, tags, archiving, renaming, deleting)
+        with a short-lived writer on the followed file, then read it back at once; returns
+        what ``change`` returns. A refusal (a :class:`MetaguiError`) is raised as it comes.
+
+        The file may have another writer meanwhile (a run, in this process or another): the
+        change waits for its transaction (SQLite's busy timeout), and the notebook's columns
+        are ones a run never writes."""
+        if self.path is None:
+            raise RuntimeError("no history is open")
+        with HistoryWriter(self.path) as writer:
+            result = change(writer)
+        self.refresh()
+        return result
 
     def study_named(self, name: str) -> StudyData | None:
         return next((s for s in self.studies.values() if s.name == name), None)
@@ -159,6 +183,17 @@ class HistoryModel(QObject):
     def study_experience(self, study_id: int) -> dict[str, Any] | None:
         """What the study learned from (its recorded experience pool), or None."""
         return None if self._reader is None else self._reader.experience(study_id)
+
+    def study_notes(self, study_id: int) -> str | None:
+        """The researcher's notes on the study (not kept with its summary: read when shown)."""
+        if self._reader is None:
+            return None
+        row = self._reader.study(study_id)
+        return None if row is None else row.notes
+
+    def study_provenance(self, study_id: int) -> dict[str, Any] | None:
+        """Where the study was made (versions, host, devices, experiment file), or None."""
+        return None if self._reader is None else self._reader.provenance(study_id)
 
     def study_metric_names(self, study_id: int) -> list[str]:
         return [] if self._reader is None else self._reader.metric_names(study_id)

@@ -219,14 +219,17 @@ class RunController(QObject):
         return not self._worker.paused
 
     # -- control -------------------------------------------------------------------------------
-    def start(self, spec: ExperimentSpec, db_path: str | Path) -> None:
-        """Run the study of ``spec`` in a new worker thread, recording it in ``db_path``."""
+    def start(
+        self, spec: ExperimentSpec, db_path: str | Path, experiment_path: Path | None = None
+    ) -> None:
+        """Run the study of ``spec`` in a new worker thread, recording it in ``db_path``;
+        ``experiment_path``: the file ``spec`` is (recorded in the study's provenance)."""
         if self._worker is not None:
             raise RuntimeError("a study is already running")
         from metagui.core.runner import StudyRunner
 
         Path(db_path).parent.mkdir(parents=True, exist_ok=True)
-        runner = StudyRunner(spec, db_path, collect_garbage=False)
+        runner = StudyRunner(spec, db_path, collect_garbage=False, experiment_path=experiment_path)
         self.start_runner(runner)
 
     def start_runner(self, runner: StudyRunner) -> None:

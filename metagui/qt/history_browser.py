@@ -2,231 +2,50 @@
 process is writing right now: the browser follows it live through a :class:`HistoryModel`
 (polling only what changed).
 
-Above, the studies (name, strategy, status, best value, trials by state); below, the plots and
-the trials table of the selected study. Selecting two or more studies compares their
-best-so-far curves. The plots are built when first needed (a history opened, or the browser
-shown), not with the window: the History tab is not what the window shows first.
+Above, the studies (name, strategy, status, best value, trials by state, tags), with what the
+selected one learned from and where it was made (its provenance); below, the plots, the trials
+table and the notes pane of the selected study. Selecting two or more studies compares their
+best-so-far curves. Studies are renamed, deleted, archived and unarchived from the buttons
+above the list or its context menu; archived studies are listed only when "Show archived" is
+ticked. The plots are built when first needed (a history opened, or the browser shown), not
+with the window: the History tab is not what the window shows first.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
-from PySide6.QtCore import QItemSelectionModel, Qt, Signal, Slot
-from PySide6.QtGui import QShowEvent
+from PySide6.QtCore import QItemSelectionModel, QPoint, Qt, Signal, Slot
+from PySide6.QtGui import QBrush, QColor, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QCheckBox,
     QFileDialog,
     QHBoxLayout,
     QHeaderView,
     QLabel,
+    QMenu,
     QPushButton,
     QSizePolicy,
     QSplitter,
     QTableWidget,
     QTableWidgetItem,
-    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
 
 from metagui.core.history import StudySummary
-from metagui.qt._history_model import HistoryModel, StudyData
+from metagui.qt import _study_actions
+from metagui.qt._history_model import HistoryModel
+from metagui.qt._study_views import StudyViews
 
-if TYPE_CHECKING:
-    from metagui.qt.views import CompareStudies, LiveView
+__all__ = ["HistoryBrowser", "StudyViews", "describe_experience", "describe_study_provenance"]
 
-__all__ = ["HistoryBrowser", "StudyViews", "describe_experience"]
-
-_PLOTS = (
-    ("loss", "Loss"),
-    ("hyperparameters", "Hyperparameters"),
-    ("best_so_far", "Best so far"),
-    ("parallel_coordinates", "Parallel coordinates"),
-    ("importance", "Importance"),
-)
-
-
-class _Plots(Mapping[str, "LiveView"]):
-    """The plots of a :class:`StudyViews` by key, each built the first time it is asked for
-    (or its tab shown): a window opens without building the plots nobody looks at yet."""
-
-    def __init__(self, keys: list[str], build: Callable[[str], LiveView]) -> None:
-        self._keys = keys
-        self._build = build
-        self._views: dict[str, LiveView] = {}
-
-    def __getitem__(self, key: str) -> LiveView:
-        if key not in self._keys:
-            raise KeyError(key)
-        view = self._views.get(key)
-        if view is None:
-            view = self._views[key] = self._build(key)
-        return view
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._keys)
-
-    def __len__(self) -> int:
-        return len(self._keys)
-
-    def built(self) -> dict[str, LiveView]:
-        """The plots built so far (none is built)."""
-        return dict(self._views)
-
-
-class StudyViews(QSplitter):
-    """The plots of one study (tabs) over its trials table; with ``compare``, a last tab that
-    compares the best-so-far curves of several studies. Used for the live run and the
-    history browser alike. A plot is built when its tab is first shown or it is first asked
-    for (``plots[key]``)."""
-
-    def __init__(
-        self, model: HistoryModel, *, compare: bool = False, parent: QWidget | None = None
-    ) -> None:
-        from metagui.qt.views import (
-            BestSoFarPlot,
-            CompareStudies,
-            ImportancePlot,
-            LossPlot,
-            ParallelCoordinates,
-            TrajectoryPlot,
-            TrialsTable,
-        )
-
-        super().__init__(Qt.Orientation.Vertical, parent)
-        self.setObjectName("studyViews")
-        self.setChildrenCollapsible(False)
-        self.model = model
-        self.selected_trial_id: int | None = None
-        self._study_id: int | None = None
-        self.compared: list[int] = []
-        classes = (LossPlot, TrajectoryPlot, BestSoFarPlot, ParallelCoordinates, ImportancePlot)
-        self._classes: dict[str, type[LiveView]] = {
-            key: cls for (key, _), cls in zip(_PLOTS, classes, strict=True)
-        }
-        self._titles = dict(_PLOTS)
-        if compare:
-            self._classes["compare"] = CompareStudies
-            self._titles["compare"] = "Compare studies"
-        self.plots = _Plots(list(self._classes), self._build_plot)
-        self.tabs = QTabWidget()
-        self.tabs.setObjectName("plotTabs")
-        self.tabs.setDocumentMode(True)
-        for key in self._classes:
-            self.tabs.addTab(QWidget(), self._titles[key])  # the plot's place until built
-        self.tabs.currentChanged.connect(self._on_tab)
-        self.table = TrialsTable(model)
-        self.table.trial_selected.connect(self._on_trial_selected)
-        self.addWidget(self.tabs)
-        self.addWidget(self.table)
-        self.setStretchFactor(0, 3)
-        self.setStretchFactor(1, 2)
-        self.setSizes([600, 320])
-        self._on_tab(self.tabs.currentIndex())
-
-    @property
-    def compare(self) -> CompareStudies | None:
-        """The comparison of studies, if these views have one."""
-        from metagui.qt.views import CompareStudies
-
-        if "compare" not in self._classes:
-            return None
-        view = self.plots["compare"]
-        assert isinstance(view, CompareStudies)
-        return view
-
-    def _build_plot(self, key: str) -> LiveView:
-        """Make plot ``key``, put it in its tab and bring it up to date."""
-        from metagui.qt.views import CompareStudies
-
-        view = self._classes[key](self.model)
-        index = list(self._classes).index(key)
-        current = self.tabs.currentIndex()
-        placeholder = self.tabs.widget(index)
-        self.tabs.blockSignals(True)
-        try:
-            self.tabs.removeTab(index)
-            self.tabs.insertTab(index, view, self._titles[key])
-            self.tabs.setCurrentIndex(current)
-        finally:
-            self.tabs.blockSignals(False)
-        if placeholder is not None:
-            placeholder.deleteLater()
-        selected = getattr(view, "trial_selected", None)
-        if selected is not None:
-            selected.connect(self._on_trial_selected)
-        if isinstance(view, CompareStudies):
-            view.set_studies(self.compared)
-        else:
-            view.set_study(self._study_id)
-            focus = getattr(view, "set_trial", None)
-            if focus is not None and self.selected_trial_id is not None:
-                focus(self.selected_trial_id)
-        return view
-
-    @Slot(int)
-    def _on_tab(self, index: int) -> None:
-        keys = list(self._classes)
-        if 0 <= index < len(keys):
-            self.plots[keys[index]]
-
-    def show_plot(self, key: str) -> None:
-        """Bring the plot ``key`` (``loss``, ``hyperparameters``, ``best_so_far``,
-        ``parallel_coordinates``, ``importance``) to the front."""
-        keys = [k for k, _ in _PLOTS]
-        if key not in keys:
-            raise ValueError(f"no plot {key!r} (have {', '.join(keys)})")
-        self.tabs.setCurrentIndex(keys.index(key))
-
-    @property
-    def study_id(self) -> int | None:
-        return self._study_id
-
-    def study(self) -> StudyData | None:
-        sid = self.study_id
-        return None if sid is None else self.model.studies.get(sid)
-
-    def set_study(self, study_id: int | None) -> None:
-        """Show ``study_id`` in every plot and the table."""
-        self._study_id = study_id
-        self.selected_trial_id = None
-        for key, view in self.plots.built().items():
-            if key != "compare":
-                view.set_study(study_id)
-        self.table.set_study(study_id)
-
-    def set_compared(self, study_ids: list[int]) -> None:
-        from metagui.qt.views import CompareStudies
-
-        self.compared = list(study_ids)
-        compare = self.plots.built().get("compare")
-        if isinstance(compare, CompareStudies):
-            compare.set_studies(study_ids)
-
-    @Slot(int)
-    def _on_trial_selected(self, trial_id: int) -> None:
-        """A trial picked in one view (a table row, a curve, a point) is focused in all."""
-        self.selected_trial_id = trial_id
-        source = self.sender()
-        for view in self.plots.built().values():
-            focus = getattr(view, "set_trial", None)
-            if focus is not None and view is not source:
-                focus(trial_id)
-        if source is not self.table:
-            self.table.select_trial(trial_id)
-
-    def selected_trial_number(self) -> int | None:
-        study = self.study()
-        if study is None or self.selected_trial_id is None:
-            return None
-        trial = study.trials.get(self.selected_trial_id)
-        return None if trial is None else trial.number
-
+ARCHIVED_FOREGROUND = QColor(128, 128, 128)
 
 _COLUMNS = (
     "Study",
@@ -238,6 +57,7 @@ _COLUMNS = (
     "Pruned",
     "Failed",
     "Running",
+    "Tags",
     "Created",
 )
 
@@ -266,11 +86,29 @@ def _study_cells(s: StudySummary) -> list[QTableWidgetItem]:
     for state in ("COMPLETE", "PRUNED", "FAILED", "RUNNING"):
         n = s.counts.get(state, 0)
         cells.append(_cell(str(n) if n else "", n, align_right=True))
+    cells.append(_cell(", ".join(s.tags)))
     cells.append(_cell(created, s.created))
     cells[0].setData(Qt.ItemDataRole.UserRole, s.id)
     cells[0].setToolTip(f"{s.name}: {s.direction} the objective, seed {s.seed}")
     cells[2].setData(Qt.ItemDataRole.UserRole + 2, s.status)
+    if s.archived:
+        cells[2].setText(f"{s.status} · archived")
+        for item in cells:
+            item.setForeground(QBrush(ARCHIVED_FOREGROUND))
+        cells[0].setToolTip(f"{cells[0].toolTip()} (archived: Unarchive lists it again)")
     return cells
+
+
+def describe_study_provenance(record: Mapping[str, Any] | None) -> tuple[str, str]:
+    """Where a study was made, in one line for the browser and the full lines for its
+    tooltip (:func:`~metagui.core.provenance.describe_provenance`)."""
+    from metagui.core.provenance import describe_provenance
+
+    if not record:
+        text = "Made before metagui recorded provenance (versions, host, experiment file)."
+        return text, text
+    lines = describe_provenance(dict(record))
+    return "Made with " + " · ".join(lines), "\n".join(lines)
 
 
 def describe_experience(record: Mapping[str, object] | None) -> tuple[str, str] | None:
@@ -309,7 +147,7 @@ def describe_experience(record: Mapping[str, object] | None) -> tuple[str, str] 
 
 
 class HistoryBrowser(QWidget):
-    """Studies of one history database, followed live, with their plots and trials.
+    """Studies of one history database, followed live, with their plots, trials and notes.
 
     The trials table's requests are forwarded (``exclude_requested(trial id, excluded)``,
     ``rerun_requested(trial id)``, ``export_requested(trial id)``) for the window to act on."""
@@ -347,22 +185,49 @@ class HistoryBrowser(QWidget):
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         header.setStretchLastSection(True)
         self.studies.verticalHeader().setDefaultSectionSize(22)
-        self.studies.setToolTip("Select a study to see its trials; select several to compare")
+        self.studies.setToolTip(
+            "Select a study to see its trials; Ctrl/Shift+click several to compare them; "
+            "right-click to rename, archive or delete"
+        )
         self.studies.itemSelectionChanged.connect(self._on_selection)
-        hint = QLabel("Select two or more studies (Ctrl/Shift+click) to compare them.")
-        hint.setObjectName("hint")
-        top.insertWidget(1, hint)
+        self.studies.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.studies.customContextMenuRequested.connect(self._on_studies_menu)
+        self.rename_button = QPushButton("Rename…")
+        self.rename_button.setToolTip("Give the selected study a new name")
+        self.rename_button.clicked.connect(self.rename_selected)
+        self.archive_button = QPushButton("Archive")
+        self.archive_button.setToolTip(
+            "Hide the selected studies from this list (their records stay; "
+            "Show archived lists them again)"
+        )
+        self.archive_button.clicked.connect(self.archive_selected)
+        self.delete_button = QPushButton("Delete…")
+        self.delete_button.setToolTip("Delete the selected study, its trials and its files")
+        self.delete_button.clicked.connect(self.delete_selected)
+        self.show_archived = QCheckBox("Show archived")
+        self.show_archived.setToolTip("List the archived studies too")
+        self.show_archived.toggled.connect(self._fill_studies)
+        for position, widget in enumerate(
+            (self.rename_button, self.archive_button, self.delete_button, self.show_archived)
+        ):
+            top.insertWidget(1 + position, widget)
         self.experience_label = QLabel()
         self.experience_label.setObjectName("studyExperience")
         self.experience_label.setWordWrap(True)
         self.experience_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.experience_label.hide()
+        self.provenance_label = QLabel()
+        self.provenance_label.setObjectName("studyProvenance")
+        self.provenance_label.setWordWrap(True)
+        self.provenance_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.provenance_label.hide()
         listing = QWidget()
         listing_layout = QVBoxLayout(listing)
         listing_layout.setContentsMargins(0, 0, 0, 0)
         listing_layout.setSpacing(2)
         listing_layout.addWidget(self.studies, 1)
         listing_layout.addWidget(self.experience_label)
+        listing_layout.addWidget(self.provenance_label)
 
         self._views: StudyViews | None = None
         # Studies above, full width (every column readable), the selected study below.
@@ -380,6 +245,7 @@ class HistoryBrowser(QWidget):
         layout.addWidget(split, 1)
         self.model.studies_changed.connect(self._fill_studies)
         self.model.error.connect(self._on_error)
+        self._update_study_buttons()
 
     @property
     def views(self) -> StudyViews:
@@ -489,10 +355,14 @@ class HistoryBrowser(QWidget):
 
     @Slot()
     def _fill_studies(self) -> None:
-        selected = self.selected_study_ids()
+        before = self.selected_study_ids()
+        archived = self.show_archived.isChecked()
         summaries = sorted(
-            (s.summary for s in self.model.studies.values()), key=lambda s: -s.created
+            (s.summary for s in self.model.studies.values() if archived or not s.summary.archived),
+            key=lambda s: -s.created,
         )
+        shown = {s.id for s in summaries}
+        selected = [study_id for study_id in before if study_id in shown]
         self.studies.blockSignals(True)
         try:
             self.studies.setRowCount(len(summaries))
@@ -505,7 +375,12 @@ class HistoryBrowser(QWidget):
             self.studies.blockSignals(False)
         if not selected and summaries:
             self._select_first_study()
+        if selected != before:
+            # A selected study left the list (archived, deleted): the selection may not have
+            # changed row by row, so the views are told.
+            self._on_selection()
         self._show_experience()
+        self._update_study_buttons()
 
     @Slot()
     def _on_selection(self) -> None:
@@ -517,14 +392,17 @@ class HistoryBrowser(QWidget):
         if focus != self.views.study_id:
             self.views.set_study(focus)
         self._show_experience()
+        self._update_study_buttons()
         was_comparing = len(self.views.compared) > 1
         self.views.set_compared(ids)
         if len(ids) > 1 and not was_comparing and self.views.compare is not None:
             self.views.tabs.setCurrentWidget(self.views.compare)
 
     def _show_experience(self) -> None:
-        """Say what the shown study learned from (the experience pool), if anything."""
+        """Say what the shown study learned from (the experience pool), if anything, and
+        where it was made (its provenance)."""
         study_id = self._views.study_id if self._views is not None else None
+        self._show_provenance(study_id)
         described = None
         if study_id is not None:
             try:
@@ -539,3 +417,84 @@ class HistoryBrowser(QWidget):
         self.experience_label.setText(text)
         self.experience_label.setToolTip(details)
         self.experience_label.show()
+
+    def _show_provenance(self, study_id: int | None) -> None:
+        if study_id is None:
+            self.provenance_label.hide()
+            self.provenance_label.setText("")
+            return
+        try:
+            record = self.model.study_provenance(study_id)
+        except Exception:  # a history that cannot be read says so through the model
+            record = None
+        text, details = describe_study_provenance(record)
+        self.provenance_label.setText(text)
+        self.provenance_label.setToolTip(details)
+        self.provenance_label.show()
+
+    # -- renaming, deleting, archiving -----------------------------------------------------------
+    def _update_study_buttons(self) -> None:
+        ids = self.selected_study_ids()
+        one = len(ids) == 1
+        self.rename_button.setEnabled(one)
+        self.delete_button.setEnabled(one)
+        self.archive_button.setEnabled(bool(ids))
+        archived = bool(ids) and all(self._archived(study_id) for study_id in ids)
+        self.archive_button.setText("Unarchive" if archived else "Archive")
+
+    def _archived(self, study_id: int) -> bool:
+        study = self.model.studies.get(study_id)
+        return study is not None and study.summary.archived
+
+    def _leave_notes(self) -> None:
+        """Write a note being edited before the studies change under it."""
+        if self._views is not None:
+            self._views.notes.save()
+
+    @Slot()
+    def rename_selected(self) -> bool:
+        """Rename the selected study (asks for the name); True if it was renamed."""
+        ids = self.selected_study_ids()
+        if len(ids) != 1:
+            return False
+        self._leave_notes()
+        study_id = ids[0]
+        renamed = _study_actions.rename_study(self.model, study_id, self)
+        if renamed:
+            self.select_studies([study_id])
+        return renamed
+
+    @Slot()
+    def delete_selected(self) -> bool:
+        """Delete the selected study after asking; True if it was deleted."""
+        ids = self.selected_study_ids()
+        if len(ids) != 1:
+            return False
+        self._leave_notes()
+        return _study_actions.delete_study(self.model, ids[0], self)
+
+    @Slot()
+    def archive_selected(self) -> bool:
+        """Archive the selected studies, or unarchive them if all of them are archived."""
+        ids = self.selected_study_ids()
+        if not ids:
+            return False
+        archive = not all(self._archived(study_id) for study_id in ids)
+        return _study_actions.set_archived(self.model, ids, archive, self)
+
+    def studies_menu(self) -> QMenu:
+        """The right-click menu of the selected studies (the caller shows and deletes it)."""
+        menu = QMenu(self)
+        for button in (self.rename_button, self.archive_button, self.delete_button):
+            action = menu.addAction(button.text())
+            action.setEnabled(button.isEnabled())
+            action.triggered.connect(button.click)
+        return menu
+
+    @Slot(QPoint)
+    def _on_studies_menu(self, pos: QPoint) -> None:
+        if not self.studies.indexAt(pos).isValid():
+            return
+        menu = self.studies_menu()
+        menu.exec(self.studies.viewport().mapToGlobal(pos))
+        menu.deleteLater()

@@ -212,7 +212,9 @@ class MainWindow(QMainWindow):
         if not self.doc.is_valid:
             return
         try:
-            self.run.start(self.doc.spec, self.run_database())
+            # The file is recorded only when what runs is what it holds (no unsaved edits).
+            source = self.doc.path if self.doc.undo_stack.isClean() else None
+            self.run.start(self.doc.spec, self.run_database(), experiment_path=source)
         except (MetaguiError, OSError) as exc:
             show_error("Cannot start the run", str(exc), parent=self)
             return

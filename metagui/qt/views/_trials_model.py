@@ -31,14 +31,16 @@ SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 """The raw value a column sorts by (a number, or None for a blank cell)."""
 TRIAL_ID_ROLE = Qt.ItemDataRole.UserRole + 2
 
-FIXED_COLUMNS = ("#", "State", "Value", "Test value", "Duration", "Started")
-NUMBER, STATE, VALUE, TEST, DURATION, STARTED = range(len(FIXED_COLUMNS))
+FIXED_COLUMNS = ("#", "State", "Value", "Test value", "Duration", "Started", "Tags")
+NUMBER, STATE, VALUE, TEST, DURATION, STARTED, TAGS = range(len(FIXED_COLUMNS))
 TAIL_COLUMNS = ("Host", "Device", "Error / why pruned")
 """After the parameters: where each trial trained, and why it failed or was pruned."""
 BEST_BACKGROUND = QColor(255, 200, 0, 70)
 EXCLUDED_FOREGROUND = QColor(128, 128, 128)
 SEEDED_MARK = "↺"
 """Next to the number of a trial whose settings came from the experience pool."""
+NOTE_MARK = "✎"
+"""In the Tags column of a trial with a note (its tooltip shows the note)."""
 _STATE_ORDER = {"RUNNING": 0, "QUEUED": 1, "COMPLETE": 2, "PRUNED": 3, "FAILED": 4}
 
 Index = QModelIndex | QPersistentModelIndex
@@ -76,9 +78,9 @@ def why_not(trial: TrialRow) -> str:
 
 class TrialsTableModel(QAbstractTableModel):
     """Rows: the study's trials in the order they started (several may be running at once).
-    Columns: number, state, value, test value, duration, start time, one per sampled
-    parameter, the host and the device it trained on, and the error (or why the trial was
-    pruned). The best trial has a ★, bold text and a highlighted background;
+    Columns: number, state, value, test value, duration, start time, the researcher's tags,
+    one per sampled parameter, the host and the device it trained on, and the error (or why
+    the trial was pruned). The best trial has a ★, bold text and a highlighted background;
     excluded trials are grey and say so in their state; a trial seeded from the experience
     pool has a ↺ after its number and says where from in its tooltip."""
 
@@ -273,6 +275,12 @@ class TrialsTableModel(QAbstractTableModel):
                 return f"Started {format_time(trial.started, full=True)}"
             if column in (self.host_column, self.device_column):
                 return _where(trial)
+            if column == TAGS and (trial.tags or trial.notes):
+                return "\n\n".join(
+                    text
+                    for text in (", ".join(trial.tags), trial.notes and trial.notes[:500])
+                    if text
+                )
             return self._tooltip(trial)
         if role == Qt.ItemDataRole.FontRole:
             if trial.id == self._best or trial.excluded:
@@ -322,6 +330,9 @@ class TrialsTableModel(QAbstractTableModel):
             return "running" if trial.state == "RUNNING" else format_duration(trial.duration)
         if column == STARTED:
             return format_time(trial.started)
+        if column == TAGS:
+            tags = ", ".join(trial.tags)
+            return f"{tags} {NOTE_MARK}".lstrip() if trial.notes else tags
         raw = self._raw(trial, column)
         if column == self.error_column:
             return str(raw).splitlines()[0] if raw else ""
@@ -344,6 +355,8 @@ class TrialsTableModel(QAbstractTableModel):
             return trial.duration
         if column == STARTED:
             return trial.started
+        if column == TAGS:
+            return ", ".join(trial.tags) or None
         raw = self._raw(trial, column)
         return None if raw == "" else raw
 
@@ -377,12 +390,13 @@ def _sort_value(value: Any) -> tuple[int, Any]:
 
 
 class TrialsFilterProxy(QSortFilterProxyModel):
-    """Keeps only trials in the chosen states; sorting is passed on to the
-    :class:`TrialsTableModel` (which sorts by the raw values, ``SORT_ROLE``)."""
+    """Keeps only trials in the chosen states and with the chosen tag; sorting is passed on
+    to the :class:`TrialsTableModel` (which sorts by the raw values, ``SORT_ROLE``)."""
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._states: frozenset[str] | None = None
+        self._tag: str | None = None
         self.setDynamicSortFilter(True)
 
     def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
@@ -396,10 +410,24 @@ class TrialsFilterProxy(QSortFilterProxyModel):
         self._states = None if states is None else frozenset(states)
         self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
 
+    def set_tag(self, tag: str | None) -> None:
+        """Show only trials tagged ``tag`` (None: tagged or not)."""
+        self.beginFilterChange()
+        self._tag = tag
+        self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
+
+    @property
+    def tag(self) -> str | None:
+        return self._tag
+
     def filterAcceptsRow(self, source_row: int, source_parent: Index) -> bool:
-        if self._states is None:
+        if self._states is None and self._tag is None:
             return True
         source = self.sourceModel()
         assert isinstance(source, TrialsTableModel)
         trial = source.trial_at(source_row)
-        return trial is not None and trial.state in self._states
+        if trial is None:
+            return False
+        if self._states is not None and trial.state not in self._states:
+            return False
+        return self._tag is None or self._tag in trial.tags

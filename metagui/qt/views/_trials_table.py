@@ -1,5 +1,5 @@
-"""The trials table: every trial of a study, sortable and filterable by state, with the best
-highlighted and a context menu to exclude, re-run or export a trial."""
+"""The trials table: every trial of a study, sortable and filterable by state and by tag, with
+the best highlighted and a context menu to exclude, re-run or export a trial."""
 
 from __future__ import annotations
 
@@ -33,11 +33,13 @@ STATE_FILTERS: dict[str, set[str] | None] = {
     "Failed": {"FAILED"},
     "Pruned or failed": {"PRUNED", "FAILED"},
 }
+ANY_TAG = "Any tag"
+"""The tag filter's first entry: trials tagged or not."""
 
 
 class TrialsTable(LiveView):
-    """A sortable, state-filtered table of the study's trials that follows the history
-    incrementally (selection and scroll position are kept while rows arrive and change).
+    """A sortable table of the study's trials, filtered by state and by tag, that follows the
+    history incrementally (selection and scroll position are kept while rows arrive and change).
 
     Signals (the main window acts on the requests): ``trial_selected(trial id)`` when the user
     selects a row; ``exclude_requested(trial id, exclude)``, ``rerun_requested(trial id)`` and
@@ -58,10 +60,20 @@ class TrialsTable(LiveView):
         self.state_box = QComboBox()
         self.state_box.addItems(list(STATE_FILTERS))
         self.state_box.currentTextChanged.connect(self._on_state_filter)
+        self.tag_box = QComboBox()
+        self.tag_box.setObjectName("tagFilter")
+        self.tag_box.addItem(ANY_TAG)
+        self.tag_box.setToolTip("Show only the trials with this tag")
+        self.tag_box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+        self.tag_box.currentIndexChanged.connect(self._on_tag_filter)
+        # The study and its trials' revision the tag filter was filled from.
+        self._tags_of: tuple[StudyData | None, int] = (None, -1)
         self.count_label = QLabel()
         controls = QHBoxLayout()
         controls.addWidget(QLabel("Show:"))
         controls.addWidget(self.state_box)
+        controls.addWidget(QLabel("tagged:"))
+        controls.addWidget(self.tag_box)
         controls.addStretch(1)
         controls.addWidget(self.count_label)
 
@@ -99,6 +111,18 @@ class TrialsTable(LiveView):
         if label not in STATE_FILTERS:
             raise ValueError(f"state filter must be one of {list(STATE_FILTERS)}")
         self.state_box.setCurrentText(label)
+
+    def set_tag_filter(self, tag: str | None) -> None:
+        """Show only the trials tagged ``tag`` (one of the study's trials' tags), or all (None)."""
+        self.redraw()  # the tag may be new since the last tick
+        index = 0 if tag is None else self.tag_box.findText(tag)
+        if index < 0:
+            raise ValueError(f"no trial of this study is tagged {tag!r}")
+        self.tag_box.setCurrentIndex(index)
+
+    def tag_filters(self) -> list[str]:
+        """The tags offered by the tag filter (every tag of the study's trials), in order."""
+        return [self.tag_box.itemText(i) for i in range(1, self.tag_box.count())]
 
     def selected_trial(self) -> int | None:
         rows = self.view.selectionModel().selectedRows()
@@ -159,6 +183,7 @@ class TrialsTable(LiveView):
 
     def _draw(self, study: StudyData | None) -> None:
         self.table_model.refresh()
+        self._offer_tags(study)
         total = self.table_model.rowCount()
         shown = self.proxy.rowCount()
         self.count_label.setText(
@@ -176,6 +201,31 @@ class TrialsTable(LiveView):
         # Fit the columns to the first rows only: later, keep the widths the user chose.
         if first == 0:
             self._fit_columns()
+
+    def _offer_tags(self, study: StudyData | None) -> None:
+        """Offer every tag of the study's trials in the tag filter (read again only when the
+        trials changed); the chosen one stays chosen while any trial still has it."""
+        revision = -1 if study is None else study.trials_revision
+        if study is self._tags_of[0] and revision == self._tags_of[1]:
+            return
+        self._tags_of = (study, revision)
+        tags = sorted({tag for t in study.trials.values() for tag in t.tags}) if study else []
+        if tags == self.tag_filters():
+            return
+        chosen = self.proxy.tag
+        self.tag_box.blockSignals(True)
+        try:
+            self.tag_box.clear()
+            self.tag_box.addItems([ANY_TAG, *tags])
+            self.tag_box.setCurrentIndex(tags.index(chosen) + 1 if chosen in tags else 0)
+        finally:
+            self.tag_box.blockSignals(False)
+        if chosen is not None and chosen not in tags:
+            self.proxy.set_tag(None)
+
+    def _on_tag_filter(self, index: int) -> None:
+        self.proxy.set_tag(self.tag_box.itemText(index) if index > 0 else None)
+        self.invalidate()
 
     def _on_state_filter(self, label: str) -> None:
         self.proxy.set_states(STATE_FILTERS.get(label))
