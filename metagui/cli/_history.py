@@ -183,6 +183,7 @@ def _summary_line(s: StudySummary) -> str:
 def _show(reader: HistoryReader, name: str, number: int | None, where: str | None) -> None:
     """One study's details (its notes, tags and provenance) and trials; with ``number``,
     that trial's only; with ``where``, the trials that match that filter."""
+    from metagui.core.kept_checkpoints import kept_trial_ids
     from metagui.core.provenance import describe_provenance
     from metagui.core.study_export import pick_study, pick_trial
 
@@ -191,10 +192,11 @@ def _show(reader: HistoryReader, name: str, number: int | None, where: str | Non
     shown = trials if where is None else _where_filter(where, trials).select(trials)
     archived = " (archived)" if study.archived else ""
     print(f"study {study.name!r}: {study.strategy}, {study.direction}, {study.status}{archived}")
+    kept = kept_trial_ids(reader.artifacts(study.id))
     if number is not None:
         trial = pick_trial(reader, study, number)
         best = reader.best_trial(study.id)
-        print(_trial_line(trial, best, _tags_text(trial), len(_tags_text(trial))))
+        print(_trial_line(trial, best, _tags_text(trial), len(_tags_text(trial)), kept))
         _print_note(trial.notes, "       ")
         return
     if study.tags:
@@ -209,7 +211,7 @@ def _show(reader: HistoryReader, name: str, number: int | None, where: str | Non
     best = reader.best_trial(study.id)
     width = max((len(_tags_text(t)) for t in shown), default=0)
     for t in shown:
-        print(_trial_line(t, best, _tags_text(t), width))
+        print(_trial_line(t, best, _tags_text(t), width, kept))
         _print_note(t.notes, "       ")
     if where is not None:
         print(f"(--where: {len(shown)} of {_count(len(trials), 'trial')})")
@@ -240,8 +242,11 @@ def _print_note(note: str | None, indent: str) -> None:
         print(f"{indent}      {line}")
 
 
-def _trial_line(t: TrialRow, best: TrialRow | None, tags: str, width: int) -> str:
+def _trial_line(t: TrialRow, best: TrialRow | None, tags: str, width: int, kept: set[int]) -> str:
+    """One trial: ``*`` marks the best, ``ckpt`` a trial whose checkpoint is kept (a column
+    only in a study that keeps any)."""
     mark = "*" if best is not None and t.id == best.id else " "
+    ckpt = ("  ckpt" if t.id in kept else "      ") if kept else ""
     note = " (excluded)" if t.excluded else ""
     if t.retry_of is not None:
         note += f" (runs trial {t.retry_of} again)"
@@ -251,7 +256,8 @@ def _trial_line(t: TrialRow, best: TrialRow | None, tags: str, width: int) -> st
     where = f"  on {on}" if on else ""
     column = f"  {tags:{width}s}" if width else ""
     return (
-        f"{mark}{t.number:4d} {t.state:8s} {format_value(t.value):>10s}{column}{note}  {params}"
+        f"{mark}{t.number:4d} {t.state:8s} {format_value(t.value):>10s}{ckpt}{column}{note}"
+        f"  {params}"
         f"{where}" + (f"  [{detail}]" if detail else "")
     )
 

@@ -32,6 +32,7 @@ __all__ = [
     "PRUNERS",
     "STRATEGIES",
     "BudgetSpec",
+    "CheckpointsSpec",
     "ExecutionSpec",
     "ExperienceSpec",
     "ExperimentSpec",
@@ -133,6 +134,18 @@ class ExecutionSpec(_Strict):
         return self.parallel > 1 or self.address != "local"
 
 
+class CheckpointsSpec(_Strict):
+    """Which trained models the study keeps (see :mod:`metagui.core.kept_checkpoints`): the
+    checkpoints of its top ``keep`` trials; one that falls out of the top is deleted."""
+
+    keep: int = Field(
+        1,
+        ge=1,
+        le=1000,
+        description="the checkpoints of this many best trials are kept (1: the best's only)",
+    )
+
+
 class ExperienceSpec(_Strict):
     """How a study learns from similar earlier studies of its history (the experience pool)
     when ``warm_start`` is ``auto``."""
@@ -209,6 +222,10 @@ class ExperimentSpec(TrainSpec):
     )
     execution: ExecutionSpec | None = Field(
         None, description="parallel trials on Ray; absent: one trial at a time, in process"
+    )
+    checkpoints: CheckpointsSpec = Field(
+        default_factory=CheckpointsSpec,
+        description="how many of the best trials' trained models the study keeps",
     )
 
     @model_validator(mode="after")

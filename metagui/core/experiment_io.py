@@ -306,6 +306,7 @@ _SECTION_ORDER = (
     "warm_start",
     "experience",
     "execution",
+    "checkpoints",
     "seed",
     "device",
 )
@@ -315,18 +316,19 @@ _ALWAYS_STATED = frozenset(_SECTION_ORDER) - {
     "warm_start",
     "experience",
     "execution",
+    "checkpoints",
 }
 
 
 def experiment_document(spec: ExperimentSpec) -> dict[str, Any]:
     """``spec`` as a file states it: ``name`` first, then the task set, the learner, the
     network, optimizer and training, the search space, strategy, pruner, budget, objective,
-    warm start, experience, execution, seed and device. In each section, the settings that
-    apply to the
-    chosen task set, learner, network, optimizer, strategy and pruner (or to one the search
-    may choose; :func:`metagui.core.applicable.settings_in_use`) and every setting changed
-    from its default; what nothing uses and is at its default is left out (``inner_lr`` for
-    ProtoNet). It loads back to ``spec``: what is left out reads back as its default."""
+    warm start, experience, execution, checkpoints, seed and device. In each section, the
+    settings that apply to the chosen task set, learner, network, optimizer, strategy and
+    pruner (or to one the search may choose; :func:`metagui.core.applicable.settings_in_use`)
+    and every setting changed from its default; what nothing uses and is at its default is
+    left out (``inner_lr`` for ProtoNet). It loads back to ``spec``: what is left out reads
+    back as its default."""
     from metagui.core.applicable import settings_in_use
 
     in_use = settings_in_use(spec)

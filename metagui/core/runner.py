@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from metagui.core.experience import ExperiencePruner, PoolStudy
     from metagui.core.experiment import ExecutionSpec, ExperimentSpec
     from metagui.core.history import HistoryWriter, Lease, TrialRow
+    from metagui.core.kept_checkpoints import KeptCheckpoints
     from metagui.core.strategies import PastTrial, PriorTrial, Proposal, Strategy
 
 __all__ = [
@@ -570,7 +571,7 @@ class StudyRunner:
         checkpoint: bytes | None = None,
         counts: bool = True,
     ) -> Generator[RunnerReport, None, None]:
-        """Tell the strategy, record the trial's end, keep the best model; ``counts=False``:
+        """Tell the strategy, record the trial's end, keep the top k models; ``counts=False``:
         a lost trial that runs again does not use up the budget."""
         writer, strategy = study.writer, study.strategy
         running = study.in_flight.pop(number)
@@ -597,8 +598,11 @@ class StudyRunner:
         value = outcome.get("value")
         if value is not None and state == "COMPLETE" and self._better(value, study.best_value):
             study.best_number, study.best_value = number, value
-            if checkpoint is not None:
-                self._save_best(writer, study.study_id, number, running.trial_id, value, checkpoint)
+        if state == "COMPLETE":
+            # Every completion: the top k may also have changed by an exclusion meanwhile.
+            self._kept_checkpoints(study.study_id).after_trial(
+                writer, running.trial_id, number, checkpoint
+            )
         yield TrialEnded(
             number,
             running.trial_id,
@@ -632,6 +636,10 @@ class StudyRunner:
                 notes.append(
                     f"removed {leftovers} partial checkpoint file(s) of an interrupted run"
                 )
+            dropped = self._kept_checkpoints(existing.id).tidy(writer)
+            if dropped:
+                keep = self.spec.checkpoints.keep
+                notes.append(f"removed {dropped} checkpoint file(s) not of the top {keep} trials")
             return existing.id, failed, lease, notes
         for source in self._warm_start_names():  # refused before a study that cannot run
             if writer.get_study(source) is None:
@@ -817,22 +825,17 @@ class StudyRunner:
                 best_number, best_value = t.number, t.value
         return best_number, best_value
 
-    def _save_best(
-        self,
-        writer: HistoryWriter,
-        study_id: int,
-        number: int,
-        trial_id: int,
-        value: float,
-        checkpoint: bytes,
-    ) -> None:
-        """Keep the best trial's model (its checkpoint's bytes) as the study's artifact."""
-        from metagui.core.checkpoint import write_checkpoint_bytes
+    def _kept_checkpoints(self, study_id: int) -> KeptCheckpoints:
+        """What keeps the study's top k trained models (``checkpoints.keep``)."""
+        from metagui.core.kept_checkpoints import KeptCheckpoints
 
-        path = write_checkpoint_bytes(
-            self._artifact_folder() / f"trial-{number:04d}.pt", checkpoint
+        return KeptCheckpoints(
+            self.db_path,
+            study_id,
+            self._artifact_folder(),
+            self.direction,
+            self.spec.checkpoints.keep,
         )
-        writer.add_artifact(study_id, "checkpoint", path, trial_id, "best so far")
 
 
 def _past(trial: TrialRow, reader: Any, metric: str) -> PastTrial:

@@ -162,13 +162,23 @@ def learned_from(record: dict[str, Any] | None) -> tuple[str, ...]:
 
 
 def _copy_checkpoint(reader: HistoryReader, study: StudyRow, trial: TrialRow, out: Path) -> Path:
-    artifacts = [
-        a for a in reader.artifacts(study.id) if a.kind == "checkpoint" and a.trial_id == trial.id
-    ]
+    from metagui.core.kept_checkpoints import CHECKPOINT_KIND, kept_count, kept_trial_ids
+
+    every = reader.artifacts(study.id)
+    artifacts = [a for a in every if a.kind == CHECKPOINT_KIND and a.trial_id == trial.id]
     if not artifacts:
+        if trial.state != "COMPLETE":
+            raise MetaguiError(
+                f"study {study.name!r}: trial {trial.number} is {trial.state}; only a completed "
+                "trial has a checkpoint"
+            )
+        kept_ids = kept_trial_ids(every)
+        kept = sorted(t.number for t in reader.trials(study.id) if t.id in kept_ids)
+        which = ", ".join(map(str, kept)) if kept else "none"
         raise MetaguiError(
-            f"study {study.name!r}: no checkpoint was kept for trial {trial.number} "
-            "(the study keeps the checkpoint of its best trial)"
+            f"study {study.name!r}: trial {trial.number}'s checkpoint was not kept (only the "
+            f"top k={kept_count(study)} are); kept: trial(s) {which} (checkpoints.keep in the "
+            "experiment file keeps more)"
         )
     source = Path(artifacts[-1].path)
     if not source.is_file():

@@ -9,7 +9,7 @@ import socket
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from time import monotonic  # by name, so a test can replace the flush clock
@@ -366,6 +366,16 @@ class HistoryWriter(NotebookWriting, Closable):
                 raise MetaguiError(
                     f"{self.path}: artifact for unknown study {study_id} or trial {trial_id}"
                 ) from error
+
+    def update_artifacts(
+        self, *, notes: Mapping[int, str | None] | None = None, remove: Iterable[int] = ()
+    ) -> None:
+        """Change the notes of artifacts (id -> note) and forget the artifacts ``remove``
+        names (their rows: deleting their files is the caller's), in one transaction."""
+        with self._transaction():
+            for artifact_id, note in (notes or {}).items():
+                self._db.execute("UPDATE artifacts SET note = ? WHERE id = ?", [note, artifact_id])
+            self._db.executemany("DELETE FROM artifacts WHERE id = ?", [[i] for i in remove])
 
     # -- lifetime ------------------------------------------------------------------------------
 
