@@ -6,6 +6,7 @@ figures' values are never asserted: they are what the benchmark measures."""
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -33,6 +34,16 @@ def test_trials_to_reach_counts_the_first_trial_whose_best_so_far_gets_there() -
 def test_every_problem_searches_the_same_space_and_a_warm_one_learns_only_from_its_pool() -> None:
     cold = [transfer_spec(p, seed=3, trials=30, iterations=100) for p in (*PROBLEMS, UNRELATED)]
     assert len({s.search_space.model_dump_json() for s in cold}) == 1
+    # the issue's space: inner and outer learning rates, inner steps and the MLP's width
+    assert [p.name for p in cold[0].search_space.params] == [
+        "algorithm.inner_lr",
+        "optimizer.lr",
+        "algorithm.inner_steps",
+        "model.hidden_sizes.0",
+        "model.hidden_sizes.1",
+    ]
+    widths = cold[0].trial_spec({"model.hidden_sizes.0": 96, "model.hidden_sizes.1": 16})
+    assert widths.model.hidden_sizes == [96, 16]
     assert len({s.taskset.model_dump_json() for s in cold}) == len(cold)
     assert all(s.warm_start == [] and s.seed == 3 for s in cold)
     warm = transfer_spec(
@@ -48,11 +59,16 @@ def test_every_problem_searches_the_same_space_and_a_warm_one_learns_only_from_i
 def test_a_tiny_run_learns_from_the_intended_pools(tmp_path: Path) -> None:
     problems = PROBLEMS[:2]
     trials = 3
+    # The unrelated problem's inputs (x up to 50) make over half of the space's configurations
+    # diverge whatever the width; three trials that all did would leave its pool empty. Its
+    # inputs on the targets' range here: what is checked is which pool each study learns from.
+    unrelated = replace(UNRELATED, x_range=(-5.0, 5.0))
     result = run_transfer_benchmark(
         seeds=1,
         trials=trials,
         iterations=2,
         problems=problems,
+        unrelated=unrelated,
         negative_targets=1,
         folder=tmp_path,
     )
@@ -104,7 +120,13 @@ def test_a_tiny_run_learns_from_the_intended_pools(tmp_path: Path) -> None:
     assert "trials to reach" in text and "unrelated pool" in text
     # a second run into the same folder starts from empty histories
     second = run_transfer_benchmark(
-        seeds=1, trials=2, iterations=1, problems=problems, negative_targets=0, folder=tmp_path
+        seeds=1,
+        trials=2,
+        iterations=1,
+        problems=problems,
+        unrelated=unrelated,
+        negative_targets=0,
+        folder=tmp_path,
     )
     assert second["negative"] is None and "unrelated pool" not in format_summary(second)
     with HistoryReader(tmp_path / "seed-0.sqlite") as reader:
