@@ -36,7 +36,7 @@ def window(qtbot: QtBot) -> Iterator[MainWindow]:
 def runs(window: MainWindow, monkeypatch: pytest.MonkeyPatch) -> list[ExperimentSpec]:
     """The specs the window hands to its run controller (no study is started)."""
     started: list[ExperimentSpec] = []
-    monkeypatch.setattr(window.run, "start", lambda spec, _db: started.append(spec))
+    monkeypatch.setattr(window.run, "start", lambda spec, _db, **_kw: started.append(spec))
     return started
 
 
