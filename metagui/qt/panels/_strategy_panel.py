@@ -1,6 +1,6 @@
 """The strategy panel: how the search proposes trials, when it stops them early, how long it
-runs, what it optimises, on which device, how many trials run at once (and where), and which
-earlier studies seed it."""
+runs, what it optimises, on which device, how many trials run at once (and where), how many
+trained models it keeps, and which earlier studies seed it."""
 
 from __future__ import annotations
 
@@ -11,7 +11,13 @@ from PySide6.QtCore import Slot
 from PySide6.QtWidgets import QGroupBox, QLabel, QVBoxLayout, QWidget
 
 from metagui.core.applicable import pruner_fields, strategy_fields
-from metagui.core.experiment import ExperimentSpec, ObjectiveSpec, PrunerSpec, StrategySpec
+from metagui.core.experiment import (
+    CheckpointsSpec,
+    ExperimentSpec,
+    ObjectiveSpec,
+    PrunerSpec,
+    StrategySpec,
+)
 from metagui.qt._document import ExperimentDocument
 from metagui.qt.panels._execution_editor import ExecutionEditor
 from metagui.qt.panels._form import ModelForm
@@ -60,9 +66,10 @@ def _note() -> QLabel:
 
 class StrategyPanel(QWidget):
     """Edits the search's strategy, pruner, budget, objective, seed, device, name, execution
-    (parallel trials on Ray) and warm start. ``studies_provider`` lists the studies of the
-    history runs are recorded in, ``history_provider`` gives its path (None: none), for warm
-    start (chosen studies, and the studies ranked by similarity to learn from)."""
+    (parallel trials on Ray), the checkpoints it keeps and warm start. ``studies_provider``
+    lists the studies of the history runs are recorded in, ``history_provider`` gives its path
+    (None: none), for warm start (chosen studies, and the studies ranked by similarity to
+    learn from)."""
 
     def __init__(
         self,
@@ -80,6 +87,9 @@ class StrategyPanel(QWidget):
         self.objective = ModelForm(doc, ObjectiveSpec, "objective")
         self.budget = BudgetEditor(doc)
         self.execution = ExecutionEditor(doc)
+        self.checkpoints = ModelForm(
+            doc, CheckpointsSpec, "checkpoints", labels={"keep": "Checkpoints kept"}
+        )
         self.strategy = ModelForm(
             doc,
             StrategySpec,
@@ -107,6 +117,7 @@ class StrategyPanel(QWidget):
         left_layout.addWidget(_group("Objective", self.objective))
         left_layout.addWidget(_group("Budget", self.budget))
         left_layout.addWidget(_group("Execution", self.execution))
+        left_layout.addWidget(_group("Checkpoints", self.checkpoints))
         left_layout.addStretch(1)
         right = QWidget()
         right_layout = QVBoxLayout(right)

@@ -22,6 +22,7 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QBrush, QColor, QFont
 
 from metagui.core.history import TrialRow
+from metagui.core.trial_filter import TrialFilter
 from metagui.qt._history_model import HistoryModel, StudyData
 from metagui.qt.views._common import STATE_COLORS, format_number, objective_label
 
@@ -390,13 +391,15 @@ def _sort_value(value: Any) -> tuple[int, Any]:
 
 
 class TrialsFilterProxy(QSortFilterProxyModel):
-    """Keeps only trials in the chosen states and with the chosen tag; sorting is passed on
-    to the :class:`TrialsTableModel` (which sorts by the raw values, ``SORT_ROLE``)."""
+    """Keeps only trials in the chosen states, with the chosen tag and that pass the query
+    (all three at once); sorting is passed on to the :class:`TrialsTableModel` (which sorts by
+    the raw values, ``SORT_ROLE``)."""
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._states: frozenset[str] | None = None
         self._tag: str | None = None
+        self._query: TrialFilter | None = None
         self.setDynamicSortFilter(True)
 
     def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
@@ -420,8 +423,18 @@ class TrialsFilterProxy(QSortFilterProxyModel):
     def tag(self) -> str | None:
         return self._tag
 
+    def set_query(self, query: TrialFilter | None) -> None:
+        """Show only trials that pass ``query`` (None: every trial)."""
+        self.beginFilterChange()
+        self._query = query
+        self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
+
+    @property
+    def query(self) -> TrialFilter | None:
+        return self._query
+
     def filterAcceptsRow(self, source_row: int, source_parent: Index) -> bool:
-        if self._states is None and self._tag is None:
+        if self._states is None and self._tag is None and self._query is None:
             return True
         source = self.sourceModel()
         assert isinstance(source, TrialsTableModel)
@@ -430,4 +443,6 @@ class TrialsFilterProxy(QSortFilterProxyModel):
             return False
         if self._states is not None and trial.state not in self._states:
             return False
-        return self._tag is None or self._tag in trial.tags
+        if self._tag is not None and self._tag not in trial.tags:
+            return False
+        return self._query is None or self._query.matches(trial)

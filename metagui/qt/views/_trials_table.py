@@ -1,22 +1,26 @@
-"""The trials table: every trial of a study, sortable and filterable by state and by tag, with
-the best highlighted and a context menu to exclude, re-run or export a trial."""
+"""The trials table: every trial of a study, sortable and filterable by state, by tag and by a
+query over parameters, values and tags, with the best highlighted and a context menu to
+exclude, re-run or export a trial."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import QItemSelection, QItemSelectionModel, QPoint, Qt, Signal
+from PySide6.QtCore import QItemSelection, QItemSelectionModel, QPoint, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
     QHBoxLayout,
     QHeaderView,
     QLabel,
+    QLineEdit,
     QMenu,
     QTableView,
     QVBoxLayout,
     QWidget,
 )
 
+from metagui.core.trial_filter import FilterError, parse_filter
 from metagui.qt._history_model import HistoryModel, StudyData
+from metagui.qt.panels._editors import set_invalid
 from metagui.qt.views._common import LiveView, counted
 from metagui.qt.views._trials_model import TRIAL_ID_ROLE, TrialsFilterProxy, TrialsTableModel
 
@@ -35,11 +39,17 @@ STATE_FILTERS: dict[str, set[str] | None] = {
 }
 ANY_TAG = "Any tag"
 """The tag filter's first entry: trials tagged or not."""
+QUERY_AFTER_MS = 300
+"""The pause in typing after which the query is applied."""
+QUERY_EXAMPLE = 'value < 0.5 and algorithm.name == "maml"'
+"""In the query line while it is empty (short enough to show whole beside the notes)."""
 
 
 class TrialsTable(LiveView):
-    """A sortable table of the study's trials, filtered by state and by tag, that follows the
-    history incrementally (selection and scroll position are kept while rows arrive and change).
+    """A sortable table of the study's trials, filtered by state, by tag and by a query (see
+    :mod:`metagui.core.trial_filter`; a query that cannot be read says why under it and
+    filters nothing), that follows the history incrementally (selection and scroll position
+    are kept while rows arrive and change).
 
     Signals (the main window acts on the requests): ``trial_selected(trial id)`` when the user
     selects a row; ``exclude_requested(trial id, exclude)``, ``rerun_requested(trial id)`` and
@@ -68,6 +78,31 @@ class TrialsTable(LiveView):
         self.tag_box.currentIndexChanged.connect(self._on_tag_filter)
         # The study and its trials' revision the tag filter was filled from.
         self._tags_of: tuple[StudyData | None, int] = (None, -1)
+        self.query_edit = QLineEdit()
+        self.query_edit.setObjectName("trialQuery")
+        self.query_edit.setPlaceholderText(f"e.g. {QUERY_EXAMPLE}")
+        self.query_edit.setToolTip(
+            "Show only the trials for which this holds: comparisons (== != < <= > >= in) of\n"
+            "value, test_value, state, number, duration, seed, excluded, tags, notes and the\n"
+            "parameters by name, joined by and, or, not; e.g.\n"
+            'value < 0.5 and algorithm.name == "maml" and "baseline" in tags'
+        )
+        self.query_edit.setClearButtonEnabled(True)
+        # Applied after a pause in typing, not at each keystroke; parsing is cheap, but
+        # filtering a big study again is not.
+        self._query_pause = QTimer(self)
+        self._query_pause.setSingleShot(True)
+        self._query_pause.setInterval(QUERY_AFTER_MS)
+        self._query_pause.timeout.connect(self._apply_query)
+        self.query_edit.textChanged.connect(self._query_pause.start)
+        self.query_error = QLabel()
+        self.query_error.setObjectName("fieldError")
+        self.query_error.setWordWrap(True)
+        self.query_error.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.query_error.hide()
+        # The parameter names the query was read against (a name unknown then may be known
+        # once more trials arrived).
+        self._query_names: tuple[str, ...] = ()
         self.count_label = QLabel()
         controls = QHBoxLayout()
         controls.addWidget(QLabel("Show:"))
@@ -76,6 +111,11 @@ class TrialsTable(LiveView):
         controls.addWidget(self.tag_box)
         controls.addStretch(1)
         controls.addWidget(self.count_label)
+        # The query on a line of its own: the table is narrow beside the notes in the History
+        # tab, and a query is long.
+        query_line = QHBoxLayout()
+        query_line.addWidget(QLabel("where:"))
+        query_line.addWidget(self.query_edit, 1)
 
         self.view = QTableView()
         self.view.setModel(self.proxy)
@@ -103,6 +143,8 @@ class TrialsTable(LiveView):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(controls)
+        layout.addLayout(query_line)
+        layout.addWidget(self.query_error)
         layout.addWidget(self.view, 1)
 
     # -- public ---------------------------------------------------------------------------------
@@ -119,6 +161,16 @@ class TrialsTable(LiveView):
         if index < 0:
             raise ValueError(f"no trial of this study is tagged {tag!r}")
         self.tag_box.setCurrentIndex(index)
+
+    def set_query(self, text: str) -> None:
+        """Show only the trials for which ``text`` holds (see :mod:`metagui.core.trial_filter`;
+        empty: all), now rather than after the pause in typing."""
+        self.query_edit.setText(text)
+        self._apply_query()
+
+    def query_problem(self) -> str | None:
+        """Why the query typed cannot be read (``"column 7: ..."``), or None."""
+        return self.query_error.text() if not self.query_error.isHidden() else None
 
     def tag_filters(self) -> list[str]:
         """The tags offered by the tag filter (every tag of the study's trials), in order."""
@@ -184,6 +236,8 @@ class TrialsTable(LiveView):
     def _draw(self, study: StudyData | None) -> None:
         self.table_model.refresh()
         self._offer_tags(study)
+        if self.query_edit.text().strip() and self._known_names(study) != self._query_names:
+            self._apply_query()
         total = self.table_model.rowCount()
         shown = self.proxy.rowCount()
         self.count_label.setText(
@@ -222,6 +276,29 @@ class TrialsTable(LiveView):
             self.tag_box.blockSignals(False)
         if chosen is not None and chosen not in tags:
             self.proxy.set_tag(None)
+
+    def _known_names(self, study: StudyData | None) -> tuple[str, ...]:
+        return tuple(study.param_names()) if study is not None else ()
+
+    def _apply_query(self) -> None:
+        """Read the query typed and filter by it; one that cannot be read says why under it
+        and filters nothing until it is fixed."""
+        self._query_pause.stop()
+        text = self.query_edit.text()
+        self._query_names = self._known_names(self.study())
+        problem = None
+        query = None
+        if text.strip():
+            try:
+                query = parse_filter(text, self._query_names)
+            except FilterError as exc:
+                problem = str(exc)
+        if query is not None or self.proxy.query is not None:
+            self.proxy.set_query(query)
+        self.query_error.setText(problem or "")
+        self.query_error.setVisible(problem is not None)
+        set_invalid(self.query_edit, problem is not None)
+        self.invalidate()
 
     def _on_tag_filter(self, index: int) -> None:
         self.proxy.set_tag(self.tag_box.itemText(index) if index > 0 else None)
