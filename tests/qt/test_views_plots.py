@@ -199,7 +199,7 @@ def test_views_redraw_on_their_timer_once_per_change_and_only_while_shown(
 def test_new_data_waits_while_the_gui_thread_is_busy_but_options_do_not(
     qtbot: QtBot, history: History, model: HistoryModel, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import metagui.qt.views._common as common
+    import metagui.qt.views._live_view as common
 
     class Load:
         busy = 1.0
@@ -417,7 +417,7 @@ def test_parallel_coordinates_one_normalised_line_per_finished_trial(
     assert lines[history.ids[0]].yData[-1] == pytest.approx(1.0)
     assert math.isnan(lines[history.ids[3]].yData[1])  # cnp: no inner learning rate
     assert math.isnan(lines[history.ids[4]].yData[-1])  # failed: no value
-    categorical = view.axes[0].ticks()
+    categorical = view.axes[0].ticks
     assert [label for _, label in categorical][:3] == ["maml", "fomaml", "metasgd"]
     view.show_unfinished_box.setChecked(False)
     view.redraw()
@@ -487,7 +487,7 @@ def test_grid_lines_are_opaque_and_beneath_the_data(qtbot: QtBot) -> None:
     import pyqtgraph as pg
     from PySide6.QtGui import QColor, QPainter, QPalette
 
-    from metagui.qt.views._common import GRID_ALPHA, show_grid, style_plot, value_axes
+    from metagui.qt.views._axis_items import GRID_ALPHA, show_grid, style_plot, value_axes
 
     palette = QPalette()
     palette.setColor(QPalette.ColorRole.Base, QColor("white"))

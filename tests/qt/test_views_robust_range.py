@@ -36,7 +36,7 @@ from metagui.qt.views import (
     ParallelCoordinates,
     TrajectoryPlot,
 )
-from metagui.qt.views._common import robust_range
+from metagui.qt.views._ranges import robust_range
 
 DIVERGED = 1e12
 NORMAL = [TRIALS[n] for n in (0, 1, 3, 5, 6)]  # complete, values 0.09 .. 0.42

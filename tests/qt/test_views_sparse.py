@@ -22,17 +22,10 @@ from metagui.qt.views import (
     ParallelCoordinates,
     TrajectoryPlot,
 )
-from metagui.qt.views._common import (
-    RobustViewBox,
-    ValueAxis,
-    counted,
-    fit_label,
-    has_lone_points,
-    integer_ticks,
-    label_variants,
-    make_colorbar,
-)
+from metagui.qt.views._axis_items import ValueAxis, integer_ticks, make_colorbar
+from metagui.qt.views._labels import counted, fit_label, label_variants
 from metagui.qt.views._trials_table import TrialsTable
+from metagui.qt.views._view_box import RobustViewBox, has_lone_points
 
 METASGD = TRIALS[1][2]
 

@@ -8,10 +8,10 @@ own timer (about 25 Hz, while shown) only when that study changed; ``redraw()`` 
 from __future__ import annotations
 
 from metagui.qt.views._best import BestSoFarPlot
-from metagui.qt.views._common import LiveView
 from metagui.qt.views._compare import CompareStudies
 from metagui.qt.views._export import EXPORT_FORMATS, export_plot
 from metagui.qt.views._importance import ImportancePlot
+from metagui.qt.views._live_view import LiveView
 from metagui.qt.views._loss import LossPlot
 from metagui.qt.views._parallel import ParallelCoordinates
 from metagui.qt.views._trajectory import TrajectoryPlot

@@ -14,20 +14,11 @@ from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidg
 
 from metagui.core.history import TrialRow
 from metagui.qt._history_model import HistoryModel, StudyData
-from metagui.qt.views._common import (
-    FOCUS_COLOR,
-    NO_VALUE_COLOR,
-    STATE_COLORS,
-    LiveView,
-    RobustViewBox,
-    last_validation,
-    objective_label,
-    set_integer_axis,
-    show_grid,
-    style_plot,
-    value_axes,
-    value_colors,
-)
+from metagui.qt.views._axis_items import set_integer_axis, show_grid, style_plot, value_axes
+from metagui.qt.views._colors import FOCUS_COLOR, NO_VALUE_COLOR, STATE_COLORS, value_colors
+from metagui.qt.views._labels import last_validation, objective_label
+from metagui.qt.views._live_view import LiveView
+from metagui.qt.views._view_box import RobustViewBox
 
 __all__ = ["BestSoFarPlot", "BestSoFarView", "best_so_far_curve", "time_axis_unit"]
 

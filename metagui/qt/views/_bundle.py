@@ -8,7 +8,7 @@ trial's new points copies it, a trial that ends is drawn onto it, and only a cha
 view's scale or of the curves draws them all again. (Qt's own device-coordinate cache did
 that too often: a resize of the window drew the curves again several times.) It reports which
 trial was clicked (``trial_clicked``), and it gives
-:class:`~metagui.qt.views._common.RobustViewBox` the values that decide the y range (``xData``,
+:class:`~metagui.qt.views._view_box.RobustViewBox` the values that decide the y range (``xData``,
 ``yData``) as a plot data item does.
 """
 

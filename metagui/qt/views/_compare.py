@@ -8,13 +8,11 @@ import pyqtgraph as pg
 from PySide6.QtWidgets import QWidget
 
 from metagui.qt._history_model import HistoryModel, StudyData
+from metagui.qt.views._axis_items import set_integer_axis
 from metagui.qt.views._best import BestSoFarView, best_so_far_curve, time_axis_unit
-from metagui.qt.views._common import (
-    CATEGORY_COLORS,
-    mark_lone_points,
-    objective_label,
-    set_integer_axis,
-)
+from metagui.qt.views._colors import CATEGORY_COLORS
+from metagui.qt.views._labels import objective_label
+from metagui.qt.views._view_box import mark_lone_points
 
 __all__ = ["CompareStudies"]
 

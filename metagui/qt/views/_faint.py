@@ -17,7 +17,7 @@ from PySide6.QtGui import QColor, QPen
 
 from metagui.core.history import Curve, TrialRow, polylines
 from metagui.qt.views._bundle import CurveBundle, CurveGroup
-from metagui.qt.views._common import NO_VALUE_COLOR, value_colormap
+from metagui.qt.views._colors import NO_VALUE_COLOR, value_colormap
 
 __all__ = [
     "COLOR_STEPS",

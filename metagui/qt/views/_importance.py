@@ -23,15 +23,11 @@ from PySide6.QtWidgets import QLabel, QStackedWidget, QVBoxLayout, QWidget
 
 from metagui.qt._history_model import HistoryModel, StudyData
 from metagui.qt._latest import LatestLoader
-from metagui.qt.views._common import (
-    STATE_COLORS,
-    LiveView,
-    counted,
-    format_number,
-    show_grid,
-    style_plot,
-    value_axes,
-)
+from metagui.qt.views._axis_items import show_grid, style_plot, value_axes
+from metagui.qt.views._colors import STATE_COLORS
+from metagui.qt.views._labels import counted
+from metagui.qt.views._live_view import LiveView
+from metagui.qt.views._param_axis import format_number
 
 __all__ = ["ImportancePlot", "Importances", "compute_importances"]
 

@@ -12,34 +12,27 @@ from __future__ import annotations
 import math
 
 import pyqtgraph as pg
-from PySide6.QtCore import QCoreApplication, QEvent, Signal
+from PySide6.QtCore import QCoreApplication, QEvent
 from PySide6.QtGui import QColor, QResizeEvent
-from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QSpinBox, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QCheckBox, QLabel, QSpinBox, QWidget
 
 from metagui.core.history import FINISHED_STATES, TrialRow
 from metagui.qt._history_model import HistoryModel, StudyData
+from metagui.qt.views._axis_items import make_colorbar, show_grid, style_plot, value_axes
 from metagui.qt.views._bundle import CurveBundle
-from metagui.qt.views._common import (
+from metagui.qt.views._colors import (
     CATEGORY_COLORS,
     FOCUS_COLOR,
     STATE_COLORS,
     STATE_LABELS,
-    LiveView,
-    RobustViewBox,
-    as_array,
-    make_colorbar,
-    metric_label,
-    objective_label,
-    sentence,
     set_colormap,
-    show_grid,
-    style_plot,
-    validation_metric,
-    value_axes,
     value_colormap,
-    value_range,
 )
 from metagui.qt.views._faint import FaintCurves, color_groups, curve_buckets
+from metagui.qt.views._labels import metric_label, objective_label, sentence, validation_metric
+from metagui.qt.views._plot_view import TrialPlotView
+from metagui.qt.views._ranges import as_array, value_range
+from metagui.qt.views._view_box import RobustViewBox
 
 __all__ = ["LossPlot"]
 
@@ -53,7 +46,7 @@ other most of all for neighbouring numbers, the usual pair in flight."""
 LEGEND_MAX = 6  # bold curves named in the legend; more would hide the plot
 
 
-class LossPlot(LiveView):
+class LossPlot(TrialPlotView):
     """Meta-train loss (left) and validation metric (right) against meta-training step.
 
     Every finished trial passing the filters (states, top-K by value) is a faint curve
@@ -65,11 +58,8 @@ class LossPlot(LiveView):
     (:class:`RobustViewBox`): a diverged trial leaves through the top instead of flattening
     the others, until the user zooms or pans."""
 
-    trial_selected = Signal(int)
-
     def __init__(self, model: HistoryModel, parent: QWidget | None = None) -> None:
         super().__init__(model, parent)
-        self._selected: int | None = None
         self._layout: tuple[object, ...] | None = None
         self._colorbar_label = ""
         self._running: list[TrialRow] = []
@@ -78,31 +68,28 @@ class LossPlot(LiveView):
         self._trial_of: dict[pg.PlotDataItem, int] = {}
 
         self.state_boxes: dict[str, QCheckBox] = {}
-        controls = QHBoxLayout()
-        controls.addWidget(QLabel("Show:"))
+        self.controls.addWidget(QLabel("Show:"))
         for state in FILTER_STATES:
             box = QCheckBox(STATE_LABELS[state])
             box.setChecked(True)
             box.toggled.connect(self.invalidate)
             self.state_boxes[state] = box
-            controls.addWidget(box)
-        controls.addSpacing(12)
-        controls.addWidget(QLabel("Best"))
+            self.controls.addWidget(box)
+        self.controls.addSpacing(12)
+        self.controls.addWidget(QLabel("Best"))
         self.top_k_box = QSpinBox()
         self.top_k_box.setRange(0, 1_000_000)
         self.top_k_box.setSpecialValueText("all")
         self.top_k_box.setToolTip("Show only the K trials with the best objective value")
         self.top_k_box.valueChanged.connect(self.invalidate)
-        controls.addWidget(self.top_k_box)
-        controls.addWidget(QLabel("trials"))
-        controls.addSpacing(12)
+        self.controls.addWidget(self.top_k_box)
+        self.controls.addWidget(QLabel("trials"))
+        self.controls.addSpacing(12)
         self.log_y_box = QCheckBox("Log y")
         self.log_y_box.toggled.connect(self._on_log_y)
-        controls.addWidget(self.log_y_box)
-        controls.addStretch(1)
+        self.controls.addWidget(self.log_y_box)
+        self.controls.addStretch(1)
 
-        self.graphics = pg.GraphicsLayoutWidget()
-        self.graphics.setBackground(self.palette().color(self.palette().ColorRole.Base))
         # y auto range ignores diverged trials; zooming by hand holds until "A" (auto range).
         self.view_boxes = {"train": RobustViewBox(), "val": RobustViewBox()}
         self.plots: dict[str, pg.PlotItem] = {
@@ -137,24 +124,7 @@ class LossPlot(LiveView):
         self.plots["train"].setTitle("Meta-train loss")
         self.plots["train"].setLabel("left", metric_label(TRAIN))
 
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addLayout(controls)
-        layout.addWidget(self.graphics, 1)
-
     # -- public ---------------------------------------------------------------------------------
-    def export_item(self) -> pg.GraphicsScene:
-        return self.graphics.scene()
-
-    def set_trial(self, trial_id: int | None) -> None:
-        """Highlight trial ``trial_id`` (None: follow the running trials)."""
-        if trial_id != self._selected:
-            self._selected = trial_id
-            self.invalidate()
-
-    def selected_trial(self) -> int | None:
-        return self._selected
-
     def set_top_k(self, k: int) -> None:
         """Show only the ``k`` trials with the best values (0: all)."""
         self.top_k_box.setValue(k)
@@ -209,7 +179,7 @@ class LossPlot(LiveView):
 
     # -- drawing --------------------------------------------------------------------------------
     def _study_changed(self) -> None:
-        self._selected = None
+        super()._study_changed()
         self._layout = None
         for panel, curves in self.running_curves.items():
             for curve in curves.values():
@@ -367,7 +337,3 @@ class LossPlot(LiveView):
         trial_id = self._trial_of.get(curve)
         if trial_id is not None:
             self._select(trial_id)
-
-    def _select(self, trial_id: int) -> None:
-        self.set_trial(trial_id)
-        self.trial_selected.emit(trial_id)

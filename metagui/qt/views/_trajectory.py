@@ -7,31 +7,31 @@ import math
 from typing import Any
 
 import pyqtgraph as pg
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QCheckBox, QComboBox, QLabel, QWidget
 
 from metagui.core.history import TrialRow
 from metagui.qt._history_model import HistoryModel, StudyData
-from metagui.qt.views._common import (
-    CATEGORY_COLORS,
-    STATE_COLORS,
-    STATE_LABELS,
-    LiveView,
-    ParamAxis,
-    as_array,
+from metagui.qt.views._axis_items import (
     make_colorbar,
-    mark_lone_points,
-    objective_label,
-    param_axis,
-    set_colormap,
     set_integer_axis,
     show_grid,
     style_plot,
     value_axes,
+)
+from metagui.qt.views._colors import (
+    CATEGORY_COLORS,
+    STATE_COLORS,
+    STATE_LABELS,
+    set_colormap,
     value_colormap,
     value_colors,
-    value_range,
 )
+from metagui.qt.views._labels import objective_label
+from metagui.qt.views._param_axis import ParamAxis, param_axis
+from metagui.qt.views._plot_view import TrialPlotView
+from metagui.qt.views._ranges import as_array, value_range
+from metagui.qt.views._view_box import mark_lone_points
 
 __all__ = ["TrajectoryPlot"]
 
@@ -49,7 +49,7 @@ def learned_label(name: str, names: list[str]) -> str:
     return name
 
 
-class TrajectoryPlot(LiveView):
+class TrajectoryPlot(TrialPlotView):
     """Left: the chosen sampled hyperparameter against trial number, completed trials coloured
     by objective value (colour bar), the others marked by state; a log axis for log-scale
     parameters, labelled ticks for categorical ones; a ring marks the trials whose settings
@@ -57,28 +57,22 @@ class TrajectoryPlot(LiveView):
     selected (else running, else best) trial against meta-training step, one curve per name.
     Clicking a point selects its trial and emits ``trial_selected(trial id)``."""
 
-    trial_selected = Signal(int)
-
     def __init__(self, model: HistoryModel, parent: QWidget | None = None) -> None:
         super().__init__(model, parent)
-        self._selected: int | None = None
         self._points_trials: dict[pg.PlotDataItem, list[int]] = {}
 
-        controls = QHBoxLayout()
-        controls.addWidget(QLabel("Parameter:"))
+        self.controls.addWidget(QLabel("Parameter:"))
         self.param_box = QComboBox()
         self.param_box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
         self.param_box.currentIndexChanged.connect(self.invalidate)
-        controls.addWidget(self.param_box)
-        controls.addStretch(1)
+        self.controls.addWidget(self.param_box)
+        self.controls.addStretch(1)
         self.learned_log_box = QCheckBox("Log y (learned)")
         self.learned_log_box.setChecked(True)
         self.learned_log_box.toggled.connect(self._on_log)
-        controls.addWidget(self.learned_log_box)
+        self.controls.addWidget(self.learned_log_box)
 
         palette = self.palette()
-        self.graphics = pg.GraphicsLayoutWidget()
-        self.graphics.setBackground(palette.color(palette.ColorRole.Base))
         self.sampled_plot: pg.PlotItem = self.graphics.addPlot(0, 0, axisItems=value_axes())
         self.colorbar = make_colorbar("objective", palette)
         self.graphics.addItem(self.colorbar, 0, 1)
@@ -130,21 +124,7 @@ class TrajectoryPlot(LiveView):
         self._points_trials[self.seeded_points] = []
         self.learned_curves: dict[str, pg.PlotDataItem] = {}
 
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addLayout(controls)
-        layout.addWidget(self.graphics, 1)
-
     # -- public ---------------------------------------------------------------------------------
-    def export_item(self) -> pg.GraphicsScene:
-        return self.graphics.scene()
-
-    def set_trial(self, trial_id: int | None) -> None:
-        """Show the learned hyperparameters of trial ``trial_id`` (None: the running one)."""
-        if trial_id != self._selected:
-            self._selected = trial_id
-            self.invalidate()
-
     def set_param(self, name: str) -> None:
         """Plot sampled parameter ``name``."""
         study = self.study()
@@ -168,7 +148,7 @@ class TrajectoryPlot(LiveView):
 
     # -- drawing --------------------------------------------------------------------------------
     def _study_changed(self) -> None:
-        self._selected = None
+        super()._study_changed()
         self.param_box.blockSignals(True)
         self.param_box.clear()
         self.param_box.blockSignals(False)
@@ -280,8 +260,7 @@ class TrajectoryPlot(LiveView):
             return
         index = points[0].index()
         if 0 <= index < len(ids):
-            self.set_trial(ids[index])
-            self.trial_selected.emit(ids[index])
+            self._select(ids[index])
 
 
 _STEP_STYLES = (

@@ -24,7 +24,9 @@ from PySide6.QtGui import QBrush, QColor, QFont
 from metagui.core.history import TrialRow
 from metagui.core.trial_filter import TrialFilter
 from metagui.qt._history_model import HistoryModel, StudyData
-from metagui.qt.views._common import STATE_COLORS, format_number, objective_label
+from metagui.qt.views._colors import STATE_COLORS
+from metagui.qt.views._labels import objective_label
+from metagui.qt.views._param_axis import format_number
 
 __all__ = ["SORT_ROLE", "TRIAL_ID_ROLE", "TrialsFilterProxy", "TrialsTableModel"]
 

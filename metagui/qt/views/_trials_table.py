@@ -21,7 +21,8 @@ from PySide6.QtWidgets import (
 from metagui.core.trial_filter import FilterError, parse_filter
 from metagui.qt._history_model import HistoryModel, StudyData
 from metagui.qt.panels._editors import set_invalid
-from metagui.qt.views._common import LiveView, counted
+from metagui.qt.views._labels import counted
+from metagui.qt.views._live_view import LiveView
 from metagui.qt.views._trials_model import TRIAL_ID_ROLE, TrialsFilterProxy, TrialsTableModel
 
 __all__ = ["TrialsTable"]
