@@ -268,7 +268,7 @@ def test_ctrl_c_stops_cleanly_and_resume_continues(tmp_path: Path, stop: str) ->
                 conn.close()
     proc.send_signal(getattr(signal, stop))
     out, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130, err
+    assert proc.returncode == 130, (proc.returncode, out, err)
     assert "--resume" in out
     with HistoryReader(db) as reader:
         study = reader.study("cli-tiny")

@@ -54,11 +54,14 @@ def _run(args: argparse.Namespace) -> int:
     failures: Counter[str] = Counter()  # this run's trial errors, for the summary
     results = 0  # this run's trials that ended with a value (complete or pruned)
     gen = runner.run()
-    # A scheduler's or terminal's end of the run (SIGTERM, SIGHUP) stops it as Ctrl-C does:
-    # the trials in flight are recorded as interrupted and --resume runs them again.
-    previous = _stop_on_signals()
+    # Ctrl-C and a scheduler's or terminal's end of the run (SIGTERM, SIGHUP) stop it
+    # cleanly: the trials in flight are recorded as interrupted and --resume runs them again.
+    stop, previous = _stop_on_signals()
     try:
         for report in gen:
+            if stop:
+                # At a report, not wherever the signal landed: the runner is between steps.
+                raise KeyboardInterrupt(stop[0])
             if isinstance(report, StudyStarted):
                 verb = "resuming" if report.resumed else "starting"
                 print(
@@ -116,19 +119,30 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _stop_on_signals() -> dict[int, Any]:
-    """Turn SIGTERM and SIGHUP into KeyboardInterrupt in this (the main) thread; returns the
-    handlers to restore."""
+def _stop_on_signals() -> tuple[list[str], dict[int, Any]]:
+    """Have Ctrl-C (SIGINT), SIGTERM and SIGHUP stop the run cleanly; returns the list that
+    receives the signal's name (the run loop stops at its next report, within a training
+    step) and the handlers to restore. A second signal stops at once.
+
+    The first signal is only recorded. Raising KeyboardInterrupt from the handler lands
+    wherever the main thread happens to be: inside code that a library runs through
+    ``exec`` (dataclasses, lazy imports), CPython then marks the interrupt as unhandled and
+    the process dies by SIGINT after its clean stop, whatever it returns; elsewhere it can
+    interrupt clean-up code. A test caught both under load."""
+    stop: list[str] = []
 
     def interrupt(signum: int, _frame: object) -> None:
-        raise KeyboardInterrupt(signal.Signals(signum).name)
+        name = signal.Signals(signum).name
+        if stop:
+            raise KeyboardInterrupt(name)  # asked again: do not wait for the next report
+        stop.append(name)
 
     previous: dict[int, Any] = {}
-    for name in ("SIGTERM", "SIGHUP"):
+    for name in ("SIGINT", "SIGTERM", "SIGHUP"):
         number = getattr(signal, name, None)
         if number is not None:
             previous[number] = signal.signal(number, interrupt)
-    return previous
+    return stop, previous
 
 
 def _restore_signals(previous: dict[int, Any]) -> None:

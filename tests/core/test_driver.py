@@ -517,15 +517,14 @@ def test_the_best_trials_checkpoint_is_written_from_its_bytes(tmp_path: Path) ->
         study = reader.study("tiny")
         assert study is not None
         checkpoints = [a for a in reader.artifacts(study.id) if a.kind == "checkpoint"]
-    # Trial 0 was the best for a while, then trial 1; trial 2 never was.
-    assert [a.trial_id for a in checkpoints] == [trials[0].id, trials[1].id]
+    # Trial 0 was the best for a while, then trial 1; trial 2 never was. With the default
+    # checkpoints.keep of 1, only the best one's file is kept: trial 0's went when 1 beat it.
+    assert [a.trial_id for a in checkpoints] == [trials[1].id]
     folder = tmp_path / "h-artifacts" / "tiny"
-    assert [Path(a.path) for a in checkpoints] == [
-        folder / "trial-0000.pt",
-        folder / "trial-0001.pt",
-    ]
+    assert [Path(a.path) for a in checkpoints] == [folder / "trial-0001.pt"]
     best = Path(checkpoints[-1].path)
     assert best.read_bytes() == models[1]
+    assert not (folder / "trial-0000.pt").exists()
     assert not (folder / "trial-0002.pt").exists()
     _learner, saved = load_checkpoint(best)
     assert saved.algorithm.inner_lr == pytest.approx(0.02)
