@@ -1,9 +1,11 @@
 """Retake the README's pictures of a study's trials offscreen (no display needed), at the size
 the README shows them (``metagui --screenshot``'s 1600x1000):
 
-    .venv/bin/python resources/screenshots/retake.py                # both
+    .venv/bin/python resources/screenshots/retake.py                # all three
     .venv/bin/python resources/screenshots/retake.py parallel-run   # one of them
 
+- ``main-window.png``: the sinusoid search (``resources/examples/sinusoid-search.yaml``), one
+  trial at a time, 90 s in, the loss curves in front;
 - ``parallel.png``: the demo study (``metagui --demo``) run to its end, the parallel
   coordinates in front;
 - ``parallel-run.png``: the sinusoid search (``resources/examples/sinusoid-search.yaml``,
@@ -37,6 +39,10 @@ def take(name: str) -> int:
     from metagui.qt.app import run_app
 
     target = str(HERE / f"{name}.png")
+    if name == "main-window":
+        return run_app(
+            screenshot=target, experiment=str(EXAMPLES / "sinusoid-search.yaml"), run_seconds=90
+        )
     if name == "parallel":
         return run_app(screenshot=target, demo=True, run_seconds=600, plot="parallel_coordinates")
     with tempfile.TemporaryDirectory(prefix="metagui-shots-") as scratch:
@@ -49,7 +55,7 @@ def take(name: str) -> int:
 
 
 def main(names: list[str]) -> int:
-    known = ("parallel", "parallel-run")
+    known = ("main-window", "parallel", "parallel-run")
     unknown = [n for n in names if n not in known]
     if unknown:
         print(f"retake.py: no picture {unknown[0]!r} (known: {', '.join(known)})", file=sys.stderr)
