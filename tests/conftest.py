@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -50,3 +51,46 @@ def _write_noise_classes(
 def write_noise_classes() -> Callable[..., Path]:
     """``write_noise_classes(root, ["class", "a/b", ...], per_class, size=16, seed=0)``."""
     return _write_noise_classes
+
+
+def _tiny_checkpoint(root: Path, path: Path, algorithm: dict[str, Any], norm: str) -> Path:
+    """A conv4 with 4 filters meta-trained for 4 iterations on the class folders under
+    ``root``: enough to be a real checkpoint, written to ``path``."""
+    from metagui.core.checkpoint import save_checkpoint
+    from metagui.core.spec import TrainSpec
+    from metagui.core.training import MetaTraining
+
+    spec = TrainSpec.model_validate(
+        {
+            "taskset": {
+                "family": "image_folder",
+                "root": str(root),
+                "n_way": 2,
+                "k_shot": 1,
+                "q_query": 1,
+                "image_size": 16,
+                "split": (0.5, 0.25, 0.25),
+            },
+            "model": {"kind": "conv4", "filters": 4, "norm": norm, "groups": 2},
+            "algorithm": algorithm,
+            "optimizer": {"name": "adam", "lr": 0.01},
+            "training": {
+                "iterations": 4,
+                "meta_batch_size": 2,
+                "eval_tasks": 2,
+                "test_tasks": 2,
+                "log_every": 2,
+            },
+            "device": "cpu",
+        }
+    )
+    run = MetaTraining(spec)
+    for _ in run.run():
+        pass
+    return save_checkpoint(path, run.learner, spec)
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint() -> Callable[..., Path]:
+    """``tiny_checkpoint(root, path, algorithm_settings, norm)``: a real, tiny checkpoint."""
+    return _tiny_checkpoint

@@ -15,9 +15,6 @@ import pytest
 
 import metagui
 from metagui.cli import main
-from metagui.core.checkpoint import save_checkpoint
-from metagui.core.spec import TrainSpec
-from metagui.core.training import MetaTraining
 
 TRAIN_LEVELS = {f"c{i}": 20 + 30 * i for i in range(8)}
 # Per task, two new classes (folder names sort against their levels).
@@ -31,39 +28,15 @@ QUERIES_PER_CLASS = 3
 
 @pytest.fixture(scope="module")
 def checkpoint(
-    tmp_path_factory: pytest.TempPathFactory, write_gray_classes: Callable[..., Path]
+    tmp_path_factory: pytest.TempPathFactory,
+    write_gray_classes: Callable[..., Path],
+    tiny_checkpoint: Callable[..., Path],
 ) -> Path:
     """MAML on a 4-filter conv4 with batch norm, meta-trained for 4 iterations."""
     root = tmp_path_factory.mktemp("episodes-model")
     train = write_gray_classes(root / "train", TRAIN_LEVELS, 3, seed=1)
-    spec = TrainSpec.model_validate(
-        {
-            "taskset": {
-                "family": "image_folder",
-                "root": str(train),
-                "n_way": 2,
-                "k_shot": 1,
-                "q_query": 1,
-                "image_size": 16,
-                "split": (0.5, 0.25, 0.25),
-            },
-            "model": {"kind": "conv4", "filters": 4},
-            "algorithm": {"name": "maml", "inner_lr": 0.4, "inner_steps": 1},
-            "optimizer": {"name": "adam", "lr": 0.01},
-            "training": {
-                "iterations": 4,
-                "meta_batch_size": 2,
-                "eval_tasks": 2,
-                "test_tasks": 2,
-                "log_every": 2,
-            },
-            "device": "cpu",
-        }
-    )
-    run = MetaTraining(spec)
-    for _ in run.run():
-        pass
-    return save_checkpoint(root / "maml.pt", run.learner, spec)
+    maml = {"name": "maml", "inner_lr": 0.4, "inner_steps": 1}
+    return tiny_checkpoint(train, root / "maml.pt", maml, "batch")
 
 
 @pytest.fixture

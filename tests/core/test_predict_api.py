@@ -9,7 +9,6 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
@@ -18,48 +17,14 @@ from PIL import Image
 
 import metagui
 from metagui.cli import main
-from metagui.core.checkpoint import save_checkpoint
 from metagui.core.errors import MetaguiError
 from metagui.core.learners import build_learner
 from metagui.core.predict import FewShotModel, _support_batch_norm
 from metagui.core.spec import TrainSpec
 from metagui.core.tasksets import TaskInfo
-from metagui.core.training import MetaTraining
 
 TRAIN_LEVELS = {f"c{i}": 20 + 30 * i for i in range(8)}
 NEW_LEVELS = {"b_dark": 0, "a_light": 200}
-
-
-def _tiny_checkpoint(root: Path, path: Path, algorithm: dict[str, Any], norm: str) -> Path:
-    """A conv4 with 4 filters meta-trained for 4 iterations: enough to be a real checkpoint."""
-    spec = TrainSpec.model_validate(
-        {
-            "taskset": {
-                "family": "image_folder",
-                "root": str(root),
-                "n_way": 2,
-                "k_shot": 1,
-                "q_query": 1,
-                "image_size": 16,
-                "split": (0.5, 0.25, 0.25),
-            },
-            "model": {"kind": "conv4", "filters": 4, "norm": norm, "groups": 2},
-            "algorithm": algorithm,
-            "optimizer": {"name": "adam", "lr": 0.01},
-            "training": {
-                "iterations": 4,
-                "meta_batch_size": 2,
-                "eval_tasks": 2,
-                "test_tasks": 2,
-                "log_every": 2,
-            },
-            "device": "cpu",
-        }
-    )
-    run = MetaTraining(spec)
-    for _ in run.run():
-        pass
-    return save_checkpoint(path, run.learner, spec)
 
 
 _ALGORITHMS = {
@@ -72,12 +37,14 @@ _ALGORITHMS = {
 
 @pytest.fixture(scope="module")
 def checkpoints(
-    tmp_path_factory: pytest.TempPathFactory, write_gray_classes: Callable[..., Path]
+    tmp_path_factory: pytest.TempPathFactory,
+    write_gray_classes: Callable[..., Path],
+    tiny_checkpoint: Callable[..., Path],
 ) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("predict-api")
     train = write_gray_classes(root / "train", TRAIN_LEVELS, 3, seed=1)
     return {
-        name: _tiny_checkpoint(train, root / f"{name}.pt", algorithm, norm)
+        name: tiny_checkpoint(train, root / f"{name}.pt", algorithm, norm)
         for name, (algorithm, norm) in _ALGORITHMS.items()
     }
 
