@@ -15,7 +15,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 
-from PySide6.QtCore import QObject, QTimer, Signal, Slot
+from PySide6.QtCore import QCoreApplication, QObject, QTimer, Signal, Slot
 
 from metagui.core.errors import MetaguiError
 from metagui.qt._background import single_thread_pool, start_in
@@ -72,6 +72,9 @@ class LatestLoader(QObject):
         self._work: Callable[[], object] | None = None
         self._generation = 0
         self._running = 0  # generation of the job whose outcome has not arrived yet, or 0
+        app = QCoreApplication.instance()
+        if app is not None:  # no job outlives the application, whoever owns the loader
+            app.aboutToQuit.connect(self.shutdown)
 
     def submit(self, work: Callable[[], object], *, now: bool = False) -> None:
         """Call ``work`` after the debounce delay (``now``: at once)."""

@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 from pydantic_core import to_jsonable_python
-from PySide6.QtCore import QCoreApplication, QEvent, QMimeData, QObject, Signal, Slot
+from PySide6.QtCore import QEvent, QMimeData, QObject, Signal, Slot
 from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QShowEvent
 from PySide6.QtWidgets import (
     QComboBox,
@@ -170,9 +170,6 @@ class TaskSetPanel(QWidget):
         self.loader.ready.connect(self._on_preview)
         self.loader.failed.connect(self._on_preview_failed)
         self.loader.started.connect(self._on_preview_started)
-        app = QCoreApplication.instance()
-        if app is not None:
-            app.aboutToQuit.connect(self.shutdown)
         doc.changed.connect(self._sync)
         self._sync()
 

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Literal, TypeVar
 
-from PySide6.QtCore import QCoreApplication, QEvent, QObject, QSignalBlocker, Qt, Slot
+from PySide6.QtCore import QEvent, QObject, QSignalBlocker, Qt, Slot
 from PySide6.QtGui import QCloseEvent, QPalette, QShowEvent
 from PySide6.QtWidgets import (
     QButtonGroup,
@@ -233,9 +233,6 @@ class ExperiencePoolList(QWidget):
         self.loader.ready.connect(self._on_ranked)
         self.loader.failed.connect(self._on_failed)
         self.loader.started.connect(self._on_started)
-        app = QCoreApplication.instance()
-        if app is not None:
-            app.aboutToQuit.connect(self.shutdown)
         doc.changed.connect(self._on_doc_changed)
         self._on_doc_changed()
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pyqtgraph as pg
-from PySide6.QtCore import QCoreApplication, QEvent, QObject, Qt, QTimer, Slot
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Slot
 from PySide6.QtGui import QCloseEvent, QShowEvent
 from PySide6.QtWidgets import QLabel, QStackedWidget, QVBoxLayout, QWidget
 
@@ -107,9 +107,6 @@ class ImportancePlot(LiveView):
         self._due = QTimer(self)  # the next evaluation, once min_interval_s has passed
         self._due.setSingleShot(True)
         self._due.timeout.connect(self._start_if_due)
-        app = QCoreApplication.instance()
-        if app is not None:
-            app.aboutToQuit.connect(self.shutdown)
 
         palette = self.palette()
         self.plot_widget = pg.PlotWidget(
