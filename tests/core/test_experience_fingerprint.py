@@ -553,7 +553,7 @@ def test_an_old_history_gets_every_study_fingerprinted_once(tmp_path: Path) -> N
         assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == (
             SCHEMA_VERSION,
         )
-        assert SCHEMA_VERSION == 6
+        assert SCHEMA_VERSION == 7
     finally:
         conn.close()
 

@@ -21,6 +21,7 @@ from metagui.core.history import (
     SCHEMA_VERSION,
     HistoryReader,
     HistoryWriter,
+    Objective,
     Watermark,
     _schema,
     _writer,
@@ -74,11 +75,14 @@ def test_a_new_file_gets_every_table_in_wal_mode(writer: HistoryWriter, path: Pa
         )
         meta = {row["key"]: row["value"] for row in db.query("SELECT key, value FROM meta")}
         assert meta["app"] == "metagui"
-        assert meta["schema_version"] == SCHEMA_VERSION == 6
+        assert meta["schema_version"] == SCHEMA_VERSION == 7
         assert "host" in db.table("trials").columns_dict
         assert db.table("studies").columns_dict["fingerprint"] is str
         assert db.table("studies").columns_dict["experience"] is str
         assert db.table("trials").columns_dict["seeded_from"] is str
+        assert db.table("studies").columns_dict["objectives"] is str
+        assert db.table("trials").columns_dict["objective_values"] is str
+        assert db.table("trials").columns_dict["outside_space"] is int
         assert db.journal_mode == "wal"
         assert ["trial_id", "name", "step"] in [
             index.columns for index in db.table("metrics").indexes
@@ -88,6 +92,42 @@ def test_a_new_file_gets_every_table_in_wal_mode(writer: HistoryWriter, path: Pa
         ]
     finally:
         db.close()
+
+
+def test_a_two_objective_study_keeps_its_objectives_and_values(
+    writer: HistoryWriter, path: Path
+) -> None:
+    objectives = (Objective("val/accuracy", "maximize"), Objective("parameters", "minimize"))
+    study = writer.create_study("two", SPEC, "maximize", "nsga2", objectives=objectives)
+    trial = writer.start_trial(study, 0, {"lr": 0.1})
+    writer.finish_trial(trial, "COMPLETE", value=0.8, values=[0.8, float("inf")])
+    plain = _finished(writer, _study(writer, "one"), 0, 0.5)
+    writer.flush()
+    with HistoryReader(path) as reader:
+        stored = reader.study("two")
+        assert stored is not None and stored.objectives == objectives
+        assert stored.multi_objective and stored.directions == ("maximize", "minimize")
+        (row,) = reader.trials(study)
+        assert row.value == 0.8 and row.values is not None
+        assert row.values[0] == 0.8 and row.values[1] != row.values[1]  # inf stored as NaN
+        single = reader.trial(plain)
+        assert single is not None and single.values is None and single.objective_values == (0.5,)
+        one = reader.study("one")
+        assert one is not None and one.objectives == () and one.directions == ("minimize",)
+    with pytest.raises(MetaguiError, match="first objective"):
+        writer.create_study("bad", SPEC, "minimize", "nsga2", objectives=objectives)
+
+
+def test_trials_are_marked_outside_the_space_and_back(writer: HistoryWriter, path: Path) -> None:
+    study = _study(writer)
+    for number in range(3):
+        _finished(writer, study, number, float(number))
+    writer.set_outside_space(study, [0, 2])
+    with HistoryReader(path) as reader:
+        assert [t.outside_space for t in reader.trials(study)] == [True, False, True]
+    writer.set_outside_space(study, [])
+    with HistoryReader(path) as reader:
+        assert not any(t.outside_space for t in reader.trials(study))
 
 
 @pytest.mark.parametrize("make", ["empty file", "SQLite file without tables"])

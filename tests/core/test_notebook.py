@@ -323,15 +323,17 @@ def test_a_schema_5_history_gains_empty_notebook_columns(
         with HistoryWriter(path) as writer:
             study = _study(writer)
             _trial(writer, study, 0)
-    with pytest.raises(MetaguiError, match="older than 6"):
+    with pytest.raises(MetaguiError, match=f"older than {_schema.SCHEMA_VERSION}"):
         HistoryReader(path)
     with HistoryReader(path, upgrade=True) as reader:
         row = reader.study(study)
         assert row is not None
         assert (row.notes, row.tags, row.archived) == (None, (), False)
         assert reader.provenance(study) is None
+        assert row.objectives == ()  # version 7: one objective, as every study had then
         (trial,) = reader.trials(study)
         assert (trial.notes, trial.tags) == (None, ())
+        assert (trial.values, trial.outside_space) == (None, False)
     with HistoryWriter(path) as writer:  # and takes notes from now on
         writer.set_note(study, "from before")
         writer.set_archived(study, True)

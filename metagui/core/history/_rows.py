@@ -23,6 +23,7 @@ __all__ = [
     "BestSoFar",
     "Direction",
     "MetricRow",
+    "Objective",
     "RowValues",
     "StoredRow",
     "StudyRow",
@@ -31,6 +32,8 @@ __all__ = [
     "TrialRow",
     "TrialState",
     "columns_of",
+    "decode_objective_values",
+    "decode_objectives",
     "decode_tags",
 ]
 
@@ -79,6 +82,33 @@ def decode_tags(text: str | None) -> tuple[str, ...]:
     return tuple(item for item in found if isinstance(item, str)) if isinstance(found, list) else ()
 
 
+class Objective(NamedTuple):
+    """One objective of a multi-objective study: the name of what a trial is scored by (a
+    stored metric such as ``val/accuracy``, or a measure of the trial such as ``parameters``)
+    and which way is better."""
+
+    name: str
+    direction: Direction
+
+
+def decode_objectives(text: str | None) -> tuple[Objective, ...]:
+    """A study's objectives as stored (a JSON list of ``{"name", "direction"}``; NULL for a
+    single-objective study) as a tuple, empty for a study of one objective."""
+    if not text:
+        return ()
+    found = json.loads(text)
+    return tuple(Objective(str(item["name"]), item["direction"]) for item in found)
+
+
+def decode_objective_values(text: str | None) -> tuple[float, ...] | None:
+    """A trial's objective values as stored (a JSON list, one per objective, ``null`` for a
+    value that is not a number) as floats (NaN for those), or None when none were stored."""
+    if not text:
+        return None
+    nan = math.nan
+    return tuple(nan if value is None else float(value) for value in json.loads(text))
+
+
 def columns_of(row_type: type[StoredRow], **stored_as: str) -> tuple[str, ...]:
     """The columns of ``row_type``'s fields, in order; ``stored_as`` renames a field's."""
     return tuple(stored_as.get(field.name, field.name) for field in fields(row_type))  # type: ignore[arg-type]
@@ -103,6 +133,19 @@ class StudyRow(StoredRow):
     """The study's tags: short words (``baseline``, ``lr-sweep``), in the order given."""
     archived: bool = False
     """Hidden from the list of studies (``metagui history --all`` shows it)."""
+    objectives: tuple[Objective, ...] = ()
+    """A multi-objective study's objectives, in order (``direction`` is the first's); empty
+    for a study of one objective."""
+
+    @property
+    def multi_objective(self) -> bool:
+        """Whether trials are scored by several objectives (their ``values``)."""
+        return len(self.objectives) > 1
+
+    @property
+    def directions(self) -> tuple[Direction, ...]:
+        """Which way each objective is better: one direction for a single-objective study."""
+        return tuple(o.direction for o in self.objectives) or (self.direction,)
 
     @property
     def spec(self) -> dict[str, Any]:
@@ -112,10 +155,11 @@ class StudyRow(StoredRow):
 
     @classmethod
     def from_rows(cls, rows: Iterable[RowValues]) -> list[Self]:
-        """Studies from rows of :attr:`COLUMNS`: ``tags`` decoded, ``archived`` from 0/1."""
+        """Studies from rows of :attr:`COLUMNS`: ``tags`` and ``objectives`` decoded,
+        ``archived`` from 0/1."""
         # Positional, by slices: mypy cannot count starred arguments.
         return [
-            cls(*row[:10], decode_tags(row[10]), bool(row[11]))  # type: ignore[call-arg]
+            cls(*row[:10], decode_tags(row[10]), bool(row[11]), decode_objectives(row[12]))  # type: ignore[call-arg]
             for row in rows
         ]
 
@@ -192,6 +236,20 @@ class TrialRow(StoredRow):
     """The researcher's notes on the trial (free text), or None."""
     tags: tuple[str, ...] = ()
     """The trial's tags: short words, in the order given."""
+    values: tuple[float, ...] | None = None
+    """A multi-objective trial's values, one per objective of its study (``value`` is the
+    first); None for a trial of a single-objective study or one without a result."""
+    outside_space: bool = False
+    """The trial's settings lie outside its study's current search space (edited after it
+    ran): it stays in the history, but no longer steers the search."""
+
+    @property
+    def objective_values(self) -> tuple[float, ...] | None:
+        """The trial's result as one value per objective: ``values`` for a multi-objective
+        trial, ``(value,)`` for a single-objective one; None without a result."""
+        if self.values is not None:
+            return self.values
+        return None if self.value is None else (self.value,)
 
     @property
     def duration(self) -> float | None:
@@ -203,8 +261,8 @@ class TrialRow(StoredRow):
     @classmethod
     def from_rows(cls, rows: Iterable[RowValues]) -> list[Self]:
         """Trials from rows of :attr:`COLUMNS`: ``params`` decoded from its JSON text,
-        ``excluded`` from 0/1, ``tags`` from its JSON list (NULL, the common case, costs no
-        decoding)."""
+        ``excluded`` and ``outside_space`` from 0/1, ``tags`` and ``values`` from their JSON
+        lists (NULL, the common case, costs no decoding)."""
         loads = json.loads
         # Positional, by slices: mypy cannot count starred arguments.
         return [
@@ -215,12 +273,14 @@ class TrialRow(StoredRow):
                 bool(row[13]),
                 *row[14:20],
                 () if row[20] is None else decode_tags(row[20]),
+                None if row[21] is None else decode_objective_values(row[21]),
+                bool(row[22]),
             )
             for row in rows
         ]
 
 
-TrialRow.COLUMNS = columns_of(TrialRow, params="params_json")
+TrialRow.COLUMNS = columns_of(TrialRow, params="params_json", values="objective_values")
 
 
 @dataclass(frozen=True, slots=True)

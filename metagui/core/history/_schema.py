@@ -49,7 +49,7 @@ __all__ = [
 ]
 
 APP = "metagui"
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 # How long a connection waits for a lock before giving up. Readers on a WAL database only ever
 # wait for the brief moments when the WAL index is rebuilt or reset; writers may wait for another
 # writer's transaction. Both are short in this program, so 5 s means "something is wrong".
@@ -226,6 +226,25 @@ def _migrate_5_to_6(db: sqlite_utils.Database) -> None:
     trials.add_column("tags", str)
 
 
+def _migrate_6_to_7(db: sqlite_utils.Database) -> None:
+    """Version 7, for studies of two objectives and search spaces changed while a study lives.
+    ``studies.objectives``: the JSON list of a multi-objective study's objectives
+    (``[{"name": "val/accuracy", "direction": "maximize"}, {"name": "parameters", ...}]``), NULL
+    for a study of one (its ``direction`` says which way). ``trials.objective_values``: the JSON
+    list of a multi-objective trial's values, one per objective (``value`` keeps the first, so
+    every reader of one value still reads one); NULL for a trial of a single-objective study.
+    ``trials.outside_space`` (0/1): the trial's settings lie outside the study's current search
+    space, after the space was edited; it stays in the history but no longer steers the search.
+    Older studies had one objective and a space that never changed."""
+    db.table("studies").add_column("objectives", str)
+    db.table("trials").add_column("objective_values", str)
+    # Plain DDL for the default and the CHECK, as in version 1's CREATE TABLE.
+    db.execute(
+        "ALTER TABLE trials ADD COLUMN outside_space INTEGER NOT NULL DEFAULT 0 "
+        "CHECK (outside_space IN (0, 1))"
+    )
+
+
 # MIGRATIONS[v] takes a file from version v to v + 1; a new file is version 0. They all run in
 # one write transaction, so a migration must not need a PRAGMA that cannot change inside one
 # (foreign_keys, journal_mode): plain DDL such as ALTER TABLE ... ADD COLUMN is what fits.
@@ -236,6 +255,7 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _migrate_3_to_4,
     _migrate_4_to_5,
     _migrate_5_to_6,
+    _migrate_6_to_7,
 ]
 
 

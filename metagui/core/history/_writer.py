@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import socket
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from time import monotonic  # by name, so a test can replace the flush clock
@@ -25,6 +26,7 @@ from metagui.core.history._rows import (
     FINISHED_STATES,
     STUDY_STATUSES,
     Direction,
+    Objective,
     StudyRow,
     StudyStatus,
     TrialState,
@@ -101,13 +103,26 @@ class HistoryWriter(NotebookWriting, Closable):
         *,
         fingerprint_json: str | None = None,
         provenance_json: str | None = None,
+        objectives: Sequence[Objective] = (),
     ) -> int:
         """Record a new study and return its id; a name already taken is refused.
         ``fingerprint_json``: its problem's fingerprint (``Fingerprint.to_json()`` of
         :mod:`metagui.core.experience`), read back by :meth:`HistoryReader.fingerprint`.
         ``provenance_json``: where it is made (a JSON object, see
-        :mod:`metagui.core.provenance`), read back by :meth:`HistoryReader.provenance`."""
+        :mod:`metagui.core.provenance`), read back by :meth:`HistoryReader.provenance`.
+        ``objectives``: a multi-objective study's objectives (two or more; ``direction`` must
+        be the first's); empty for a study of one objective."""
         _require_choice("direction", direction, DIRECTIONS)
+        if objectives:
+            if len(objectives) < 2:
+                raise MetaguiError(f"study {name!r}: give two or more objectives, or none")
+            for objective in objectives:
+                _require_choice("objective direction", objective.direction, DIRECTIONS)
+            if objectives[0].direction != direction:
+                raise MetaguiError(
+                    f"study {name!r}: direction {direction!r} is not the first objective's "
+                    f"({objectives[0].direction!r})"
+                )
         _json_text(name, "spec_json", spec_json)
         if fingerprint_json is not None and not isinstance(
             _json_text(name, "fingerprint_json", fingerprint_json), dict
@@ -134,6 +149,10 @@ class HistoryWriter(NotebookWriting, Closable):
                 row["fingerprint"] = fingerprint_json
             if provenance_json is not None:
                 row["provenance"] = provenance_json
+            if objectives:
+                row["objectives"] = json.dumps(
+                    [{"name": o.name, "direction": o.direction} for o in objectives]
+                )
             return self._insert("studies", row)
 
     def set_study_experience(self, study_id: int, experience_json: str) -> None:
@@ -209,9 +228,12 @@ class HistoryWriter(NotebookWriting, Closable):
         error: str | None = None,
         pruned_at_step: int | None = None,
         pruned_reason: str | None = None,
+        *,
+        values: Sequence[float] | None = None,
     ) -> None:
         """End a running trial as COMPLETE, PRUNED or FAILED, with its buffered series rows,
-        in one committed transaction. Ending a trial twice is refused."""
+        in one committed transaction. Ending a trial twice is refused. ``values``: a
+        multi-objective trial's values, one per objective (``value`` is then the first)."""
         _require_choice("state", state, FINISHED_STATES)
         with self._transaction():
             current = self._scalar("SELECT state FROM trials WHERE id = ?", [trial_id])
@@ -229,6 +251,8 @@ class HistoryWriter(NotebookWriting, Closable):
                 "finished": time.time(),
                 "updated_seq": self._next_seq(),
             }
+            if values is not None:
+                changes["objective_values"] = _values_json(values)
             self._db.execute(
                 f"UPDATE trials SET {', '.join(f'{column} = ?' for column in changes)} "
                 "WHERE id = ?",
@@ -241,6 +265,22 @@ class HistoryWriter(NotebookWriting, Closable):
     def set_trial_placement(self, trial_id: int, host: str, device: str) -> None:
         """Record where a running trial trains: the machine's name and the device's."""
         self._update("trials", trial_id, {"host": host, "device": device})
+
+    def set_outside_space(self, study_id: int, numbers: Iterable[int]) -> None:
+        """Mark the study's trials ``numbers`` as lying outside its current search space (after
+        an edit of the space) and every other trial of the study as inside it."""
+        outside = sorted(set(numbers))
+        with self._lock, self._transaction():
+            rows = self._db.execute(
+                "SELECT id, number, outside_space FROM trials WHERE study_id = ?", [study_id]
+            ).fetchall()
+            for trial_id, number, was in rows:
+                now = int(number in outside)
+                if now != was:
+                    self._db.execute(
+                        "UPDATE trials SET outside_space = ?, updated_seq = ? WHERE id = ?",
+                        [now, self._next_seq(), trial_id],
+                    )
 
     def set_excluded(self, trial_id: int, excluded: bool) -> None:
         """Leave a trial out of (or take it back into) best values and best-so-far."""
@@ -509,6 +549,12 @@ def _json_text(study: str, what: str, text: str) -> Any:
         return json.loads(text)
     except (TypeError, ValueError) as error:
         raise MetaguiError(f"study {study!r}: {what} is not JSON text ({error})") from error
+
+
+def _values_json(values: Sequence[float]) -> str:
+    """Objective values as stored: a JSON list, a value that is not a finite number as null
+    (it reads back as NaN)."""
+    return json.dumps([float(v) if math.isfinite(float(v)) else None for v in values])
 
 
 def _optional_float(value: float | None) -> float | None:
