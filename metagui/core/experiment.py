@@ -18,6 +18,8 @@ from pydantic import (
     model_validator,
 )
 
+from metagui.core.history import Objective
+from metagui.core.objectives import SPLIT_PREFIX, SecondMetric, metric_of
 from metagui.core.search_space import (
     CategoricalParam,
     FixedParam,
@@ -38,6 +40,7 @@ __all__ = [
     "ExperimentSpec",
     "ObjectiveSpec",
     "PrunerSpec",
+    "SecondObjectiveSpec",
     "StrategySpec",
     "check_study_name",
     "set_path",
@@ -54,19 +57,47 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
 
+class SecondObjectiveSpec(_Strict):
+    """A second objective, scored beside the first: the study then searches for the trials
+    that no other beats on both (its Pareto front; see :mod:`metagui.core.objectives`)."""
+
+    metric: SecondMetric = Field(description="what else a trial is scored by")
+    direction: Literal["auto", "minimize", "maximize"] = Field(
+        "auto", description="auto: minimise (each of these is a cost)"
+    )
+
+    def resolved_direction(self) -> Literal["minimize", "maximize"]:
+        return "minimize" if self.direction == "auto" else self.direction
+
+
 class ObjectiveSpec(_Strict):
     """What a trial is scored by: the meta-test metric (accuracy for classification, MSE for
-    regression) after the evaluation adaptation steps, on held-out tasks of ``split``."""
+    regression) after the evaluation adaptation steps, on held-out tasks of ``split``; with
+    ``second``, by that too (a two-objective study)."""
 
     split: Literal["validation", "test"] = "validation"
     direction: Literal["auto", "minimize", "maximize"] = Field(
         "auto", description="auto: maximise accuracy, minimise MSE"
+    )
+    second: SecondObjectiveSpec | None = Field(
+        None, description="a second objective (a two-objective study), or none"
     )
 
     def resolved_direction(self, task_kind: str) -> Literal["minimize", "maximize"]:
         if self.direction != "auto":
             return self.direction
         return "maximize" if task_kind == "classification" else "minimize"
+
+    def objectives(self, task_kind: str) -> tuple[Objective, ...]:
+        """The study's objectives as stored (``studies.objectives``): empty for one objective,
+        else the first (the metric on ``split``, e.g. ``val/accuracy``) and the second."""
+        if self.second is None:
+            return ()
+        first = f"{SPLIT_PREFIX[self.split]}/{metric_of(task_kind)}"
+        return (
+            Objective(first, self.resolved_direction(task_kind)),
+            Objective(self.second.metric, self.second.resolved_direction()),
+        )
 
 
 class StrategySpec(_Strict):

@@ -1,0 +1,54 @@
+"""What a trial can be scored by, and how each objective is named and shown.
+
+A study has one objective (the meta-test metric on its split) or two: that metric and one of
+:data:`SECOND_METRICS`, measures of the trial's cost that a researcher trades accuracy
+against. Stored names are what ``studies.objectives`` holds: the first objective is the
+metric as the metrics table names it (``val/accuracy``, ``test/mse``), the second its key here.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+__all__ = [
+    "SECOND_METRICS",
+    "SPLIT_PREFIX",
+    "SecondMetric",
+    "metric_of",
+    "objective_label",
+]
+
+SecondMetric = Literal["parameters", "training_time", "adaptation_time"]
+
+SECOND_METRICS: dict[str, tuple[str, str]] = {
+    # key: (label with unit, what it measures)
+    "parameters": ("parameters", "trainable parameters of the model (its size)"),
+    "training_time": ("training time (s)", "wall seconds of the trial's meta-training"),
+    "adaptation_time": (
+        "adaptation time (ms/task)",
+        "milliseconds to adapt to one held-out task and predict its queries, measured over "
+        "the objective split's evaluation",
+    ),
+}
+assert set(SECOND_METRICS) == set(SecondMetric.__args__)  # type: ignore[attr-defined]
+
+SPLIT_PREFIX: dict[str, str] = {"validation": "val", "test": "test"}
+
+_SPLIT_NAMES = {prefix: split for split, prefix in SPLIT_PREFIX.items()}
+_METRIC_NAMES = {"accuracy": "accuracy", "mse": "MSE"}
+
+
+def metric_of(task_kind: str) -> str:
+    """The meta-test metric of a kind of task: MSE for regression, accuracy otherwise."""
+    return "mse" if task_kind == "regression" else "accuracy"
+
+
+def objective_label(name: str) -> str:
+    """How an objective's stored name reads on screen: ``val/accuracy`` -> "validation
+    accuracy", ``parameters`` -> "parameters", an unknown name as it is."""
+    if name in SECOND_METRICS:
+        return SECOND_METRICS[name][0]
+    prefix, _, metric = name.partition("/")
+    if prefix in _SPLIT_NAMES and metric:
+        return f"{_SPLIT_NAMES[prefix]} {_METRIC_NAMES.get(metric, metric)}"
+    return name
