@@ -1,4 +1,5 @@
-"""GUI tests: offscreen Qt, isolated settings, and no thread, timer or window left behind."""
+"""GUI tests: offscreen Qt, isolated settings, and no thread, timer or window left behind; and
+the fixtures several test files share (the views' study, the panels' document)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,16 @@ os.environ.setdefault("QT_QUICK_BACKEND", "software")
 
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from test_views_data import Clock, History
+
+    from metagui.qt._document import ExperimentDocument
+    from metagui.qt._history_model import HistoryModel
 
 
 @pytest.fixture(autouse=True)
@@ -72,3 +81,52 @@ def _no_leaks(qapp: object) -> Iterator[None]:
         w.close()  # type: ignore[attr-defined]
     assert not leaked, f"windows left open: {names}"
     assert running_workers() == 0, "a study worker thread is still running"
+
+
+# -- the view tests' study (tests/qt/test_views_data.py writes it) ------------------------------
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    """The history writer's wall clock, faked: trials take realistic minutes."""
+    from test_views_data import Clock
+
+    from metagui.core.history import _writer as writer_module
+
+    fake = Clock()
+    monkeypatch.setattr(writer_module, "time", SimpleNamespace(time=fake.time))
+    return fake
+
+
+@pytest.fixture
+def history(tmp_path: Path, clock: Clock) -> Iterator[History]:
+    """The realistic study of :func:`test_views_data.write_study`, its writer still open
+    (tests write on, as a running study would). Files whose ``history`` is another thing
+    define their own."""
+    from test_views_data import write_study
+
+    built = write_study(tmp_path / "history.db", clock)
+    yield built
+    built.writer.close()
+
+
+@pytest.fixture
+def model(history: History) -> Iterator[HistoryModel]:
+    """A history model over :func:`history`."""
+    from metagui.qt._history_model import HistoryModel
+
+    hm = HistoryModel()
+    hm.open(history.path)
+    yield hm
+    hm.close()
+
+
+# -- the panel tests' document -------------------------------------------------------------------
+@pytest.fixture
+def doc() -> ExperimentDocument:
+    """The sinusoid search example, open as a document (the task-set panel's tests start from
+    an empty one: their own ``doc``)."""
+    from test_panels_support import EXAMPLES
+
+    from metagui.core.experiment_io import load_experiment
+    from metagui.qt._document import ExperimentDocument
+
+    return ExperimentDocument(load_experiment(EXAMPLES / "sinusoid-search.yaml"))

@@ -11,8 +11,9 @@ from typing import Any
 
 import pytest
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QAbstractButton, QComboBox, QLineEdit, QMessageBox, QSpinBox, QWidget
+from PySide6.QtWidgets import QAbstractButton, QComboBox, QMessageBox, QSpinBox
 from pytestqt.qtbot import QtBot
+from test_panels_support import field, type_into
 
 from metagui.core.experiment import ExperimentSpec
 from metagui.core.experiment_io import load_experiment
@@ -85,18 +86,6 @@ def wait_until_done(qtbot: QtBot, window: MainWindow) -> None:
 
 
 # -- the setup and the Run button ------------------------------------------------------------
-def field(form: QWidget, name: str) -> Any:
-    found = form.findChild(QWidget, f"field_{name}")
-    assert found is not None, f"no field {name!r} in {type(form).__name__}"
-    return found
-
-
-def type_into(qtbot: QtBot, line: QLineEdit, text: str) -> None:
-    line.selectAll()
-    qtbot.keyClicks(line, text)
-    qtbot.keyClick(line, Qt.Key.Key_Return)
-
-
 def test_run_is_enabled_only_while_the_setup_is_valid(qtbot: QtBot, window: MainWindow) -> None:
     run = window.commands.run
     button = window.toolbar.widgetForAction(run)

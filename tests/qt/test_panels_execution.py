@@ -9,17 +9,11 @@ import pytest
 import yaml
 from PySide6.QtCore import Qt
 from pytestqt.qtbot import QtBot
-from test_panels_support import EXAMPLES, type_into
+from test_panels_support import type_into
 
-from metagui.core.experiment_io import load_experiment
 from metagui.qt._document import ExperimentDocument
 from metagui.qt.panels import StrategyPanel
 from metagui.qt.panels._execution_editor import ExecutionEditor, execution_hint
-
-
-@pytest.fixture
-def doc() -> ExperimentDocument:
-    return ExperimentDocument(load_experiment(EXAMPLES / "sinusoid-search.yaml"))
 
 
 @pytest.fixture

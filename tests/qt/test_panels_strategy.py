@@ -4,18 +4,12 @@ from __future__ import annotations
 
 import pytest
 from PySide6.QtCore import Qt
-from test_panels_support import EXAMPLES, type_into
+from test_panels_support import type_into
 
-from metagui.core.experiment_io import load_experiment
 from metagui.qt._document import ExperimentDocument
 from metagui.qt.panels import StrategyPanel
 
 STUDIES = ["omniglot-search", "sinusoid-search", "older-study"]
-
-
-@pytest.fixture
-def doc() -> ExperimentDocument:
-    return ExperimentDocument(load_experiment(EXAMPLES / "sinusoid-search.yaml"))
 
 
 @pytest.fixture

@@ -1,9 +1,11 @@
-"""Shared helpers of the panel tests (no tests here): typing like a user, small data sets."""
+"""Shared helpers of the panel tests (no tests here): finding a form's fields, typing like a
+user, small data sets."""
 
 from __future__ import annotations
 
 import csv
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -13,6 +15,13 @@ from PySide6.QtWidgets import QAbstractSpinBox, QLineEdit, QWidget
 from metagui.core.experiment import ExperimentSpec
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "resources" / "examples"
+
+
+def field(form: QWidget, name: str) -> Any:
+    """The editor of setting ``name`` in a settings form (its ``field_<name>`` child)."""
+    found = form.findChild(QWidget, f"field_{name}")
+    assert found is not None, f"no field {name!r} in {type(form).__name__}"
+    return found
 
 
 def type_into(qtbot: object, widget: QWidget, text: str, *, finish: bool = True) -> None:

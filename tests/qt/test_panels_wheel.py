@@ -3,13 +3,12 @@ slider only while that widget has the keyboard focus."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtGui import QWheelEvent
 from PySide6.QtWidgets import QApplication, QComboBox, QScrollArea, QSlider, QSpinBox, QWidget
 from pytestqt.qtbot import QtBot
+from test_panels_support import field
 
 from metagui.qt._document import ExperimentDocument
 from metagui.qt.panels import SearchPanel, guard_wheel
@@ -33,12 +32,6 @@ def _wheel(widget: QWidget, steps: int) -> QWheelEvent:
     return event
 
 
-def _field(form: QWidget, name: str) -> Any:
-    found = form.findChild(QWidget, f"field_{name}")
-    assert found is not None
-    return found
-
-
 @pytest.fixture
 def scrolled(qtbot: QtBot) -> tuple[QScrollArea, SearchPanel, ExperimentDocument]:
     doc = ExperimentDocument()
@@ -59,7 +52,7 @@ def test_the_wheel_scrolls_the_panel_past_a_spin_box_without_changing_it(
     qtbot: QtBot, scrolled: tuple[QScrollArea, SearchPanel, ExperimentDocument]
 ) -> None:
     scroll, panel, doc = scrolled
-    spin = _field(panel.training, "meta_batch_size")
+    spin = field(panel.training, "meta_batch_size")
     assert isinstance(spin, QSpinBox) and not spin.hasFocus()
     assert spin.focusPolicy() == Qt.FocusPolicy.StrongFocus  # a wheel does not focus it
     scroll.ensureWidgetVisible(spin)
@@ -71,7 +64,7 @@ def test_the_wheel_scrolls_the_panel_past_a_spin_box_without_changing_it(
     assert spin.value() == 2 and doc.spec.training.meta_batch_size == 2
     assert bar.value() > before  # the panel scrolled instead
 
-    combo = _field(panel.optimizer, "name")
+    combo = field(panel.optimizer, "name")
     assert isinstance(combo, QComboBox)
     scroll.ensureWidgetVisible(combo)
     before = bar.value()
@@ -84,7 +77,7 @@ def test_with_the_focus_the_wheel_changes_the_value(
     qtbot: QtBot, scrolled: tuple[QScrollArea, SearchPanel, ExperimentDocument]
 ) -> None:
     scroll, panel, doc = scrolled
-    spin = _field(panel.training, "meta_batch_size")
+    spin = field(panel.training, "meta_batch_size")
     scroll.ensureWidgetVisible(spin)
     scroll.activateWindow()
     spin.setFocus(Qt.FocusReason.MouseFocusReason)
@@ -135,7 +128,7 @@ def test_the_main_window_guards_every_setup_panel(qtbot: QtBot) -> None:
         values = panel.findChildren(QSpinBox) + panel.findChildren(QComboBox)
         assert values and all(w.focusPolicy() == Qt.FocusPolicy.StrongFocus for w in values)
     window.setup_tabs.setCurrentWidget(window.setup_tabs.widget(1))
-    spin = _field(window.search_panel.training, "meta_batch_size")
+    spin = field(window.search_panel.training, "meta_batch_size")
     before = window.doc.spec.training.meta_batch_size
     _wheel(spin, -2)
     assert spin.value() == before == window.doc.spec.training.meta_batch_size

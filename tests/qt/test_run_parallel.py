@@ -1,4 +1,3 @@
-# ruff: noqa: F811  (the fixtures imported from test_views_data are used as arguments)
 """Parallel trials in the app: the run's progress with several trials in flight, the status
 bar's read-out, pausing (no new trials on Ray; the generator held in process), pruning the
 selected running trial, and the trials table and loss plot with several running trials.
@@ -17,13 +16,7 @@ import numpy as np
 import pytest
 from PySide6.QtCore import Qt
 from pytestqt.qtbot import QtBot
-from test_views_data import (  # noqa: F401  (clock, history, model are fixtures)
-    TRIALS,
-    History,
-    clock,
-    history,
-    model,
-)
+from test_views_data import TRIALS, History
 
 from metagui.core.experiment import ExperimentSpec
 from metagui.core.history import HistoryWriter

@@ -1,22 +1,21 @@
 """A realistic study history for the view tests, written with the real HistoryWriter: a
 search over MAML-family learners on sinusoid regression with complete, pruned, failed and
-running trials, per-step metrics and learned inner learning rates."""
+running trials, per-step metrics and learned inner learning rates. The ``clock``, ``history`` and
+``model`` fixtures over it are in ``conftest.py``."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
-import pytest
+from pytestqt.qtbot import QtBot
 
 from metagui.core.experiment_io import load_experiment
 from metagui.core.history import Direction, HistoryWriter
-from metagui.core.history import _writer as writer_module
 from metagui.qt._history_model import HistoryModel
+from metagui.qt.views import LiveView
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "resources" / "examples" / "sinusoid-search.yaml"
@@ -158,26 +157,13 @@ def write_study(
     return history
 
 
-@pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
-    fake = Clock()
-    monkeypatch.setattr(writer_module, "time", SimpleNamespace(time=fake.time))
-    return fake
-
-
-@pytest.fixture
-def history(tmp_path: Path, clock: Clock) -> Iterator[History]:
-    built = write_study(tmp_path / "history.db", clock)
-    yield built
-    built.writer.close()
-
-
-@pytest.fixture
-def model(history: History) -> Iterator[HistoryModel]:
-    hm = HistoryModel()
-    hm.open(history.path)
-    yield hm
-    hm.close()
+def shown(qtbot: QtBot, view: LiveView, study_id: int) -> None:
+    """``view`` on screen (900 x 500), showing study ``study_id``, drawn."""
+    qtbot.addWidget(view)
+    view.resize(900, 500)
+    view.show()
+    view.set_study(study_id)
+    view.redraw()
 
 
 def test_the_history_holds_what_the_views_are_tested_on(

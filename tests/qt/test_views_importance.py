@@ -1,4 +1,3 @@
-# ruff: noqa: F811  (the fixtures imported from test_views_data are used as arguments)
 """Parameter importance (computed in the background, only when the completed trials change)
 and exporting every plot as PNG and SVG."""
 
@@ -12,15 +11,7 @@ from pathlib import Path
 import pytest
 from PySide6.QtGui import QImage
 from pytestqt.qtbot import QtBot
-from test_views_data import (  # noqa: F401  (clock, history, model are fixtures)
-    TRIALS,
-    Clock,
-    History,
-    clock,
-    history,
-    model,
-    write_study,
-)
+from test_views_data import TRIALS, Clock, History, shown, write_study
 
 from metagui.qt._history_model import HistoryModel
 from metagui.qt.views import (
@@ -41,11 +32,7 @@ from metagui.qt.views._trials_model import format_duration
 def shown_importance(qtbot: QtBot, model: HistoryModel, study_id: int) -> ImportancePlot:
     view = ImportancePlot(model)
     view.min_interval_s = 0.0
-    qtbot.addWidget(view)
-    view.resize(900, 500)
-    view.show()
-    view.set_study(study_id)
-    view.redraw()
+    shown(qtbot, view, study_id)
     return view
 
 

@@ -1,4 +1,3 @@
-# ruff: noqa: F811  (the fixtures imported from test_views_data are used as arguments)
 """The live plots draw what the history holds, follow it as it grows, and redraw on their timer
 only when the study changed."""
 
@@ -12,33 +11,16 @@ import numpy as np
 import pytest
 from PySide6.QtCore import QPointF, Qt
 from pytestqt.qtbot import QtBot
-from test_views_data import (  # noqa: F401  (fixtures)
-    TRIALS,
-    Clock,
-    History,
-    clock,
-    history,
-    model,
-    write_study,
-)
+from test_views_data import TRIALS, Clock, History, shown, write_study
 
 from metagui.qt._history_model import HistoryModel, StudyData
 from metagui.qt.views import (
     BestSoFarPlot,
     CompareStudies,
-    LiveView,
     LossPlot,
     ParallelCoordinates,
     TrajectoryPlot,
 )
-
-
-def shown(qtbot: QtBot, view: LiveView, study_id: int) -> None:
-    qtbot.addWidget(view)
-    view.resize(900, 500)
-    view.show()
-    view.set_study(study_id)
-    view.redraw()
 
 
 def study_of(model: HistoryModel, history: History) -> StudyData:

@@ -1,4 +1,3 @@
-# ruff: noqa: F811  (the fixtures imported from test_views_data are used as arguments)
 """A diverged trial (losses of 1e12, inf, NaN) does not flatten the other trials: the live plots
 fit their y axis and colour scale to the bulk of the values and clip the rest, while zooming
 and panning by hand (and pyqtgraph's "A" button and menu) keep working."""
@@ -16,14 +15,14 @@ from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtGui import QWheelEvent
 from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
-from test_views_data import (  # noqa: F401  (fixtures)
+from test_views_data import (
     EVAL_EVERY,
     LOG_EVERY,
     STEPS,
     TRIALS,
     Clock,
     History,
-    clock,
+    shown,
     write_study,
 )
 
@@ -131,14 +130,6 @@ def study_with_diverged(tmp_path: Path, clock: Clock) -> Iterator[tuple[History,
     yield built, hm
     hm.close()
     built.writer.close()
-
-
-def shown(qtbot: QtBot, view: LiveView, study_id: int) -> None:
-    qtbot.addWidget(view)
-    view.resize(900, 500)
-    view.show()
-    view.set_study(study_id)
-    view.redraw()
 
 
 def y_range(view: LiveView, plot: pg.PlotItem) -> tuple[float, float]:

@@ -1,4 +1,3 @@
-# ruff: noqa: F811  (the fixtures imported from test_views_data are used as arguments)
 """Every view rendered offscreen with realistic data; the pictures are kept where
 ``METAGUI_SCREENSHOTS`` points (e.g. ``/tmp``) to be looked at, else in the test's tmp dir."""
 
@@ -10,14 +9,7 @@ from pathlib import Path
 import pytest
 from PySide6.QtGui import QImage
 from pytestqt.qtbot import QtBot
-from test_views_data import (  # noqa: F401  (fixtures)
-    TRIALS,
-    History,
-    clock,
-    history,
-    model,
-    write_study,
-)
+from test_views_data import TRIALS, History, write_study
 
 from metagui.qt._history_model import HistoryModel
 from metagui.qt.views import (

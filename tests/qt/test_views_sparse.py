@@ -1,4 +1,3 @@
-# ruff: noqa: F811  (the fixtures imported from test_views_data are used as arguments)
 """Plots of a study that has barely begun read well: one trial or one step shows as a marker,
 trial-number axes are labelled with whole numbers only, counts say "1 trial", and a colour
 bar's label fits the bar."""
@@ -12,7 +11,7 @@ import pyqtgraph as pg
 import pytest
 from PySide6.QtGui import QFontMetricsF
 from pytestqt.qtbot import QtBot
-from test_views_data import TRIALS, Clock, History, clock, write_study  # noqa: F401
+from test_views_data import TRIALS, Clock, History, write_study
 
 from metagui.qt._history_model import HistoryModel
 from metagui.qt.views import (

@@ -1,4 +1,3 @@
-# ruff: noqa: F811  (the fixtures imported from test_views_data are used as arguments)
 """The trials table: rows, sorting, state filter, the best and the failed trials, the context
 menu's requests, and following the history without losing the selection."""
 
@@ -7,15 +6,7 @@ from __future__ import annotations
 from PySide6.QtCore import QModelIndex, Qt
 from PySide6.QtWidgets import QMenu
 from pytestqt.qtbot import QtBot
-from test_views_data import (  # noqa: F401  (clock, history, model are fixtures)
-    ERROR,
-    PRUNED_REASON,
-    TRIALS,
-    History,
-    clock,
-    history,
-    model,
-)
+from test_views_data import ERROR, PRUNED_REASON, TRIALS, History
 
 from metagui.qt._history_model import HistoryModel
 from metagui.qt.views import TrialsTable
