@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from metagui.core.objectives import format_objective
 from metagui.core.paths import default_history_path
 from metagui.core.reports import format_value
 
@@ -165,38 +166,54 @@ def _list(reader: HistoryReader, *, show_archived: bool) -> None:
         return
     print(f"{'study':30s} {'strategy':9s} {'status':9s} {'best':>10s}  trials")
     for s in studies:
-        print(_summary_line(s))
+        print(_summary_line(s, _front_size(reader, s)))
     if hidden:
         print(f"({more})")
 
 
-def _summary_line(s: StudySummary) -> str:
+def _front_size(reader: HistoryReader, s: StudySummary) -> int | None:
+    """How many trials a two-objective study has on its Pareto front; None for a study of
+    one objective (it has a best value)."""
+    from metagui.core.pareto import front_trials
+
+    study = reader.study(s.id)
+    if study is None or not study.multi_objective:
+        return None
+    return len(front_trials(reader.trials(study.id), study.directions))
+
+
+def _summary_line(s: StudySummary, front: int | None = None) -> str:
+    """One study of the list; ``front``: a two-objective study's front size, shown in the
+    place of a best value (no one trial is best)."""
     counts = " ".join(f"{k.lower()}={v}" for k, v in s.counts.items() if v)
     status = "archived" if s.archived else s.status
     tags = f"  [{', '.join(s.tags)}]" if s.tags else ""
-    return (
-        f"{s.name:30s} {s.strategy:9s} {status:9s} {format_value(s.best_value):>10s}  "
-        f"{counts or '-'}{tags}"
-    )
+    best = format_value(s.best_value) if front is None else f"front {front}"
+    return f"{s.name:30s} {s.strategy:9s} {status:9s} {best:>10s}  {counts or '-'}{tags}"
 
 
 def _show(reader: HistoryReader, name: str, number: int | None, where: str | None) -> None:
     """One study's details (its notes, tags and provenance) and trials; with ``number``,
     that trial's only; with ``where``, the trials that match that filter."""
     from metagui.core.kept_checkpoints import kept_trial_ids
+    from metagui.core.objectives import objective_label
     from metagui.core.provenance import describe_provenance
-    from metagui.core.study_export import pick_study, pick_trial
+    from metagui.core.study_export import pick_study, pick_trial, study_front
 
     study = pick_study(reader, name)
     trials = reader.trials(study.id)
     shown = trials if where is None else _where_filter(where, trials).select(trials)
     archived = " (archived)" if study.archived else ""
-    print(f"study {study.name!r}: {study.strategy}, {study.direction}, {study.status}{archived}")
+    scored: str = study.direction
+    if study.multi_objective:
+        scored = " and ".join(f"{o.direction} {objective_label(o.name)}" for o in study.objectives)
+    print(f"study {study.name!r}: {study.strategy}, {scored}, {study.status}{archived}")
     kept = kept_trial_ids(reader.artifacts(study.id))
+    marked = {t.id for t in study_front(reader, study)}
+    second = study.objectives[1].name if study.multi_objective else None
     if number is not None:
         trial = pick_trial(reader, study, number)
-        best = reader.best_trial(study.id)
-        print(_trial_line(trial, best, _tags_text(trial), len(_tags_text(trial)), kept))
+        print(_trial_line(trial, marked, _tags_text(trial), len(_tags_text(trial)), kept, second))
         _print_note(trial.notes, "       ")
         return
     if study.tags:
@@ -208,11 +225,19 @@ def _show(reader: HistoryReader, name: str, number: int | None, where: str | Non
     else:
         for i, line in enumerate(describe_provenance(record)):
             print(f"  {'provenance:' if i == 0 else '':11s} {line}")
-    best = reader.best_trial(study.id)
     width = max((len(_tags_text(t)) for t in shown), default=0)
+    if second is not None:
+        labels = ", then ".join(objective_label(o.name) for o in study.objectives)
+        print(f"  trials (* on the Pareto front): {labels}")
     for t in shown:
-        print(_trial_line(t, best, _tags_text(t), width, kept))
+        print(_trial_line(t, marked, _tags_text(t), width, kept, second))
         _print_note(t.notes, "       ")
+    outside = sum(t.outside_space for t in trials)
+    if outside:
+        print(
+            f"({_count(outside, 'trial')} outside the current search space: still results, "
+            "no longer steering the search)"
+        )
     if where is not None:
         print(f"(--where: {len(shown)} of {_count(len(trials), 'trial')})")
 
@@ -242,12 +267,28 @@ def _print_note(note: str | None, indent: str) -> None:
         print(f"{indent}      {line}")
 
 
-def _trial_line(t: TrialRow, best: TrialRow | None, tags: str, width: int, kept: set[int]) -> str:
-    """One trial: ``*`` marks the best, ``ckpt`` a trial whose checkpoint is kept (a column
-    only in a study that keeps any)."""
-    mark = "*" if best is not None and t.id == best.id else " "
+def _trial_line(
+    t: TrialRow,
+    marked: set[int],
+    tags: str,
+    width: int,
+    kept: set[int],
+    second: str | None = None,
+) -> str:
+    """One trial: ``*`` marks the best (``marked``: a two-objective study's front), ``ckpt``
+    a trial whose checkpoint is kept (a column only in a study that keeps any); ``second``:
+    a two-objective study's second objective, a value column after the first's. ``(outside
+    the space)``: the trial's settings lie outside the study's search space since it was
+    edited."""
+    mark = "*" if t.id in marked else " "
+    value = f"{format_value(t.value):>10s}"
+    if second is not None:
+        other = None if t.values is None or len(t.values) < 2 else t.values[1]
+        value += f" {format_objective(second, other):>12s}"
     ckpt = ("  ckpt" if t.id in kept else "      ") if kept else ""
     note = " (excluded)" if t.excluded else ""
+    if t.outside_space:
+        note += " (outside the space)"
     if t.retry_of is not None:
         note += f" (runs trial {t.retry_of} again)"
     params = ", ".join(f"{k}={v}" for k, v in t.params.items())
@@ -255,10 +296,8 @@ def _trial_line(t: TrialRow, best: TrialRow | None, tags: str, width: int, kept:
     on = ", ".join(x for x in (t.host, t.device) if x)
     where = f"  on {on}" if on else ""
     column = f"  {tags:{width}s}" if width else ""
-    return (
-        f"{mark}{t.number:4d} {t.state:8s} {format_value(t.value):>10s}{ckpt}{column}{note}"
-        f"  {params}"
-        f"{where}" + (f"  [{detail}]" if detail else "")
+    return f"{mark}{t.number:4d} {t.state:8s} {value}{ckpt}{column}{note}  {params}{where}" + (
+        f"  [{detail}]" if detail else ""
     )
 
 

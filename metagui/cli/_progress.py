@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Any
 
+from metagui.core.objectives import format_objective
 from metagui.core.reports import format_clock, format_value
 
 if TYPE_CHECKING:
@@ -23,12 +24,22 @@ if TYPE_CHECKING:
 
     from metagui.core.runner import StudyStarted, TrialEnded
 
-__all__ = ["LineProgress", "RunProgress", "TerminalProgress", "open_progress"]
+__all__ = ["LineProgress", "RunProgress", "TerminalProgress", "front_text", "open_progress"]
 
 REDRAW_S = 0.25  # a terminal's bars are redrawn at most this often
 TICK_REDRAW_S = 1.0  # and this often without news (the clocks go on during a meta-test)
 LINE_EVERY_S = 60.0  # the interval of the progress lines outside a terminal
 MAX_TRIAL_BARS = 8  # more running trials are counted in the study bar, not drawn
+FRONT_SHOWN = 6  # trial numbers of a Pareto front named in a progress line
+
+
+def front_text(front: tuple[int, ...], shown: int = FRONT_SHOWN) -> str:
+    """A two-objective study's Pareto front in a line: ``front: 3 trials (#2, #5, #7)``."""
+    if not front:
+        return "front: no trial yet"
+    numbers = ", ".join(f"#{n}" for n in front[:shown])
+    more = f", +{len(front) - shown} more" if len(front) > shown else ""
+    return f"front: {len(front)} trial{'' if len(front) == 1 else 's'} ({numbers}{more})"
 
 
 @dataclass
@@ -77,6 +88,9 @@ class RunProgress:
         self.timeout_s: float | None = None
         self.best_value: float | None = None
         self.best_number: int | None = None
+        self.multi_objective = False
+        self.objectives: tuple[str, ...] = ()  # a two-objective study's, by name
+        self.front: tuple[int, ...] = ()
         self.running: dict[int, _Trial] = {}
         self.on_ray = False
 
@@ -95,6 +109,8 @@ class RunProgress:
             self.started = self.clock()
             self.planned, self.finished_before = report.planned_trials, report.finished_trials
             self.timeout_s, self.on_ray = report.timeout_s, report.on_ray
+            self.multi_objective, self.front = report.multi_objective, report.front
+            self.objectives = tuple(o.name for o in report.objectives)
             self.study_started(report)
         elif isinstance(report, TrialStarted):
             self.running[report.number] = _Trial(report.number, on_ray=self.on_ray)
@@ -119,6 +135,7 @@ class RunProgress:
             self.running.pop(report.number, None)
             self.done += 1
             self.best_value, self.best_number = report.best_value, report.best_number
+            self.front = report.front
             self.trial_ended(report)
         elif isinstance(report, Tick):
             self.tick()
@@ -142,6 +159,9 @@ class RunProgress:
 
     # -- figures -------------------------------------------------------------------------------
     def best(self) -> str:
+        """``best 0.2164 (trial 3)``; a two-objective study's front instead."""
+        if self.multi_objective:
+            return front_text(self.front)
         if self.best_number is None:
             return f"best {format_value(None)}"
         return f"best {format_value(self.best_value)} (trial {self.best_number})"
@@ -174,8 +194,16 @@ class RunProgress:
         """The line of a finished trial: its state, value, time and why it failed or was
         pruned."""
         detail = report.error or report.pruned_reason or ""
+        if report.values is not None:
+            names = self.objectives or ("",) * len(report.values)
+            values = " / ".join(
+                format_objective(n, v) for n, v in zip(names, report.values, strict=False)
+            )
+            shown = f"values {values:<18s}"
+        else:
+            shown = f"value {format_value(report.value):>8s}"
         return (
-            f"  trial {report.number:3d} {report.state:8s} value {format_value(report.value):>8s}"
+            f"  trial {report.number:3d} {report.state:8s} {shown}"
             f"  {report.duration_s:6.1f} s  {detail}"
         ).rstrip()
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from metagui.cli._history import add_history_command
-from metagui.cli._progress import open_progress
+from metagui.cli._progress import front_text, open_progress
 from metagui.core.paths import default_history_path
 from metagui.core.reports import format_value
 
@@ -28,6 +28,7 @@ def _db(args: argparse.Namespace) -> Path:
 def _run(args: argparse.Namespace) -> int:
     from metagui.core.errors import MetaguiError
     from metagui.core.experiment_io import load_experiment
+    from metagui.core.objectives import objective_label
     from metagui.core.runner import StudyEnded, StudyRunner, StudyStarted, TrialEnded
 
     if args.parallel is not None and args.parallel < 1:
@@ -64,10 +65,14 @@ def _run(args: argparse.Namespace) -> int:
                 raise KeyboardInterrupt(stop[0])
             if isinstance(report, StudyStarted):
                 verb = "resuming" if report.resumed else "starting"
+                scored = f"{report.direction} {spec.objective.split} metric"
+                if report.multi_objective:
+                    scored = " and ".join(
+                        f"{o.direction} {objective_label(o.name)}" for o in report.objectives
+                    )
                 print(
                     f"metagui: {verb} study {report.study!r} in {report.db_path} "
-                    f"({spec.strategy.name} search, {report.direction} {spec.objective.split} "
-                    f"metric)",
+                    f"({spec.strategy.name} search, {scored})",
                     flush=True,
                 )
                 if report.on_ray:
@@ -108,10 +113,20 @@ def _run(args: argparse.Namespace) -> int:
         print(f"metagui: error: every trial of this run failed: {why}", file=sys.stderr)
         return 1
     counts = ", ".join(f"{n} {s.lower()}" for s, n in ended.counts.items())
+    outcome = f"best value {format_value(ended.best_value)} (trial {ended.best_number})"
+    if runner.multi_objective:
+        outcome = front_text(ended.front, shown=20)
     print(
         f"study {ended.study!r} ended ({ended.reason}) after {time.monotonic() - started:.1f} s: "
-        f"{counts}; best value {format_value(ended.best_value)} (trial {ended.best_number})"
+        f"{counts}; {outcome}"
     )
+    if runner.multi_objective:
+        pick = f" --trial {ended.front[0]}" if len(ended.front) > 1 else ""
+        print(
+            f"export a trial of the front: metagui export --db {db} --study {ended.study}{pick} "
+            "--format yaml -o chosen.yaml (metagui history --study NAME lists the front)"
+        )
+        return 0
     print(
         f"export the best settings: metagui export --db {db} --study {ended.study} "
         "--format yaml -o best.yaml"
@@ -167,7 +182,31 @@ def _export(args: argparse.Namespace) -> int:
     except FilterError as exc:
         raise MetaguiError(f"--where: {exc}") from exc
     print(f"wrote {path}")
+    if args.trial is not None and args.format != "csv":
+        _note_off_front(_db_existing(args), args.study, args.trial)
     return 0
+
+
+def _note_off_front(db: Path, study: str | None, number: int) -> None:
+    """Say on stderr when the exported trial of a two-objective study is not on its Pareto
+    front (others beat it on both objectives)."""
+    from metagui.core.history import HistoryReader
+    from metagui.core.study_export import describe_values, pick_study, study_front
+
+    with HistoryReader(db) as reader:
+        chosen = pick_study(reader, study)
+        if not chosen.multi_objective:
+            return
+        front = study_front(reader, chosen)
+    if any(t.number == number for t in front):
+        return
+    listed = "; ".join(f"#{t.number} ({describe_values(chosen, t)})" for t in front)
+    print(
+        f"metagui: note: trial {number} is not on the Pareto front of study {chosen.name!r} "
+        "(another trial is at least as good on both objectives and better on one); the "
+        f"front: {listed or 'none yet'}",
+        file=sys.stderr,
+    )
 
 
 def _db_existing(args: argparse.Namespace) -> Path:
@@ -188,7 +227,12 @@ def add_study_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser])
     run.add_argument("--device", default=None, help="auto, cpu, cuda, cuda:N or mps")
     run.add_argument("--trials", type=int, default=None, help="total trials (overrides budget)")
     run.add_argument("--timeout", type=float, default=None, help="wall-time budget in seconds")
-    run.add_argument("--resume", action="store_true", help="continue the study of this name")
+    run.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the study of this name; the file's search space, strategy, pruner and "
+        "budget may have changed since (trials outside an edited space are marked so)",
+    )
     run.add_argument("--study", default=None, help="study name (default: the experiment's)")
     run.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a setting")
     run.add_argument(
@@ -216,7 +260,13 @@ def add_study_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser])
     export = sub.add_parser("export", help="export a study's best settings or its trials")
     export.add_argument("--db", help="history database (default: in the user data directory)")
     export.add_argument("--study", default=None, help="study name (default: the latest)")
-    export.add_argument("--trial", type=int, default=None, help="trial number (default: best)")
+    export.add_argument(
+        "--trial",
+        type=int,
+        default=None,
+        help="trial number (default: the best; a two-objective study's only trial on its "
+        "Pareto front, else give one)",
+    )
     export.add_argument(
         "--format",
         required=True,

@@ -31,6 +31,7 @@ from metagui.core.spec import TrainSpec
 from metagui.core.tasksets import has_test_split, has_validation_split
 
 __all__ = [
+    "MULTI_OBJECTIVE_STRATEGIES",
     "PRUNERS",
     "STRATEGIES",
     "BudgetSpec",
@@ -49,6 +50,9 @@ __all__ = [
 
 StrategyName = Literal["grid", "random", "sobol", "tpe", "gp", "cmaes", "nsga2", "pso", "de"]
 STRATEGIES: tuple[str, ...] = StrategyName.__args__  # type: ignore[attr-defined]
+MULTI_OBJECTIVE_STRATEGIES: tuple[str, ...] = ("nsga2", "tpe", "gp", "random", "sobol", "grid")
+"""The strategies that search two objectives at once (Optuna's samplers run them with several
+directions; random, Sobol and grid ignore the values); CMA-ES, PSO and DE rank by one value."""
 PrunerName = Literal["none", "median", "percentile", "asha", "hyperband", "threshold", "patient"]
 PRUNERS: tuple[str, ...] = PrunerName.__args__  # type: ignore[attr-defined]
 
@@ -271,6 +275,32 @@ class ExperimentSpec(TrainSpec):
                 "objective.split: the task set has no test split (no evaluation set); score "
                 "the trials on split: validation"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _two_objectives_searchable(self) -> ExperimentSpec:
+        # What ranks trials by one value cannot steer a search for a Pareto front.
+        if self.objective.second is None:
+            return self
+        if self.strategy.name not in MULTI_OBJECTIVE_STRATEGIES:
+            usable = ", ".join(MULTI_OBJECTIVE_STRATEGIES)
+            raise ValueError(
+                f"strategy.name: {self.strategy.name} searches one objective; with "
+                f"objective.second use {usable}"
+            )
+        if self.pruner.name != "none":
+            raise ValueError(
+                f"pruner.name: the {self.pruner.name} pruner ranks trials by one value; with "
+                "objective.second use none"
+            )
+        if self.warm_start == "auto":
+            for flag in ("prior", "pruning"):
+                if getattr(self.experience, flag):
+                    raise ValueError(
+                        f"experience.{flag}: ranks the pool's trials by one value; with "
+                        "objective.second set experience.prior and experience.pruning to "
+                        "false (the pool's best configurations still run first)"
+                    )
         return self
 
     @model_validator(mode="after")

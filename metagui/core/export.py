@@ -79,6 +79,11 @@ class ExportMeta:
     provenance: Mapping[str, Any] | None = None
     """Where the study was made (versions, devices, host, experiment file and its git
     commit), as recorded with it; see :mod:`metagui.core.provenance`."""
+    objectives: Sequence[Mapping[str, Any]] = ()
+    """A two-objective study's objectives, each with the trial's value (``name``, ``label``,
+    ``direction``, ``value``); ``value`` is then the first's."""
+    on_front: bool | None = None
+    """A two-objective study's trial: whether it is on the study's Pareto front."""
 
     def block(self) -> dict[str, Any]:
         """The ``_meta`` mapping, with the versions of metagui and torch and the date (UTC),
@@ -97,6 +102,8 @@ class ExportMeta:
             "metagui_version": metagui.__version__,
             "torch_version": str(torch.__version__),
             "date": datetime.now(UTC).isoformat(timespec="seconds"),
+            **({"objectives": [dict(o) for o in self.objectives]} if self.objectives else {}),
+            **({"on_front": self.on_front} if self.on_front is not None else {}),
             **({"learned_from": list(self.learned_from)} if self.learned_from else {}),
             **({"seeded_from": self.seeded_from} if self.seeded_from else {}),
             **({"notes": notes} if notes else {}),
@@ -125,16 +132,25 @@ def export_experiment(
     return single
 
 
-def export_hydra(params: Mapping[str, Any], value: float, path: str | os.PathLike[str]) -> None:
+def export_hydra(
+    params: Mapping[str, Any],
+    value: float,
+    path: str | os.PathLike[str],
+    values: Sequence[float] | None = None,
+) -> None:
     """Write Hydra's Optuna-sweeper ``optimization_results.yaml``: ``name: optuna``,
-    ``best_params`` (dotted name -> value) and ``best_value``."""
+    ``best_params`` (dotted name -> value) and ``best_value``; with ``values`` (a trial of a
+    multi-objective study), ``solutions`` with its ``params`` and ``values``, as the sweeper
+    writes a multi-objective study's."""
     import yaml
 
-    doc = {
-        "name": "optuna",
-        "best_params": {name: _plain(v) for name, v in params.items()},
-        "best_value": _plain(value),
-    }
+    plain_params = {name: _plain(v) for name, v in params.items()}
+    doc: dict[str, Any] = {"name": "optuna"}
+    if values is not None:
+        doc["solutions"] = [{"params": plain_params, "values": [_plain(v) for v in values]}]
+    else:
+        doc["best_params"] = plain_params
+        doc["best_value"] = _plain(value)
     write_text_atomic(path, yaml.safe_dump(doc, sort_keys=False, allow_unicode=True))
 
 
@@ -169,21 +185,37 @@ def parse_args_line(line: str) -> dict[str, Any]:
 
 
 def export_trials_csv(
-    rows: Iterable[Mapping[str, Any]], param_names: Sequence[str], path: str | os.PathLike[str]
+    rows: Iterable[Mapping[str, Any]],
+    param_names: Sequence[str],
+    path: str | os.PathLike[str],
+    objectives: Sequence[str] = (),
 ) -> None:
     """Write one CSV row per trial: the :data:`CSV_COLUMNS`, then ``param:<name>`` for each of
     ``param_names`` (taken from each row's ``params`` mapping). Missing values and None are
     empty cells; times may be ``datetime`` (written ISO 8601) or plain values; ``tags`` may
-    be a list of words (written space-separated)."""
+    be a list of words (written space-separated). ``objectives``: a multi-objective study's
+    objective names, a column ``objective:<name>`` each (from each row's ``values``) before
+    the parameters."""
     buffer = io.StringIO(newline="")
     writer = csv.writer(buffer)
-    writer.writerow([*CSV_COLUMNS, *(f"param:{name}" for name in param_names)])
+    writer.writerow(
+        [
+            *CSV_COLUMNS,
+            *(f"objective:{name}" for name in objectives),
+            *(f"param:{name}" for name in param_names),
+        ]
+    )
     for row in rows:
         params = row.get("params") or {}
         cells = [row.get(column) for column in CSV_COLUMNS]
         tags = row.get("tags")
         if isinstance(tags, list | tuple):  # words without blanks: one cell, split on blanks
             cells[CSV_COLUMNS.index("tags")] = " ".join(tags) or None
+        values = row.get("values") or ()
+        cells += [
+            values[i] if i < len(values) and values[i] == values[i] else None
+            for i in range(len(objectives))
+        ]
         cells += [params.get(name) for name in param_names]
         writer.writerow([_cell(c) for c in cells])
     write_text_atomic(Path(path), buffer.getvalue())

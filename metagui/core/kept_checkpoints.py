@@ -7,6 +7,11 @@ The rules:
   excluded, with a finite value. They rank by value in the study's direction and, on a tie,
   by the lower trial number (as :meth:`HistoryReader.best_trial` picks the best), so the order
   in which parallel trials finish changes nothing and the best trial's model is always kept.
+- A two-objective study has no one best trial: its counting trials (those with a finite
+  value per objective) rank by non-dominated sorting. The Pareto front first (the trials no
+  other beats on both objectives, see :mod:`metagui.core.pareto`), then the front of the
+  rest, and so on; within a front by the first objective, then by trial number. So the top
+  k hold the whole front whenever it has at most k trials.
 - After each COMPLETE trial, the study keeps the checkpoints of at most k trials: the best
   ranked of the counting trials that have one. The new trial's checkpoint is written only if
   it ranks among them; a checkpoint that falls out is deleted, its file and its artifact row.
@@ -73,8 +78,13 @@ def kept_count(study: StudyRow) -> int:
         return CheckpointsSpec().keep
 
 
-def ranks(trials: Sequence[TrialRow], direction: str) -> dict[int, int]:
-    """Trial id -> rank (1: the best) of each trial that counts (see the module)."""
+def ranks(
+    trials: Sequence[TrialRow], direction: str, directions: Sequence[str] = ()
+) -> dict[int, int]:
+    """Trial id -> rank (1: the best) of each trial that counts (see the module);
+    ``directions``: a multi-objective study's, one per objective."""
+    if len(directions) > 1:
+        return _front_ranks(trials, directions)
     sign = -1.0 if direction == "maximize" else 1.0
     counting = [
         t
@@ -84,6 +94,30 @@ def ranks(trials: Sequence[TrialRow], direction: str) -> dict[int, int]:
     ]
     counting.sort(key=lambda t: (sign * (t.value or 0.0), t.number))
     return {t.id: rank for rank, t in enumerate(counting, start=1)}
+
+
+def _front_ranks(trials: Sequence[TrialRow], directions: Sequence[str]) -> dict[int, int]:
+    """Ranks by non-dominated sorting (see the module): front after front, each by its
+    first objective, then by trial number."""
+    from metagui.core.pareto import pareto_front
+
+    sign = -1.0 if directions[0] == "maximize" else 1.0
+    left = [
+        t
+        for t in trials
+        if t.state == "COMPLETE" and not t.excluded
+        if t.values is not None
+        and len(t.values) == len(directions)
+        and all(math.isfinite(v) for v in t.values)
+    ]
+    ordered: list[TrialRow] = []
+    while left:
+        on_front = set(pareto_front([t.values or () for t in left], directions))  # type: ignore[arg-type]
+        front = [t for i, t in enumerate(left) if i in on_front]
+        front.sort(key=lambda t: (sign * (t.values or (0.0,))[0], t.number))
+        ordered += front
+        left = [t for i, t in enumerate(left) if i not in on_front]
+    return {t.id: rank for rank, t in enumerate(ordered, start=1)}
 
 
 def kept_trial_ids(artifacts: Sequence[ArtifactRow]) -> set[int]:
@@ -109,11 +143,12 @@ def plan_kept(
     direction: str,
     keep: int,
     new_trial_id: int | None = None,
+    directions: Sequence[str] = (),
 ) -> KeepPlan:
     """The plan (see :class:`KeepPlan`) for a study of ``trials`` whose ``artifacts`` are
     recorded, keeping ``keep`` checkpoints; ``new_trial_id``: the trial whose checkpoint was
-    just trained (not written yet)."""
-    rank_of = ranks(trials, direction)
+    just trained (not written yet); ``directions``: a multi-objective study's."""
+    rank_of = ranks(trials, direction, directions)
     checkpoints = sorted(
         (a for a in artifacts if a.kind == CHECKPOINT_KIND), key=lambda a: a.id, reverse=True
     )
@@ -142,13 +177,15 @@ def plan_kept(
 @dataclass(frozen=True)
 class KeptCheckpoints:
     """Keeps one study's top ``keep`` checkpoints (see the module) in ``folder``; used by the
-    run that holds the study's lease, the only writer of its artifacts."""
+    run that holds the study's lease, the only writer of its artifacts. ``directions``: a
+    multi-objective study's, one per objective (empty for one objective)."""
 
     db_path: Path
     study_id: int
     folder: Path
     direction: str
     keep: int
+    directions: tuple[str, ...] = ()
 
     def after_trial(
         self, writer: HistoryWriter, trial_id: int, number: int, checkpoint: bytes | None
@@ -188,7 +225,9 @@ class KeptCheckpoints:
         with HistoryReader(self.db_path) as reader:
             trials = reader.trials(self.study_id)
             artifacts = reader.artifacts(self.study_id)
-        return plan_kept(trials, artifacts, self.direction, self.keep, new_trial_id)
+        return plan_kept(
+            trials, artifacts, self.direction, self.keep, new_trial_id, self.directions
+        )
 
     def _apply(self, writer: HistoryWriter, plan: KeepPlan) -> int:
         """Write the plan's notes and forget its dropped rows, then delete their files (in

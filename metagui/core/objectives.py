@@ -8,12 +8,14 @@ metric as the metrics table names it (``val/accuracy``, ``test/mse``), the secon
 
 from __future__ import annotations
 
+import math
 from typing import Literal
 
 __all__ = [
     "SECOND_METRICS",
     "SPLIT_PREFIX",
     "SecondMetric",
+    "format_objective",
     "metric_of",
     "objective_label",
 ]
@@ -52,3 +54,14 @@ def objective_label(name: str) -> str:
     if prefix in _SPLIT_NAMES and metric:
         return f"{_SPLIT_NAMES[prefix]} {_METRIC_NAMES.get(metric, metric)}"
     return name
+
+
+def format_objective(name: str, value: float | None, unknown: str = "–") -> str:
+    """An objective's value as the CLI shows it: a parameter count whole with separators
+    (``12,345``), anything else with 4 significant digits; ``unknown`` for none or a value
+    that is not finite."""
+    if value is None or not math.isfinite(value):
+        return unknown
+    if name == "parameters":
+        return f"{value:,.0f}"
+    return f"{value:.4g}"

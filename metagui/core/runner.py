@@ -29,8 +29,9 @@ if TYPE_CHECKING:
     from metagui.core.execution import Executor, TrialEvent
     from metagui.core.experience import ExperiencePruner, PoolStudy
     from metagui.core.experiment import ExecutionSpec, ExperimentSpec
-    from metagui.core.history import HistoryWriter, Lease, TrialRow
+    from metagui.core.history import HistoryWriter, Lease, Objective, StudyRow, TrialRow
     from metagui.core.kept_checkpoints import KeptCheckpoints
+    from metagui.core.space_edit import SpaceEdit
     from metagui.core.strategies import PastTrial, PriorTrial, Proposal, Strategy
 
 __all__ = [
@@ -67,6 +68,14 @@ class StudyStarted:
     notes: tuple[str, ...] = ()
     """What opening the study found and set right, in words (a stale lease taken over,
     interrupted trials to run again, leftovers of an interrupted checkpoint write)."""
+    objectives: tuple[Objective, ...] = ()
+    """A two-objective study's objectives (``direction`` is the first's); empty for one."""
+    front: tuple[int, ...] = ()
+    """A two-objective study's Pareto front so far: its trial numbers, ascending."""
+
+    @property
+    def multi_objective(self) -> bool:
+        return len(self.objectives) > 1
 
     @property
     def on_ray(self) -> bool:
@@ -117,6 +126,11 @@ class TrialEnded:
     duration_s: float
     best_number: int | None
     best_value: float | None
+    """The best trial so far and its value; None in a two-objective study (see ``front``)."""
+    values: tuple[float, ...] | None = None
+    """A two-objective study's complete trial: its value per objective (``value`` the first)."""
+    front: tuple[int, ...] = ()
+    """A two-objective study's Pareto front after this trial: trial numbers, ascending."""
 
 
 @dataclass(frozen=True)
@@ -125,7 +139,10 @@ class StudyEnded:
     reason: EndReason
     best_number: int | None
     best_value: float | None
+    """None in a two-objective study, whose result is its ``front``."""
     counts: dict[str, int]
+    front: tuple[int, ...] = ()
+    """A two-objective study's Pareto front: its trial numbers, ascending."""
 
 
 RunnerReport = (
@@ -175,6 +192,9 @@ class _Study:
     next_number: int
     in_flight: dict[int, _Running] = field(default_factory=dict)
     started: float = field(default_factory=time.monotonic)
+    points: dict[int, tuple[float, ...]] = field(default_factory=dict)
+    """A two-objective study's trials that count (complete, not excluded): their values."""
+    front: tuple[int, ...] = ()
 
 
 def _check_overrides(
@@ -204,7 +224,11 @@ class StudyRunner:
     ``study`` names the study (default: the experiment's name; a new study whose name is
     taken gets ``-2``, ``-3``... appended). With ``resume``, the named study continues: its
     trials left RUNNING by a crash are marked failed, the strategy is rebuilt from the
-    recorded trials, and the run goes on until the (possibly raised) budget is met.
+    recorded trials, and the run goes on until the (possibly raised) budget is met. ``spec``
+    may differ from the study's stored experiment in its search space, strategy, pruner and
+    budget (:mod:`metagui.core.space_edit`: trials outside an edited space are marked and no
+    longer steer the search); a change of what a trial means is refused before anything is
+    written.
 
     ``parallel`` and ``address`` override the experiment's ``execution`` section: more than
     one trial at once, or a Ray cluster's address, runs the trials on Ray.
@@ -241,6 +265,7 @@ class StudyRunner:
         self.trials_budget = trials if trials is not None else spec.budget.trials
         self.timeout_s = timeout_s if timeout_s is not None else spec.budget.timeout_s
         self.direction = spec.objective.resolved_direction(task_kind(spec))
+        self.objectives = spec.objective.objectives(task_kind(spec))
         self.execution = _execution(spec.execution, parallel, address)
         if device not in (None, "auto", "cpu") and (
             self.execution is None or not self.execution.distributed
@@ -259,6 +284,7 @@ class StudyRunner:
         self._retries: list[tuple[int, dict[str, Any]]] = []
         # Enqueued settings that came from earlier studies: (where from, settings).
         self._seeds: list[tuple[str, dict[str, Any]]] = []
+        self._edit: SpaceEdit | None = None  # how a resume changes the study's experiment
 
     @property
     def parallel(self) -> int:
@@ -269,6 +295,51 @@ class StudyRunner:
         if than is None:
             return True
         return value > than if self.direction == "maximize" else value < than
+
+    @property
+    def multi_objective(self) -> bool:
+        """Whether the study scores its trials by two objectives (``objective.second``)."""
+        return len(self.objectives) > 1
+
+    def _scored(self, outcome: dict[str, Any], measures: dict[str, float]) -> dict[str, Any]:
+        """A complete trial's outcome with its values (the metric, then the second
+        objective's measure); a measure missing or not a finite number fails the trial, as
+        a diverged metric does: it cannot be ranked."""
+        from metagui.core.objectives import objective_label
+
+        if outcome["state"] != "COMPLETE":
+            return outcome
+        second = self.objectives[1].name
+        measure = measures.get(second, math.nan)
+        if not math.isfinite(measure):
+            error = f"NotMeasured: the trial's {objective_label(second)} is {measure}"
+            return {"state": "FAILED", "error": error}
+        return {**outcome, "values": (outcome["value"], float(measure))}
+
+    def _points(self, past: list[TrialRow]) -> dict[int, tuple[float, ...]]:
+        """A two-objective study's trials that count (complete, not excluded, with a value
+        per objective) by number; empty for one objective."""
+        if not self.multi_objective:
+            return {}
+        return {
+            t.number: t.values
+            for t in past
+            if t.state == "COMPLETE"
+            and not t.excluded
+            and t.values is not None
+            and len(t.values) == len(self.objectives)
+        }
+
+    def _front(self, points: dict[int, tuple[float, ...]]) -> tuple[int, ...]:
+        """The numbers of the trials of ``points`` on the Pareto front, ascending."""
+        from metagui.core.pareto import pareto_front
+
+        if not points:
+            return ()
+        numbers = sorted(points)
+        directions = [o.direction for o in self.objectives]
+        on_front = pareto_front([points[n] for n in numbers], directions)
+        return tuple(numbers[i] for i in on_front)
 
     def request_prune(self, number: int | None = None) -> None:
         """Prune running trial ``number`` (``None``: every running trial) at the next yield:
@@ -292,7 +363,9 @@ class StudyRunner:
         from metagui.core.execution import make_executor
         from metagui.core.history import HistoryWriter
 
-        # Before the history is opened: a cluster that cannot run the study changes nothing.
+        # Before the history is opened for writing: a refused edit of a resumed study, or a
+        # cluster that cannot run the study, changes nothing.
+        self._edit = self._check_edit() if self.resume else None
         if executor is None:
             executor = make_executor(self.execution, collect_garbage=self._collect_garbage)
         try:
@@ -343,7 +416,7 @@ class StudyRunner:
         retried = {t.retry_of for t in past if t.retry_of is not None}
         interrupted = [t for t in past if _was_interrupted(t)]
         for t in interrupted:
-            if t.number not in retried:
+            if t.number not in retried and not t.outside_space:
                 strategy.retry(t.params)
                 self._retries.append((t.number, dict(t.params)))
         if self._retries:
@@ -354,6 +427,8 @@ class StudyRunner:
             t.state in ("COMPLETE", "PRUNED", "FAILED") and t.number not in uncounted for t in past
         )
         best_number, best_value = self._best(past)
+        points = self._points(past)
+        front = self._front(points)
         yield StudyStarted(
             self.study_name,
             study_id,
@@ -367,6 +442,8 @@ class StudyRunner:
             executor.capacity,
             executor.where,
             tuple(notes),
+            self.objectives,
+            front,
         )
         study = _Study(
             writer,
@@ -378,6 +455,8 @@ class StudyRunner:
             best_number,
             best_value,
             max((t.number for t in past), default=-1) + 1,
+            points=points,
+            front=front,
         )
         in_flight = study.in_flight
         self._unsent = []
@@ -425,7 +504,14 @@ class StudyRunner:
                 # and the next start, as the lease holder, marks these trials as crashed.
                 if not stopped:
                     raise
-        yield StudyEnded(self.study_name, reason, study.best_number, study.best_value, study.counts)
+        yield StudyEnded(
+            self.study_name,
+            reason,
+            study.best_number,
+            study.best_value,
+            study.counts,
+            study.front,
+        )
 
     def _cannot_launch(self, study: _Study, running: int) -> EndReason | None:
         """Why no trial may start now (the budget counts the trials in flight), or None."""
@@ -532,6 +618,8 @@ class StudyRunner:
                 "value": value,
                 "test_value": finished.test.final if finished.test is not None else None,
             }
+            if self.multi_objective:
+                outcome = self._scored(outcome, event.measures)
             # A model whose adaptation blows up on either split diverged, even when the
             # objective's split stayed finite: it is not a result to rank or export.
             for name, result in (("validation", finished.validation), ("test", finished.test)):
@@ -577,8 +665,9 @@ class StudyRunner:
         running = study.in_flight.pop(number)
         proposal = running.proposal
         state: EndState = outcome["state"]
+        values: tuple[float, ...] | None = outcome.get("values")
         if state == "COMPLETE":
-            strategy.tell(proposal, outcome["value"])
+            strategy.tell(proposal, outcome["value"] if values is None else values)
         elif state == "PRUNED":
             strategy.tell_pruned(proposal, outcome.get("pruned_at_step"), running.last_value)
         else:
@@ -591,12 +680,21 @@ class StudyRunner:
             error=outcome.get("error"),
             pruned_at_step=outcome.get("pruned_at_step"),
             pruned_reason=outcome.get("pruned_reason"),
+            values=values,
         )
         if counts:
             study.finished += 1
         study.counts[state] += 1
         value = outcome.get("value")
-        if value is not None and state == "COMPLETE" and self._better(value, study.best_value):
+        if values is not None and state == "COMPLETE":
+            study.points[number] = values
+            study.front = self._front(study.points)
+        elif (
+            not self.multi_objective
+            and value is not None
+            and state == "COMPLETE"
+            and self._better(value, study.best_value)
+        ):
             study.best_number, study.best_value = number, value
         if state == "COMPLETE":
             # Every completion: the top k may also have changed by an exclusion meanwhile.
@@ -615,6 +713,8 @@ class StudyRunner:
             time.monotonic() - running.began,
             study.best_number,
             study.best_value,
+            values,
+            study.front,
         )
 
     # -- study set-up --------------------------------------------------------------------------
@@ -627,6 +727,8 @@ class StudyRunner:
         if self.resume:
             if existing is None:
                 raise MetaguiError(f"{self.db_path}: no study named {self.study_name!r} to resume")
+            self._check_objectives(existing.objectives)
+            edit = self._edit if self._edit is not None else self._check_edit()
             lease = writer.acquire_lease(existing.id, force=self.force)
             if lease.took_over:
                 notes.append(f"took the study over: {lease.took_over}")
@@ -640,6 +742,8 @@ class StudyRunner:
             if dropped:
                 keep = self.spec.checkpoints.keep
                 notes.append(f"removed {dropped} checkpoint file(s) not of the top {keep} trials")
+            if edit is not None:
+                notes += self._apply_edit(writer, existing, edit)
             return existing.id, failed, lease, notes
         for source in self._warm_start_names():  # refused before a study that cannot run
             if writer.get_study(source) is None:
@@ -661,8 +765,57 @@ class StudyRunner:
             self.spec.seed,
             fingerprint_json=fingerprint_of(self.spec, self.direction).to_json(),
             provenance_json=json.dumps(self._provenance()),
+            objectives=self.objectives,
         )
         return study_id, 0, writer.acquire_lease(study_id), notes
+
+    def _check_objectives(self, stored: Sequence[Objective]) -> None:
+        """A study resumes with the objectives it was made with: its trials' values are
+        theirs."""
+        from metagui.core.objectives import objective_label
+
+        if tuple(stored) == tuple(self.objectives):
+            return
+
+        def named(objectives: Sequence[Objective]) -> str:
+            if not objectives:
+                return "one objective"
+            return " and ".join(f"{o.direction} {objective_label(o.name)}" for o in objectives)
+
+        raise MetaguiError(
+            f"objective: study {self.study_name!r} was made with {named(stored)}, this "
+            f"experiment has {named(self.objectives)}; resume it with the objectives it has"
+        )
+
+    def _check_edit(self) -> SpaceEdit | None:
+        """How this experiment changes the study it resumes (see :mod:`metagui.core.space_edit`);
+        a change that may not be made is refused here, before anything is written. None
+        where there is no such study yet, or a history of an older schema (checked again
+        once the writer has brought it up to date)."""
+        from metagui.core.history import HistoryReader
+        from metagui.core.space_edit import check_resume
+
+        if not self.db_path.is_file():
+            return None
+        try:
+            reader = HistoryReader(self.db_path)
+        except MetaguiError:
+            return None
+        with reader:
+            study = reader.study(self.study_name)
+            if study is None:
+                return None
+            return check_resume(study, reader.trials(study.id), self.spec)
+
+    def _apply_edit(self, writer: HistoryWriter, study: StudyRow, edit: SpaceEdit) -> list[str]:
+        """Resume ``study`` with this experiment: trials outside an edited space marked, the
+        edit noted, the experiment stored; what to report about it."""
+        from metagui.core.history import HistoryReader
+        from metagui.core.space_edit import apply_edit
+
+        with HistoryReader(self.db_path) as reader:
+            trials = reader.trials(study.id)
+        return apply_edit(writer, study, trials, self.spec, edit, self.direction)
 
     def _provenance(self) -> dict[str, Any]:
         """Where the new study is made (see :mod:`metagui.core.provenance`); the device only
@@ -701,6 +854,7 @@ class StudyRunner:
         studies: with ``warm_start: auto`` its experience pool (initial design and prior,
         see :mod:`metagui.core.experience`); with study names, their best trials first and
         (CMA-ES) as source trials."""
+        from metagui.core.space_edit import strategy_trials
         from metagui.core.strategies import Strategy
 
         base = self.spec.base_settings().model_dump(mode="json")
@@ -732,9 +886,11 @@ class StudyRunner:
             parallel=parallel,
             prior=prior,
             experience_pruner=experience_pruner,
+            directions=[o.direction for o in self.objectives],
         )
         metric = self._metric()
-        strategy.load([_past(t, reader, metric) for t in past if t.state != "RUNNING"])
+        # Trials outside an edited search space stay in the history but steer nothing.
+        strategy.load([_past(t, reader, metric) for t in strategy_trials(self.spec, past)])
         self._seeds = []
         for label, params in seeds:
             try:
@@ -819,6 +975,8 @@ class StudyRunner:
 
     def _best(self, past: list[TrialRow]) -> tuple[int | None, float | None]:
         best_number, best_value = None, None
+        if self.multi_objective:
+            return best_number, best_value  # no one trial is best: see the front
         for t in past:
             counts = t.state == "COMPLETE" and not t.excluded
             if counts and t.value is not None and self._better(t.value, best_value):
@@ -835,6 +993,7 @@ class StudyRunner:
             self._artifact_folder(),
             self.direction,
             self.spec.checkpoints.keep,
+            tuple(o.direction for o in self.objectives),
         )
 
 
@@ -856,7 +1015,7 @@ def _past(trial: TrialRow, reader: Any, metric: str) -> PastTrial:
         if trial.state == "PRUNED"
         else "FAILED"
     )
-    return PastTrial(trial.number, trial.params, state, trial.value, intermediate)
+    return PastTrial(trial.number, trial.params, state, trial.value, intermediate, trial.values)
 
 
 def _within(part: dict[str, Any], params: dict[str, Any]) -> bool:

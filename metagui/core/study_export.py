@@ -1,5 +1,9 @@
 """Export a study's best (or a chosen) trial from the history: the one function behind both
-``metagui export`` and the app's export dialog, so they write exactly the same files."""
+``metagui export`` and the app's export dialog, so they write exactly the same files.
+
+A two-objective study has no one best trial: without a trial number it exports the one trial
+of its Pareto front, and asks for a number when the front holds several (any trial can be
+exported by number; :func:`study_front` says whether it is on the front)."""
 
 from __future__ import annotations
 
@@ -13,7 +17,15 @@ from metagui.core.errors import MetaguiError
 if TYPE_CHECKING:
     from metagui.core.history import HistoryReader, StudyRow, TrialRow
 
-__all__ = ["EXPORT_FORMATS", "export_from_history", "learned_from", "pick_study", "pick_trial"]
+__all__ = [
+    "EXPORT_FORMATS",
+    "describe_values",
+    "export_from_history",
+    "learned_from",
+    "pick_study",
+    "pick_trial",
+    "study_front",
+]
 
 EXPORT_FORMATS: tuple[str, ...] = ("yaml", "json", "toml", "hydra", "args", "csv", "checkpoint")
 
@@ -35,8 +47,48 @@ def pick_study(reader: HistoryReader, name: str | None) -> StudyRow:
     return study
 
 
+def study_front(reader: HistoryReader, study: StudyRow) -> list[TrialRow]:
+    """The trials on ``study``'s Pareto front (see :func:`metagui.core.pareto.front_trials`),
+    by number; for a single-objective study, its best trial (none without one)."""
+    if not study.multi_objective:
+        best = reader.best_trial(study.id)
+        return [] if best is None else [best]
+    from metagui.core.pareto import front_trials
+
+    return front_trials(reader.trials(study.id), study.directions)
+
+
+def describe_values(study: StudyRow, trial: TrialRow) -> str:
+    """A trial's result as it reads: ``validation MSE 0.2164, parameters 1,153`` (one value
+    per objective), or ``no result``."""
+    from metagui.core.objectives import format_objective, objective_label
+
+    values = trial.objective_values
+    if values is None:
+        return "no result"
+    if not study.multi_objective:
+        return f"value {format_objective('', values[0])}"
+    return ", ".join(
+        f"{objective_label(o.name)} {format_objective(o.name, v)}"
+        for o, v in zip(study.objectives, values, strict=False)
+    )
+
+
 def pick_trial(reader: HistoryReader, study: StudyRow, number: int | None) -> TrialRow:
-    """Trial ``number`` of ``study``, or its best trial (excluded trials never count)."""
+    """Trial ``number`` of ``study``, or its best trial (excluded trials never count); in a
+    two-objective study, the one trial of its Pareto front (a ``MetaguiError`` naming the
+    front's trials when it holds several: pick one by number)."""
+    if number is None and study.multi_objective:
+        front = study_front(reader, study)
+        if not front:
+            raise MetaguiError(f"study {study.name!r} has no completed trial to export")
+        if len(front) > 1:
+            listed = "; ".join(f"#{t.number} ({describe_values(study, t)})" for t in front)
+            raise MetaguiError(
+                f"study {study.name!r} has {len(front)} trials on its Pareto front, no one "
+                f"best: {listed}; pick one by number (--trial N)"
+            )
+        return front[0]
     if number is None:
         best = reader.best_trial(study.id)
         if best is None:
@@ -101,10 +153,12 @@ def export_from_history(
                     "tags": t.tags,
                     "notes": t.notes,
                     "params": t.params,
+                    "values": t.values,
                 }
                 for t in trials
             ]
-            export_trials_csv(rows, names, out)
+            objectives = [o.name for o in chosen_study.objectives]
+            export_trials_csv(rows, names, out, objectives)
             return out
         chosen = pick_trial(reader, chosen_study, trial)
         if fmt == "checkpoint":
@@ -118,7 +172,7 @@ def export_from_history(
                 "only a completed trial has settings worth exporting"
             )
         if fmt == "hydra":
-            export_hydra(chosen.params, chosen.value, out)
+            export_hydra(chosen.params, chosen.value, out, chosen.values)
             return out
         spec = ExperimentSpec.model_validate(chosen_study.spec)
         meta = ExportMeta(
@@ -133,9 +187,32 @@ def export_from_history(
             notes={"study": chosen_study.notes or "", "trial": chosen.notes or ""},
             tags={"study": chosen_study.tags, "trial": chosen.tags},
             provenance=reader.provenance(chosen_study.id),
+            objectives=_objective_values(chosen_study, chosen),
+            on_front=(
+                any(t.id == chosen.id for t in study_front(reader, chosen_study))
+                if chosen_study.multi_objective
+                else None
+            ),
         )
         export_experiment(spec, chosen.params, meta, out, fmt)
         return out
+
+
+def _objective_values(study: StudyRow, trial: TrialRow) -> tuple[dict[str, Any], ...]:
+    """A two-objective study's objectives with the trial's value of each, for ``_meta``."""
+    from metagui.core.objectives import objective_label
+
+    if not study.multi_objective or trial.values is None:
+        return ()
+    return tuple(
+        {
+            "name": o.name,
+            "label": objective_label(o.name),
+            "direction": o.direction,
+            "value": v if v == v else None,  # NaN is no YAML/TOML/JSON value
+        }
+        for o, v in zip(study.objectives, trial.values, strict=False)
+    )
 
 
 def learned_from(record: dict[str, Any] | None) -> tuple[str, ...]:

@@ -154,6 +154,9 @@ class MetaTraining:
         self.optimizer = _optimizer(spec, params)
         self.base_lrs = [group["lr"] for group in self.optimizer.param_groups]
         self._started = time.perf_counter()  # reset when the run starts
+        # Seconds per task of each split's last evaluation, for a study that scores a trial by
+        # its adaptation time too (``objective.second``).
+        self.eval_s_per_task: dict[str, float] = {}
 
     @property
     def eval_steps(self) -> int:
@@ -319,12 +322,17 @@ class MetaTraining:
         else:
             tasks, seed = t.test_tasks, base + _TEST_SEED_OFFSET
         result: EvalResult | None = None
+        # Only the time spent evaluating: a caller that pauses at a yield must not count.
+        busy, began = 0.0, time.perf_counter()
         for item in self.evaluation(split, tasks, seed):
+            busy += time.perf_counter() - began
             if isinstance(item, EvalResult):
                 result = item
             else:
                 yield Tick(step)
+            began = time.perf_counter()
         assert result is not None
+        self.eval_s_per_task[split] = busy / tasks
         return result
 
 

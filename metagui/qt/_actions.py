@@ -69,6 +69,8 @@ class ActionsWindow(Protocol):
 
     def prune_trial(self) -> None: ...
 
+    def edit_search_space(self) -> None: ...
+
     def choose_run_database(self) -> None: ...
 
     def about(self) -> None: ...
@@ -162,6 +164,10 @@ ACTIONS: tuple[ActionInfo, ...] = (
                tip="End the selected running trial now as pruned (none selected: every "
                    "running trial); the study goes on",
                enabled_when=lambda s: s.can_prune),
+    ActionInfo("edit_space", "Edit Search &Space…", lambda w: w.edit_search_space,
+               tip="Change the search space of the paused or stopped study (the live run's, "
+                   "or the one selected in the History tab) and continue it",
+               enabled_when=lambda s: not s.running or s.paused),
     ActionInfo("choose_db", "Run &Database…", lambda w: w.choose_run_database,
                tip="Where runs are recorded", enabled_when=lambda s: not s.running),
     ActionInfo("about", "&About metagui", lambda w: w.about),
@@ -176,7 +182,7 @@ MENUS: tuple[tuple[str, tuple[str, ...]], ...] = (
                "open_history", "export", SEPARATOR,
                "quit")),
     ("&Edit", ("undo", "redo")),
-    ("&Run", ("run", "pause", "stop", "prune", SEPARATOR, "choose_db")),
+    ("&Run", ("run", "pause", "stop", "prune", SEPARATOR, "edit_space", SEPARATOR, "choose_db")),
     ("&View", ("setup_dock", "toolbar")),
     ("&Help", ("about",)),
 )
@@ -208,6 +214,7 @@ class Actions:
     pause: QAction
     stop: QAction
     prune: QAction
+    edit_space: QAction
     choose_db: QAction
     about: QAction
 

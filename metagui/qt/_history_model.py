@@ -128,7 +128,10 @@ class HistoryModel(QObject):
                 if data is None:
                     stored = self._reader.study(summary.id)
                     spec = stored.spec if stored is not None else {}
-                    self.studies[summary.id] = StudyData(summary, spec, source=self)
+                    objectives = stored.objectives if stored is not None else ()
+                    self.studies[summary.id] = StudyData(
+                        summary, spec, source=self, objectives=objectives
+                    )
                 else:
                     data.summary = summary
                 studies_news = True

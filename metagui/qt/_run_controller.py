@@ -182,6 +182,7 @@ class RunController(QObject):
         self._runner: StudyRunner | None = None
         self._stopping = False
         self._suspended = False  # the worker's generator is held (a run in process)
+        self._next: StudyRunner | None = None  # runs once the current run has stopped
 
     # -- state ---------------------------------------------------------------------------------
     def is_running(self) -> bool:
@@ -256,6 +257,22 @@ class RunController(QObject):
         worker.start()
         self.running_changed.emit(True)
 
+    def continue_with(self, runner: StudyRunner) -> None:
+        """Run ``runner`` (a study resumed with an edited search space) now, or, while a
+        (paused) run goes on, as soon as that run has stopped: it is stopped here, its
+        running trials recorded as interrupted, as Stop does."""
+        if self._worker is None:
+            self.start_runner(runner)
+            return
+        self._next = runner
+        self._stopping = True
+        self._worker.stop()
+
+    @property
+    def continuing(self) -> bool:
+        """Whether a run waits for the current one to stop (:meth:`continue_with`)."""
+        return self._next is not None
+
     def pause(self) -> None:
         if self._worker is None or self._stopping or self.paused:
             return
@@ -280,7 +297,9 @@ class RunController(QObject):
 
     def stop(self) -> None:
         """Ask the run to stop at the next yield; the running trials are recorded as
-        interrupted (FAILED) and the study as stopped. :attr:`finished` follows."""
+        interrupted (FAILED) and the study as stopped. :attr:`finished` follows. A run
+        waiting to continue the study (:meth:`continue_with`) does not start."""
+        self._next = None
         if self._worker is not None:
             self._stopping = True
             self._worker.stop()
@@ -396,6 +415,9 @@ class RunController(QObject):
         self._stopping = False
         self.running_changed.emit(False)
         self.finished.emit()
+        runner, self._next = self._next, None
+        if runner is not None:
+            self.start_runner(runner)
 
 
 def _with_device(runner: StudyRunner) -> Generator[Any, None, None]:

@@ -1,8 +1,9 @@
 """The status bar's run read-out: state, trials (``Trial 3 · step 20/50 · 3/40 done`` one at
-a time; ``3 running, 12/40 done`` in parallel), best so far, elapsed and a smoothed ETA,
-throughput, and the device (or where the trials run on Ray), redrawn four times a second from
-a :class:`RunProgress` while a run is on. The texts are computed apart from the widgets
-(:func:`trials_text`, :func:`where_text`, :class:`SmoothedEta`)."""
+a time; ``3 running, 12/40 done`` in parallel), best so far (``Front: 4 trials`` for a study of
+two objectives), elapsed and a smoothed ETA, throughput, and the device (or where the trials
+run on Ray), redrawn four times a second from a :class:`RunProgress` while a run is on. The
+texts are computed apart from the widgets (:func:`trials_text`, :func:`where_text`,
+:func:`best_text`, :class:`SmoothedEta`)."""
 
 from __future__ import annotations
 
@@ -13,11 +14,13 @@ from PySide6.QtCore import QObject, QTimer, Slot
 from PySide6.QtWidgets import QLabel, QProgressBar, QStatusBar
 
 from metagui.core.reports import format_clock, format_rate, format_value
+from metagui.qt._history_model import HistoryModel, StudyData
 from metagui.qt._run_controller import RunController, RunningTrial, RunProgress
 
 __all__ = [
     "RunStatus",
     "SmoothedEta",
+    "best_text",
     "trials_text",
     "where_text",
 ]
@@ -119,17 +122,37 @@ def where_text(p: RunProgress) -> tuple[str, str]:
     return text, "\n".join(lines)
 
 
+def best_text(p: RunProgress, study: StudyData | None = None) -> tuple[str, str]:
+    """The best-so-far read-out and its tooltip: ``Best 0.1052 (#2)``; for a study of two
+    objectives (``study``, the run's as the history holds it), which has no one best,
+    ``Front: 4 trials`` (those on its Pareto front)."""
+    if study is not None and study.multi_objective:
+        front = study.front()
+        numbers = ", ".join(f"#{t.number}" for t in front[:12]) + (" …" if len(front) > 12 else "")
+        tip = "trials on the Pareto front so far: no other is better on both objectives"
+        return f"Front: {len(front)} trial{'' if len(front) == 1 else 's'}", (
+            f"{tip}\n{numbers}" if front else tip
+        )
+    best = format_value(p.best_value)
+    text = f"Best {best} (#{p.best_number})" if p.best_number is not None else f"Best {best}"
+    return text, "best objective value so far (trial)"
+
+
 def _by_number(p: RunProgress) -> list[RunningTrial]:
     return [p.running[n] for n in sorted(p.running)]
 
 
 class RunStatus(QObject):
-    """Permanent status-bar widgets over a :class:`RunController`'s progress."""
+    """Permanent status-bar widgets over a :class:`RunController`'s progress; ``model``, the
+    history the run writes, tells a two-objective study's front (:func:`best_text`)."""
 
-    def __init__(self, controller: RunController, bar: QStatusBar) -> None:
+    def __init__(
+        self, controller: RunController, bar: QStatusBar, model: HistoryModel | None = None
+    ) -> None:
         super().__init__(bar)
         self._bar = bar
         self._controller = controller
+        self._model = model
         self.eta = SmoothedEta()
         self.state = self._label("runState", "Idle", "what the run is doing")
         self.device = self._label("runDevice", "", "the device trials train on")
@@ -154,6 +177,9 @@ class RunStatus(QObject):
         self._timer.timeout.connect(self.refresh)
         controller.running_changed.connect(self._on_running)
         controller.paused_changed.connect(self._on_paused)
+        if model is not None:
+            # The last trials reach the history after the run's last refresh.
+            model.changed.connect(self._on_history)
 
     def _label(self, name: str, text: str, tip: str) -> QLabel:
         label = QLabel(text, self._bar)
@@ -174,6 +200,18 @@ class RunStatus(QObject):
     @Slot(bool)
     def _on_paused(self, _paused: bool) -> None:
         self.refresh()
+
+    @Slot()
+    def _on_history(self) -> None:
+        if not self._timer.isActive():  # while a run is on, the timer refreshes
+            self.refresh()
+
+    def study(self) -> StudyData | None:
+        """The run's study as the history holds it (None: no run yet, or not read yet)."""
+        study_id = self._controller.progress.study_id
+        if self._model is None or study_id is None:
+            return None
+        return self._model.studies.get(study_id)
 
     @Slot()
     def refresh(self) -> None:
@@ -198,10 +236,9 @@ class RunStatus(QObject):
         text, tip = trials_text(p, running, c.paused)
         self.trial.setText(text)
         self.trial.setToolTip(tip)
-        best = format_value(p.best_value)
-        self.best.setText(
-            f"Best {best} (#{p.best_number})" if p.best_number is not None else f"Best {best}"
-        )
+        best, best_tip = best_text(p, self.study())
+        self.best.setText(best)
+        self.best.setToolTip(best_tip)
         elapsed = format_clock(p.elapsed_s())
         now = time.monotonic()
         eta = self.eta.update(now, p.eta_s(now), paused=c.paused) if running else None

@@ -1,16 +1,21 @@
-"""What the history browser does to whole studies: rename, delete, archive or unarchive them.
+"""What the window does to whole studies: rename, delete, archive or unarchive them (from the
+history browser), and edit the search space of a paused or stopped study to continue it.
 
 Each goes through the core's notebook writer (:meth:`HistoryModel.edit`), which refuses to
 rename or delete a study being run (by this app or any other process): the refusal, one line,
 is shown the app's one way (:func:`~metagui.qt.error_dialog.show_error`) and nothing changes.
 Deleting asks first, saying how many trials and files go (``study_footprint``). After a rename
 or a delete the browser reads the history afresh: the polls follow what is added and changed,
-not what is gone.
+not what is gone. Editing a study's search space opens the
+:class:`~metagui.qt._space_edit_dialog.SpaceEditDialog` on its stored experiment and makes
+the runner that continues it (the window runs it).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtWidgets import QInputDialog, QLineEdit, QMessageBox, QWidget
 
@@ -19,7 +24,17 @@ from metagui.core.history import HistoryWriter, StudyFootprint
 from metagui.qt._history_model import HistoryModel
 from metagui.qt.error_dialog import show_error
 
-__all__ = ["ask_new_name", "confirm_delete", "delete_study", "rename_study", "set_archived"]
+if TYPE_CHECKING:
+    from metagui.core.runner import StudyRunner
+
+__all__ = [
+    "ask_new_name",
+    "confirm_delete",
+    "delete_study",
+    "edit_search_space",
+    "rename_study",
+    "set_archived",
+]
 
 
 def ask_new_name(parent: QWidget, current: str) -> str | None:
@@ -125,3 +140,46 @@ def set_archived(
 
     title = "Cannot archive the study" if archived else "Cannot unarchive the study"
     return _refused(title, parent, lambda: model.edit(change))
+
+
+def edit_search_space(
+    db_path: Path, study_name: str, parent: QWidget, *, paused_run: bool = False
+) -> StudyRunner | None:
+    """Ask for a new search space (and budget) of study ``study_name`` and make the runner
+    that continues it with them; None if cancelled or refused (said in one line).
+    ``paused_run``: the study is the window's own paused run (its lease is this process's);
+    any other study is refused while some process runs it."""
+    from pydantic import ValidationError
+
+    from metagui.core.experiment import ExperimentSpec
+    from metagui.core.history import HistoryReader
+    from metagui.qt._space_edit_dialog import SpaceEditDialog
+
+    title = "Cannot edit the search space"
+    try:
+        with HistoryReader(db_path, upgrade=True) as reader:
+            study = reader.study(study_name)
+            if study is None:
+                raise MetaguiError(f"{db_path}: no study named {study_name!r}")
+            trials = reader.trials(study.id)
+        if not paused_run:
+            with HistoryWriter(db_path) as writer:
+                writer.check_not_running(study.id, "edited")
+        stored = ExperimentSpec.model_validate(study.spec)
+    except (MetaguiError, ValidationError) as exc:
+        show_error(title, str(exc).splitlines()[0], parent=parent.window())
+        return None
+    dialog = SpaceEditDialog(study_name, stored, trials, stops_run=paused_run, parent=parent)
+    try:
+        if dialog.exec() != SpaceEditDialog.DialogCode.Accepted:
+            return None
+        spec = dialog.new_spec()
+    finally:
+        dialog.deleteLater()
+    from metagui.core.runner import StudyRunner
+
+    try:
+        return StudyRunner(spec, db_path, study=study_name, resume=True, collect_garbage=False)
+    except MetaguiError as exc:
+        show_error(title, str(exc), parent=parent.window())
+        return None

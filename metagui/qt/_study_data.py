@@ -18,7 +18,16 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar, overload
 
-from metagui.core.history import FINISHED_STATES, Curve, MetricRow, StudySummary, TrialRow
+from metagui.core.history import (
+    FINISHED_STATES,
+    Curve,
+    Direction,
+    MetricRow,
+    Objective,
+    StudySummary,
+    TrialRow,
+)
+from metagui.core.pareto import front_trials
 
 __all__ = ["Series", "SeriesSource", "StudyData", "TrialSeries"]
 
@@ -150,7 +159,8 @@ class StudyData:
     ``learned``: see :class:`TrialSeries`) and stored curves (:meth:`finished_curves`).
 
     ``revision`` grows with every change of the study's data (a view redraws when it did);
-    ``trials_revision`` only with changes of its trials."""
+    ``trials_revision`` only with changes of its trials. ``objectives``: a two-objective
+    study's objectives as stored (empty for a study of one)."""
 
     summary: StudySummary
     spec: dict[str, Any] = field(default_factory=dict)
@@ -158,6 +168,7 @@ class StudyData:
     source: SeriesSource | None = None
     revision: int = 0
     trials_revision: int = 0
+    objectives: tuple[Objective, ...] = ()
 
     def __post_init__(self) -> None:
         self.metrics = TrialSeries("metrics", self.source)
@@ -182,6 +193,16 @@ class StudyData:
     @property
     def maximize(self) -> bool:
         return self.summary.direction == "maximize"
+
+    @property
+    def multi_objective(self) -> bool:
+        """Whether trials are scored by several objectives (each trial's ``values``)."""
+        return len(self.objectives) > 1
+
+    @property
+    def directions(self) -> tuple[Direction, ...]:
+        """Which way each objective is better (one direction for a single-objective study)."""
+        return tuple(o.direction for o in self.objectives) or (self.summary.direction,)
 
     def set_trial(self, trial: TrialRow) -> None:
         """Record a new or changed trial (the model's polls call this)."""
@@ -246,6 +267,16 @@ class StudyData:
             return pick(counted, key=lambda t: t.value)  # type: ignore[arg-type, return-value]
 
         return self._cached("best", best)
+
+    def front(self) -> list[TrialRow]:
+        """The trials on the Pareto front (:func:`~metagui.core.pareto.front_trials`), in
+        trial order: those no other counted trial beats on every objective. For a study of
+        one objective, its best trial (and any that tie with it)."""
+        return self._cached("front", lambda: front_trials(self.ordered_trials(), self.directions))
+
+    def front_ids(self) -> frozenset[int]:
+        """The ids of :meth:`front`'s trials."""
+        return self._cached("front_ids", lambda: frozenset(t.id for t in self.front()))
 
     def best_so_far(self) -> list[tuple[int, float, float]]:
         """``(trial number, finished time, best value so far)`` after each counted trial,

@@ -14,14 +14,24 @@ from metagui.qt._history_model import HistoryModel, StudyData
 from metagui.qt._notes_pane import NotesPane
 
 if TYPE_CHECKING:
-    from metagui.qt.views import CompareStudies, LiveView
+    from metagui.qt.views import CompareStudies, CompareTable, LiveView, StudiesView
 
 __all__ = ["StudyViews"]
+
+_COMPARE = (
+    ("compare", "Compare: curves"),
+    ("compare_table", "Compare: table"),
+    ("compare_importance", "Compare: importance"),
+)
+"""The tabs comparing the selected studies (``set_compared``), in the history browser."""
+_NOT_PLOTS = {"compare_table"}
+"""Tabs that are no plot (nothing to export as a picture): left out of ``plots``."""
 
 _PLOTS = (
     ("loss", "Loss"),
     ("hyperparameters", "Hyperparameters"),
     ("best_so_far", "Best so far"),
+    ("pareto", "Pareto front"),
     ("parallel_coordinates", "Parallel coordinates"),
     ("importance", "Importance"),
 )
@@ -31,10 +41,16 @@ class _Plots(Mapping[str, "LiveView"]):
     """The plots of a :class:`StudyViews` by key, each built the first time it is asked for
     (or its tab shown): a window opens without building the plots nobody looks at yet."""
 
-    def __init__(self, keys: list[str], build: Callable[[str], LiveView]) -> None:
+    def __init__(
+        self,
+        keys: list[str],
+        build: Callable[[str], LiveView],
+        views: dict[str, LiveView] | None = None,
+    ) -> None:
         self._keys = keys
         self._build = build
-        self._views: dict[str, LiveView] = {}
+        # Shared by the mappings over the same tabs (some keys each): each view built once.
+        self._views: dict[str, LiveView] = {} if views is None else views
 
     def __getitem__(self, key: str) -> LiveView:
         if key not in self._keys:
@@ -52,13 +68,14 @@ class _Plots(Mapping[str, "LiveView"]):
 
     def built(self) -> dict[str, LiveView]:
         """The plots built so far (none is built)."""
-        return dict(self._views)
+        return {key: view for key, view in self._views.items() if key in self._keys}
 
 
 class StudyViews(QSplitter):
     """The plots of one study (tabs) over its trials table and, beside the table, the notes
-    pane of the selected trial (of the study when no trial is selected); with ``compare``, a
-    last tab that compares the best-so-far curves of several studies. Used for the live run
+    pane of the selected trial (of the study when no trial is selected); with ``compare``,
+    last tabs that compare several studies: their best-so-far curves, a table of what they
+    are, reached and were made with, and their parameter importances. Used for the live run
     and the history browser alike. A plot is built when its tab is first shown or it is
     first asked for (``plots[key]``)."""
 
@@ -67,10 +84,13 @@ class StudyViews(QSplitter):
     ) -> None:
         from metagui.qt.views import (
             BestSoFarPlot,
+            CompareImportance,
             CompareStudies,
+            CompareTable,
             ImportancePlot,
             LossPlot,
             ParallelCoordinates,
+            ParetoPlot,
             TrajectoryPlot,
             TrialsTable,
         )
@@ -82,15 +102,29 @@ class StudyViews(QSplitter):
         self.selected_trial_id: int | None = None
         self._study_id: int | None = None
         self.compared: list[int] = []
-        classes = (LossPlot, TrajectoryPlot, BestSoFarPlot, ParallelCoordinates, ImportancePlot)
+        classes = (
+            LossPlot,
+            TrajectoryPlot,
+            BestSoFarPlot,
+            ParetoPlot,
+            ParallelCoordinates,
+            ImportancePlot,
+        )
         self._classes: dict[str, type[LiveView]] = {
             key: cls for (key, _), cls in zip(_PLOTS, classes, strict=True)
         }
         self._titles = dict(_PLOTS)
         if compare:
-            self._classes["compare"] = CompareStudies
-            self._titles["compare"] = "Compare studies"
-        self.plots = _Plots(list(self._classes), self._build_plot)
+            for (key, title), cls in zip(
+                _COMPARE, (CompareStudies, CompareTable, CompareImportance), strict=True
+            ):
+                self._classes[key] = cls
+                self._titles[key] = title
+        # Every tab's view; ``plots`` are those with a plot to export.
+        built: dict[str, LiveView] = {}
+        self._tab_views = _Plots(list(self._classes), self._build_plot, built)
+        plots = [key for key in self._classes if key not in _NOT_PLOTS]
+        self.plots = _Plots(plots, self._build_plot, built)
         self.tabs = QTabWidget()
         self.tabs.setObjectName("plotTabs")
         self.tabs.setDocumentMode(True)
@@ -115,6 +149,8 @@ class StudyViews(QSplitter):
         self.setStretchFactor(1, 2)
         self.setSizes([600, 320])
         self._on_tab(self.tabs.currentIndex())
+        self._show_pareto_tab()
+        model.studies_changed.connect(self._show_pareto_tab)
 
     @property
     def compare(self) -> CompareStudies | None:
@@ -127,9 +163,27 @@ class StudyViews(QSplitter):
         assert isinstance(view, CompareStudies)
         return view
 
+    @property
+    def comparison_table(self) -> CompareTable | None:
+        """The table comparing the selected studies, if these views have one."""
+        from metagui.qt.views import CompareTable
+
+        if "compare_table" not in self._classes:
+            return None
+        view = self._tab_views["compare_table"]
+        assert isinstance(view, CompareTable)
+        return view
+
+    def _compare_views(self) -> list[StudiesView]:
+        """The comparisons of studies built so far."""
+        from metagui.qt.views import StudiesView
+
+        built = self._tab_views.built().values()
+        return [view for view in built if isinstance(view, StudiesView)]
+
     def _build_plot(self, key: str) -> LiveView:
         """Make plot ``key``, put it in its tab and bring it up to date."""
-        from metagui.qt.views import CompareStudies
+        from metagui.qt.views import StudiesView
 
         view = self._classes[key](self.model)
         index = list(self._classes).index(key)
@@ -144,10 +198,11 @@ class StudyViews(QSplitter):
             self.tabs.blockSignals(False)
         if placeholder is not None:
             placeholder.deleteLater()
+        self._show_pareto_tab()  # a tab inserted anew is shown
         selected = getattr(view, "trial_selected", None)
         if selected is not None:
             selected.connect(self._on_trial_selected)
-        if isinstance(view, CompareStudies):
+        if isinstance(view, StudiesView):
             view.set_studies(self.compared)
         else:
             view.set_study(self._study_id)
@@ -160,11 +215,11 @@ class StudyViews(QSplitter):
     def _on_tab(self, index: int) -> None:
         keys = list(self._classes)
         if 0 <= index < len(keys):
-            self.plots[keys[index]]
+            self._tab_views[keys[index]]
 
     def show_plot(self, key: str) -> None:
-        """Bring the plot ``key`` (``loss``, ``hyperparameters``, ``best_so_far``,
-        ``parallel_coordinates``, ``importance``) to the front."""
+        """Bring the plot ``key`` (``loss``, ``hyperparameters``, ``best_so_far``, ``pareto``
+        (a two-objective study's), ``parallel_coordinates``, ``importance``) to the front."""
         keys = [k for k, _ in _PLOTS]
         if key not in keys:
             raise ValueError(f"no plot {key!r} (have {', '.join(keys)})")
@@ -182,19 +237,31 @@ class StudyViews(QSplitter):
         """Show ``study_id`` in every plot and the table."""
         self._study_id = study_id
         self.selected_trial_id = None
-        for key, view in self.plots.built().items():
-            if key != "compare":
+        for key, view in self._tab_views.built().items():
+            if key not in dict(_COMPARE):
                 view.set_study(study_id)
         self.table.set_study(study_id)
         self.notes.set_target(study_id)
+        self._show_pareto_tab()
+
+    @Slot()
+    def _show_pareto_tab(self) -> None:
+        """The Pareto front's tab only for a study of two objectives."""
+        study = self.study()
+        wanted = study is not None and study.multi_objective
+        index = list(self._classes).index("pareto")
+        if self.tabs.isTabVisible(index) == wanted:
+            return
+        if not wanted and self.tabs.currentIndex() == index:
+            # Away from it first: a tab hidden while current makes the next one current from
+            # inside setTabVisible, and building that plot then changes the tabs under it.
+            self.tabs.setCurrentIndex(index - 1)
+        self.tabs.setTabVisible(index, wanted)
 
     def set_compared(self, study_ids: list[int]) -> None:
-        from metagui.qt.views import CompareStudies
-
         self.compared = list(study_ids)
-        compare = self.plots.built().get("compare")
-        if isinstance(compare, CompareStudies):
-            compare.set_studies(study_ids)
+        for view in self._compare_views():
+            view.set_studies(study_ids)
 
     @Slot(int)
     def _on_trial_selected(self, trial_id: int) -> None:

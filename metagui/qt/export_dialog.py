@@ -1,4 +1,5 @@
-"""Export a study's best (or a chosen) trial, exactly as ``metagui export`` does.
+"""Export a study's best (or a chosen) trial, exactly as ``metagui export`` does; from a study
+of two objectives, which has no one best, a trial of its Pareto front (or any other).
 
 "Export" calls :func:`metagui.core.study_export.export_from_history`, the function behind the
 command line, so the dialog and ``metagui export --db DB --study S --trial N --format F -o FILE``
@@ -11,6 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Slot
 from PySide6.QtWidgets import (
@@ -31,6 +33,9 @@ from PySide6.QtWidgets import (
 from metagui.core.errors import MetaguiError
 from metagui.core.study_export import EXPORT_FORMATS
 from metagui.qt._settings import start_folder
+
+if TYPE_CHECKING:
+    from metagui.core.history import StudyRow, TrialRow
 
 __all__ = ["FORMAT_LABELS", "SUFFIXES", "ExportDialog", "default_file_name", "with_format_suffix"]
 
@@ -85,7 +90,11 @@ def with_format_suffix(path: Path, fmt: str) -> Path:
 
 class ExportDialog(QDialog):
     """Export from study ``study`` of the history ``db_path``; ``trial`` preselects a trial
-    number (None: the best). ``plots`` (name -> plot widget) enables "Export plots…"."""
+    number (None: the best). ``plots`` (name -> plot widget) enables "Export plots…".
+
+    For a study of two objectives the trials offered are those of its Pareto front first
+    (``#7 — validation accuracy 0.91, parameters 1,761``, best first by the first objective),
+    then, below a line, the others; ``trial`` preselects one, else the first of the front."""
 
     def __init__(
         self,
@@ -107,6 +116,8 @@ class ExportDialog(QDialog):
         self.written: list[Path] = []
         self._folder = start_folder(start_dir)
         self._suggested = ""  # the file name the dialog last suggested (the user's is kept)
+        self.multi_objective = False
+        self.front: list[int] = []  # a two-objective study's front: trial numbers as listed
 
         self.trial_box = QComboBox()
         self.trial_box.setObjectName("trialBox")
@@ -159,15 +170,19 @@ class ExportDialog(QDialog):
     def _fill_trials(self, preselect: int | None) -> None:
         from metagui.core.history import HistoryReader
 
-        self.trial_box.addItem("Best trial", None)
         try:
             with HistoryReader(self.db_path) as reader:
                 found = reader.study(self.study)
                 trials = [] if found is None else reader.trials(found.id)
                 best = None if found is None else reader.best_trial(found.id)
         except Exception as exc:
+            self.trial_box.addItem("Best trial", None)
             self._say(f"Cannot read {self.db_path}: {exc}", error=True)
             return
+        if found is not None and found.multi_objective:
+            self._fill_front(found, trials, preselect)
+            return
+        self.trial_box.addItem("Best trial", None)
         if best is not None:
             self.trial_box.setItemText(0, f"Best trial (#{best.number}, {_fmt(best.value)})")
         for t in trials:
@@ -177,6 +192,41 @@ class ExportDialog(QDialog):
             index = self.trial_box.findData(preselect)
             if index >= 0:
                 self.trial_box.setCurrentIndex(index)
+
+    def _fill_front(self, study: StudyRow, trials: list[TrialRow], preselect: int | None) -> None:
+        """The trials of a two-objective study: its front's, then the others'."""
+        from metagui.core.pareto import front_trials
+        from metagui.core.study_export import describe_values
+
+        self.multi_objective = True
+        first = study.objectives[0]
+        worst = math.inf if first.direction == "minimize" else -math.inf
+        sign = 1.0 if first.direction == "minimize" else -1.0
+        front = sorted(
+            front_trials(trials, study.directions),
+            key=lambda t: (sign * (t.value if t.value is not None else worst), t.number),
+        )
+        self.front = [t.number for t in front]
+        for t in front:
+            self.trial_box.addItem(f"#{t.number} — {describe_values(study, t)}", t.number)
+        on_front = set(self.front)
+        others = [t for t in trials if t.number not in on_front]
+        if front and others:
+            self.trial_box.insertSeparator(self.trial_box.count())
+        for t in others:
+            result = f", {describe_values(study, t)}" if t.objective_values is not None else ""
+            self.trial_box.addItem(f"#{t.number} {t.state.lower()}{result}", t.number)
+        self.trial_box.setToolTip(
+            f"{len(front)} trial{'' if len(front) == 1 else 's'} on the Pareto front (no other "
+            "is better on both objectives), best first by the first objective; the other "
+            "trials below the line"
+        )
+        index = self.trial_box.findData(preselect) if preselect is not None else -1
+        self.trial_box.setCurrentIndex(index if index >= 0 else 0)
+
+    def front_choices(self) -> list[int]:
+        """The trial numbers the dialog offers as the front's (a two-objective study)."""
+        return list(self.front)
 
     @property
     def trial(self) -> int | None:
@@ -299,6 +349,8 @@ class ExportDialog(QDialog):
         written: list[Path] = []
         try:
             for name, widget in self.plots.items():
+                if name == "pareto" and not self.multi_objective:
+                    continue  # a study of one objective has no front to draw
                 path = target / f"{self.study}-{name}.{fmt}"
                 export_plot(widget, path)
                 written.append(path)

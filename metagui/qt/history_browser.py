@@ -4,11 +4,13 @@ process is writing right now: the browser follows it live through a :class:`Hist
 
 Above, the studies (name, strategy, status, best value, trials by state, tags), with what the
 selected one learned from and where it was made (its provenance); below, the plots, the trials
-table and the notes pane of the selected study. Selecting two or more studies compares their
-best-so-far curves. Studies are renamed, deleted, archived and unarchived from the buttons
-above the list or its context menu; archived studies are listed only when "Show archived" is
-ticked. The plots are built when first needed (a history opened, or the browser shown), not
-with the window: the History tab is not what the window shows first.
+table and the notes pane of the selected study. Selecting two or more studies compares them
+(the Compare tabs): their best-so-far curves, a table of their settings, results and
+provenance side by side, and their parameter importances. Studies are renamed, deleted,
+archived and unarchived from the buttons above the list or its context menu; archived studies
+are listed only when "Show archived" is ticked. The plots are built when first needed (a
+history opened, or the browser shown), not with the window: the History tab is not what the
+window shows first.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from PySide6.QtWidgets import (
 
 from metagui.core.history import StudySummary
 from metagui.qt import _study_actions
+from metagui.qt._elided_label import ElidedLabel
 from metagui.qt._history_model import HistoryModel
 from metagui.qt._study_views import StudyViews
 
@@ -150,11 +153,14 @@ class HistoryBrowser(QWidget):
     """Studies of one history database, followed live, with their plots, trials and notes.
 
     The trials table's requests are forwarded (``exclude_requested(trial id, excluded)``,
-    ``rerun_requested(trial id)``, ``export_requested(trial id)``) for the window to act on."""
+    ``rerun_requested(trial id)``, ``export_requested(trial id)``) for the window to act on;
+    ``study_deleted(study id)`` says a study of the open history is gone, for other models
+    that follow the same file (the live run's) to read it afresh."""
 
     exclude_requested = Signal(int, bool)
     rerun_requested = Signal(int)
     export_requested = Signal(int)
+    study_deleted = Signal(int)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -185,6 +191,9 @@ class HistoryBrowser(QWidget):
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         header.setStretchLastSection(True)
         self.studies.verticalHeader().setDefaultSectionSize(22)
+        # Room for three studies whatever the splitter is dragged to: with one row visible, a
+        # comparison of several selected studies cannot be seen for what it is.
+        self.studies.setMinimumHeight(header.sizeHint().height() + 3 * 22 + 20)
         self.studies.setToolTip(
             "Select a study to see its trials; Ctrl/Shift+click several to compare them; "
             "right-click to rename, archive or delete"
@@ -211,14 +220,12 @@ class HistoryBrowser(QWidget):
             (self.rename_button, self.archive_button, self.delete_button, self.show_archived)
         ):
             top.insertWidget(1 + position, widget)
-        self.experience_label = QLabel()
+        self.experience_label = ElidedLabel()
         self.experience_label.setObjectName("studyExperience")
-        self.experience_label.setWordWrap(True)
         self.experience_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.experience_label.hide()
-        self.provenance_label = QLabel()
+        self.provenance_label = ElidedLabel()
         self.provenance_label.setObjectName("studyProvenance")
-        self.provenance_label.setWordWrap(True)
         self.provenance_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.provenance_label.hide()
         listing = QWidget()
@@ -471,7 +478,10 @@ class HistoryBrowser(QWidget):
         if len(ids) != 1:
             return False
         self._leave_notes()
-        return _study_actions.delete_study(self.model, ids[0], self)
+        deleted = _study_actions.delete_study(self.model, ids[0], self)
+        if ids[0] not in self.model.studies:  # also when its files could not all be removed
+            self.study_deleted.emit(ids[0])
+        return deleted
 
     @Slot()
     def archive_selected(self) -> bool:

@@ -88,7 +88,7 @@ class MainWindow(QMainWindow):
         self.files = ExperimentFiles(self)
         self._build()
         self.trial_actions = TrialActions(self)
-        self.status = RunStatus(self.run, self.statusBar())
+        self.status = RunStatus(self.run, self.statusBar(), self.model)
         self._connect()
         self._fit_dock_on_show = False
         if restore:
@@ -166,6 +166,7 @@ class MainWindow(QMainWindow):
         self.run.failed.connect(self._on_run_failed)
         self.run.finished.connect(self._on_run_finished)
         self.model.error.connect(self._on_model_error)
+        self.history.study_deleted.connect(self._on_study_deleted)
         self.centre.currentChanged.connect(self._on_centre_tab)
         self.files.use_recent_menu(self.commands.recent_menu)
 
@@ -256,6 +257,45 @@ class MainWindow(QMainWindow):
             text = "Pruning the running trial…"
         self.statusBar().showMessage(text, 3000)
 
+    def space_edit_target(self) -> tuple[Path, str] | None:
+        """The study Edit Search Space acts on, as (history, study name): the one selected in
+        the History tab while it shows, else the live run's study (None: neither)."""
+        if self.centre.currentWidget() is self.history:
+            ids = self.history.selected_study_ids()
+            study = self.history.model.studies.get(ids[0]) if len(ids) == 1 else None
+            path = self.history.model.path
+            return None if study is None or path is None else (path, study.name)
+        p = self.run.progress
+        return None if p.study_id is None or not p.db_path else (Path(p.db_path), p.study)
+
+    @Slot()
+    def edit_search_space(self) -> None:
+        """Edit the search space of a paused or stopped study and continue it (a paused run
+        of this window is stopped first)."""
+        from metagui.qt._study_actions import edit_search_space
+
+        target = self.space_edit_target()
+        if target is None:
+            self.statusBar().showMessage("Select a study in the History tab, or run one", 8000)
+            return
+        db, name = target
+        p = self.run.progress
+        live = (
+            self.run.is_running() and p.study == name and Path(p.db_path).resolve() == db.resolve()
+        )
+        if live and not self.run.paused:
+            self.statusBar().showMessage(f"Pause the run of “{name}” first", 8000)
+            return
+        if self.run.is_running() and not live:  # one study runs at a time in the window
+            self.statusBar().showMessage(f"Stop the run of “{p.study}” first", 8000)
+            return
+        runner = edit_search_space(db, name, self, paused_run=live)
+        if runner is None:
+            return
+        self.run.continue_with(runner)
+        self.centre.setCurrentIndex(0)
+        self.live_header.setText(f"Continuing study “{name}” with the edited search space…")
+
     @Slot(object)
     def _on_study_started(self, report: Any) -> None:
         db = Path(report.db_path)
@@ -276,7 +316,13 @@ class MainWindow(QMainWindow):
     def _on_trial_ended(self, report: Any) -> None:
         self._update_actions()  # the last running trial of a paused parallel run may be gone
         detail = report.error or report.pruned_reason or ""
-        text = f"Trial {report.number} {report.state.lower()}, value {format_value(report.value)}"
+        result = f"value {format_value(report.value)}"
+        study = self.status.study()
+        if study is not None and study.multi_objective and report.values:
+            from metagui.qt.views._pareto_info import objectives_text
+
+            result = objectives_text(study.objectives, report.values)
+        text = f"Trial {report.number} {report.state.lower()}, {result}"
         self.statusBar().showMessage(f"{text}  {detail}".rstrip(), 8000)
 
     @Slot(str, str)
@@ -290,13 +336,34 @@ class MainWindow(QMainWindow):
             self.model.refresh()
         p = self.run.progress
         counts = ", ".join(f"{n} {s.lower()}" for s, n in p.counts.items() if n)
+        best = f"best {format_value(p.best_value)}" + (
+            f" (trial {p.best_number})" if p.best_number is not None else ""
+        )
+        study = self.status.study()
+        if study is not None and study.multi_objective:
+            front = len(study.front())
+            best = f"{front} trial{'' if front == 1 else 's'} on the Pareto front"
         self.live_header.setText(
-            f"Study “{p.study}” ended ({p.end_reason}){': ' + counts if counts else ''} · "
-            f"best {format_value(p.best_value)}"
-            + (f" (trial {p.best_number})" if p.best_number is not None else "")
+            f"Study “{p.study}” ended ({p.end_reason}){': ' + counts if counts else ''} · {best}"
         )
         self.history.refresh()
         self.strategy_panel.warm_start.reload()  # a study more to learn from
+
+    @Slot(int)
+    def _on_study_deleted(self, study_id: int) -> None:
+        """A study was deleted in the History tab. The live run's model, if it follows the same
+        history, reads it afresh (its polls follow what is added, not what is gone: it would
+        keep the deleted study's rows, and mix them with a new study's that takes its id)."""
+        deleted_from = self.history.model.path
+        if self.model.path is None or deleted_from is None:
+            return
+        if self.model.path.resolve() != deleted_from.resolve():
+            return
+        shown = self.live.study()
+        self.model.reload()
+        if shown is not None and self.live.study_id not in self.model.studies:
+            self.live.set_study(None)
+            self.live_header.setText(f"The study “{shown.name}” was deleted in the History tab.")
 
     @Slot(str)
     def _on_model_error(self, message: str) -> None:

@@ -213,6 +213,60 @@ def test_renaming_is_refused_for_a_taken_name_a_bad_name_or_a_folder_in_the_way(
     assert (stranger / "theirs.txt").read_text() == "not ours"
 
 
+def test_renaming_renames_the_stored_experiment_so_an_export_resumes_the_renamed_study(
+    tmp_path: Path,
+) -> None:
+    # Imported here: the runner and the exports are needed by this test alone.
+    from metagui.core.experiment import ExperimentSpec
+    from metagui.core.experiment_io import load_experiment
+    from metagui.core.runner import StudyRunner, StudyStarted
+    from metagui.core.study_export import export_from_history
+
+    db = tmp_path / "h.sqlite"
+    spec = ExperimentSpec.model_validate(
+        {
+            "name": "before",
+            "taskset": {"family": "sinusoid", "k_shot": 3, "q_query": 3},
+            "model": {"hidden_sizes": [8]},
+            "training": {"iterations": 2, "meta_batch_size": 2, "eval_every": 2,
+                         "eval_tasks": 2, "test_tasks": 2, "log_every": 1},
+            "search_space": {"params": [
+                {"name": "optimizer.lr", "type": "float", "low": 1e-3, "high": 1e-2},
+            ]},
+            "strategy": {"name": "random"},
+            "budget": {"trials": 1},
+            "device": "cpu",
+        }
+    )  # fmt: skip
+    for _ in StudyRunner(spec, db).run():
+        pass
+    with HistoryWriter(db) as writer:
+        study = writer.get_study("before")
+        assert study is not None
+        writer.rename_study(study.id, "after")
+        renamed = writer.get_study("after")
+    assert renamed is not None
+    assert renamed.spec == {**study.spec, "name": "after"}  # the name, nothing else
+    exported = export_from_history(db, "yaml", tmp_path / "best.yaml", study="after")
+    again = load_experiment(exported)
+    assert again.name == "after"
+    # The exported file resumes the renamed study (its settings are fixed: nothing to run).
+    started, *_ = StudyRunner(again, db, resume=True).run()
+    assert isinstance(started, StudyStarted)
+    assert (started.study, started.study_id, started.resumed) == ("after", study.id, True)
+    with HistoryReader(db) as reader:
+        assert [s.name for s in reader.studies()] == ["after"]
+
+
+def test_renaming_keeps_a_stored_experiment_that_is_not_an_object_as_it_is(
+    writer: HistoryWriter,
+) -> None:
+    study = writer.create_study("s", "[1, 2]", "minimize", "random", 0)
+    writer.rename_study(study, "t")
+    renamed = writer.get_study("t")
+    assert renamed is not None and renamed.spec_json == "[1, 2]"
+
+
 class _FailingCommit:
     """A writer's connection whose next COMMIT fails, as on a disk that fills up."""
 

@@ -127,6 +127,19 @@ def test_strings_in_either_quote_with_escapes() -> None:
     assert parse_filter(r'data.path == "a \"b\" \\ c"', None).matches(trial)
 
 
+def test_front_is_what_the_caller_says_and_false_where_it_says_nothing() -> None:
+    query = parse_filter('front and algorithm.name == "maml"', KNOWN)
+    assert query.matches(TRIALS[0], front=True) and not query.matches(TRIALS[0])
+    assert [t.number for t in query.select(TRIALS, front={1, 2})] == [1]
+    assert [t.number for t in parse_filter("not front", KNOWN).select(TRIALS, {0, 3})] == [
+        1,
+        2,
+        4,
+        5,
+    ]
+    assert numbers("front == true") == []  # a caller that knows no front
+
+
 def test_a_parsed_filter_keeps_its_text() -> None:
     parsed = parse_filter(" value<1 ", KNOWN)
     assert isinstance(parsed, TrialFilter) and parsed.text == " value<1 "

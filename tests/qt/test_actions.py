@@ -67,6 +67,9 @@ class _StandInWindow(QMainWindow):
     def prune_trial(self) -> None:
         self.calls.append("prune_trial")
 
+    def edit_search_space(self) -> None:
+        self.calls.append("edit_search_space")
+
     def choose_run_database(self) -> None:
         self.calls.append("choose_run_database")
 
@@ -123,7 +126,8 @@ def test_menus_and_toolbar_are_built_as_declared(stand_in: _StandInWindow) -> No
             "Open &History Database…", "&Export…", SEPARATOR, "&Quit",
         ],
         "&Edit": ["&Undo", "&Redo"],
-        "&Run": ["&Run", "&Pause", "S&top", "Prune &Trial", SEPARATOR, "Run &Database…"],
+        "&Run": ["&Run", "&Pause", "S&top", "Prune &Trial", SEPARATOR,
+                 "Edit Search &Space…", SEPARATOR, "Run &Database…"],
         "&View": ["Setup", "Main toolbar"],
         "&Help": ["&About metagui"],
     }  # fmt: skip
@@ -147,12 +151,12 @@ def test_every_action_calls_its_slot_on_the_window(stand_in: _StandInWindow) -> 
     for key in ("pause", "stop", "prune"):
         commands[key].trigger()
     commands.set_running(running=False, paused=False, valid=True)
-    for key in ("run", "choose_db", "about"):
+    for key in ("run", "edit_space", "choose_db", "about"):
         commands[key].trigger()
     assert stand_in.calls == [
         "files.new", "files.open_dialog", "files.save", "files.save_as",
         "open_history_dialog", "export_dialog", "toggle_pause", "stop_run", "prune_trial",
-        "start_run", "choose_run_database", "about",
+        "start_run", "edit_search_space", "choose_run_database", "about",
     ]  # fmt: skip
     stand_in.doc.set_value("training.iterations", 42)
     assert commands.undo.isEnabled() and commands.undo.text().startswith("&Undo")
@@ -165,18 +169,19 @@ def test_the_enabled_rules_follow_the_run(stand_in: _StandInWindow) -> None:
     )  # fmt: skip
 
     commands.set_running(running=False, paused=False, valid=True)
-    assert run.isEnabled() and where.isEnabled()
+    assert run.isEnabled() and where.isEnabled() and commands.edit_space.isEnabled()
     assert not (pause.isEnabled() or stop.isEnabled() or prune.isEnabled())
     commands.set_running(running=False, paused=False, valid=False)
     assert not run.isEnabled()
 
     commands.set_running(running=True, paused=False, valid=True)
-    assert not run.isEnabled() and not where.isEnabled()
+    assert not run.isEnabled() and not where.isEnabled() and not commands.edit_space.isEnabled()
     assert pause.isEnabled() and stop.isEnabled() and prune.isEnabled()
     assert pause.text() == "&Pause"
 
     commands.set_running(running=True, paused=True, valid=True)
     assert pause.text() == "&Resume" and not prune.isEnabled()
+    assert commands.edit_space.isEnabled()  # a paused study's space may be edited
     resume_icon = _pixels(pause.icon())
     commands.set_running(running=True, paused=True, valid=True, can_prune=True)
     assert prune.isEnabled()  # a paused parallel run with trials still running

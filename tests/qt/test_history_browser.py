@@ -116,6 +116,19 @@ def test_selecting_two_studies_compares_them(
     assert compare is not None
     compare.redraw()
     assert sorted(s.summary.id for s in compare.studies()) == sorted([alpha, beta])
+    # The table of the compared studies, side by side, in the order of the list.
+    table = browser.views.comparison_table
+    assert table is not None
+    browser.views.tabs.setCurrentWidget(table)
+    table.redraw()
+    assert table.comparison is not None
+    assert set(table.comparison.studies) == {"alpha", "beta"}
+    assert table.comparison.row("Strategy").differs  # random against tpe
+    # A table is no plot: the plots exported as pictures leave it out.
+    assert "compare_table" not in list(browser.views.plots)
+    assert "compare_importance" in list(browser.views.plots)
+    browser.select_studies([beta])
+    assert table.study_ids == [beta] and compare.study_ids == [beta]
 
 
 def test_a_file_that_is_not_a_history_is_reported(browser: HistoryBrowser, tmp_path: Path) -> None:

@@ -452,3 +452,47 @@ def test_a_trial_with_a_note_is_marked_in_the_table_and_its_tooltip_shows_it(
     index = table.proxy.index(table.trial_ids_in_view_order().index(trial_id), TAGS)
     assert index.data() == "odd ✎"
     assert index.data(Qt.ItemDataRole.ToolTipRole) == "odd\n\ndiverged at step 3"
+
+
+def test_deleting_the_study_of_the_live_run_clears_the_live_views_and_a_new_run_shows_alone(
+    qtbot: QtBot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, errors: list[ErrorDialog]
+) -> None:
+    from test_main_window import tiny_spec, wait_until_done  # tests/qt is on sys.path
+
+    from metagui.qt.main_window import MainWindow
+
+    db = tmp_path / "history.sqlite"
+    window = MainWindow(database=db, restore=False)
+    qtbot.addWidget(window)
+    window.show()
+    window.doc.undo_stack.push(tiny_spec("live", trials=2, iterations=2), "Set up")
+    window.start_run()
+    wait_until_done(qtbot, window)
+    study_id = window.live.study_id
+    assert study_id is not None and len(window.model.studies[study_id].trials) == 2
+
+    monkeypatch.setattr(_study_actions, "confirm_delete", lambda parent, footprint: True)
+    assert window.open_history(db)
+    select_study(window.history, "live")
+    assert window.history.delete_selected()
+    assert not errors
+    # The live run's own model read the history afresh: the study is gone from it too.
+    assert study_id not in window.model.studies
+    assert window.live.study_id is None
+    window.live.table.redraw()
+    assert window.live.table.trial_ids_in_view_order() == []
+    assert "deleted" in window.live_header.text()
+
+    # A new study may take the deleted one's id: the live views show its trials alone.
+    window.doc.undo_stack.push(tiny_spec("live", trials=1, iterations=2), "Set up")
+    window.start_run()
+    wait_until_done(qtbot, window)
+    new_id = window.live.study_id
+    assert new_id is not None
+    window.live.table.redraw()
+    with HistoryReader(db) as reader:
+        expected = [t.id for t in reader.trials(new_id)]
+    assert len(expected) == 1
+    assert window.live.table.trial_ids_in_view_order() == expected
+    assert list(window.model.studies[new_id].trials) == expected
+    window.close()

@@ -25,7 +25,12 @@ from metagui.qt.views import (
     TrialsTable,
     export_plot,
 )
-from metagui.qt.views._importance import compute_importances
+from metagui.qt.views._importance import (
+    _EVALUATOR_LABELS,
+    compute_importances,
+    evaluator_label,
+    importance_evaluator,
+)
 from metagui.qt.views._trials_model import format_duration
 
 
@@ -118,6 +123,46 @@ def test_compute_importances_finds_the_parameter_that_matters() -> None:
     result = compute_importances(entries, trials, maximize=False)
     assert max(result.values, key=result.values.__getitem__) == "optimizer.lr"
     assert result.values["optimizer.lr"] > 0.5 and result.trials == 30
+
+
+def test_the_importance_evaluator_is_optunas_ped_anova_and_named_so() -> None:
+    import optuna
+
+    assert hasattr(optuna.importance, "PedAnovaImportanceEvaluator"), (
+        "Optuna has no importance.PedAnovaImportanceEvaluator any more: choose the evaluator "
+        "anew in importance_evaluator() (metagui/qt/views/_importance.py)"
+    )
+    evaluator = importance_evaluator()
+    assert isinstance(evaluator, optuna.importance.BaseImportanceEvaluator)
+    assert type(evaluator).__name__ == "PedAnovaImportanceEvaluator"
+    assert evaluator_label(evaluator) == "PED-ANOVA"
+    # Every evaluator named for the views is still Optuna's, under that name.
+    missing = [name for name in _EVALUATOR_LABELS if not hasattr(optuna.importance, name)]
+    assert not missing, f"optuna.importance lost {missing}: update _EVALUATOR_LABELS"
+    assert evaluator_label(optuna.importance.FanovaImportanceEvaluator()) == "fANOVA"
+
+
+def test_the_label_of_the_importances_is_the_evaluators_that_computed_them() -> None:
+    import optuna
+
+    entries = [{"name": "x", "type": "float", "low": 0.0, "high": 1.0}]
+    trials = [({"x": i / 9}, (i / 9 - 0.3) ** 2) for i in range(10)]
+    result = compute_importances(entries, trials, maximize=False)
+    assert result.evaluator == evaluator_label(importance_evaluator()) == "PED-ANOVA"
+    # The explicit evaluator is what computed them: the same as asking PED-ANOVA directly.
+    study = optuna.create_study()
+    for params, value in trials:
+        study.add_trial(
+            optuna.trial.create_trial(
+                params=params,
+                distributions={"x": optuna.distributions.FloatDistribution(0.0, 1.0)},
+                value=value,
+            )
+        )
+    direct = optuna.importance.get_param_importances(
+        study, evaluator=optuna.importance.PedAnovaImportanceEvaluator()
+    )
+    assert result.values == pytest.approx(dict(direct))
 
 
 def test_format_duration() -> None:

@@ -4,7 +4,7 @@ through a generator in this process or through Ray's object store from another h
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from metagui.core.reports import StepReport, Tick, TrainingFinished
 
@@ -53,6 +53,10 @@ class Finished:
     number: int
     result: TrainingFinished
     checkpoint: bytes
+    measures: dict[str, float] = field(default_factory=dict)
+    """What the trial cost, by the keys of :data:`~metagui.core.objectives.SECOND_METRICS`
+    (``parameters``, ``training_time`` in s, ``adaptation_time`` in ms per task of the
+    objective's split): what a two-objective study scores it by beside its metric."""
 
 
 @dataclass(frozen=True)

@@ -7,12 +7,17 @@ from __future__ import annotations
 import gc
 import os
 import socket
+import time
 from collections.abc import Generator
+from typing import TYPE_CHECKING
 
 from metagui.core.execution._events import Failed, Finished, Placed, Reported, TrialEvent, TrialJob
-from metagui.core.reports import TrainingFinished
+from metagui.core.reports import StepReport, TrainingFinished
 
-__all__ = ["describe_error", "release_memory", "train_trial", "worker_host"]
+if TYPE_CHECKING:
+    from metagui.core.training import MetaTraining
+
+__all__ = ["describe_error", "release_memory", "train_trial", "trial_measures", "worker_host"]
 
 
 def train_trial(
@@ -41,11 +46,22 @@ def train_trial(
         yield Placed(job.number, worker_host(socket.gethostname(), node), node, os.getpid(), device)
         training = MetaTraining(spec, device=job.device)
         finished: TrainingFinished | None = None
-        for report in training.run():
+        # Seconds spent inside the training (not paused at a yield): up to its last step
+        # report, the meta-training; after it, the final evaluations.
+        busy = training_s = 0.0
+        reports = training.run()
+        while True:
+            began = time.perf_counter()
+            report = next(reports, None)
+            busy += time.perf_counter() - began
+            if report is None:
+                break
             if isinstance(report, TrainingFinished):
                 finished = report
-            else:
-                yield Reported(job.number, report)
+                continue
+            if isinstance(report, StepReport):
+                training_s = busy
+            yield Reported(job.number, report)
         assert finished is not None
         result = finished.result(job.objective_split)
         extra = {
@@ -55,8 +71,9 @@ def train_trial(
             "iterations": finished.steps,
         }
         data = checkpoint_bytes(training.learner, spec, extra)
+        measures = trial_measures(training, training_s, job.objective_split)
         training = None  # type: ignore[assignment]
-        yield Finished(job.number, finished, data)
+        yield Finished(job.number, finished, data, measures)
     except MemoryError as exc:
         failed = True
         yield Failed(job.number, f"out of memory: {exc}")
@@ -69,6 +86,19 @@ def train_trial(
         # completed or pruned one's go with their last reference (the garbage its training
         # leaves in cycles dies young), so only failures pay for a full collection.
         release_memory(collect_garbage and failed)
+
+
+def trial_measures(training: MetaTraining, training_s: float, split: str) -> dict[str, float]:
+    """What a trained trial cost (see :attr:`Finished.measures`): its model's trainable
+    parameters, ``training_s`` seconds of meta-training, and the milliseconds per task of its
+    last evaluation on ``split`` (adapting to a task and predicting its queries)."""
+    model = training.learner.model
+    parameters = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    measures = {"parameters": float(parameters), "training_time": training_s}
+    per_task = training.eval_s_per_task.get(split)
+    if per_task is not None:
+        measures["adaptation_time"] = 1000.0 * per_task
+    return measures
 
 
 def worker_host(hostname: str, node: str) -> str:

@@ -130,8 +130,9 @@ class NotebookWriting:
     # -- renaming and deleting -----------------------------------------------------------------
 
     def rename_study(self, study_id: int, new_name: str) -> None:
-        """Give a study a new name, and its artifact folder with it (moved in one
-        ``os.rename``; the recorded paths of its files follow). Refused while the study runs,
+        """Give a study a new name, and its artifact folder and stored experiment with it (the
+        folder moved in one ``os.rename``; the recorded paths of its files follow; the
+        experiment's ``name`` is the new one). Refused while the study runs,
         when the name is taken, or when a folder of that name is already there."""
         # Imported here: the experiment module (pydantic) is not needed to write a history.
         from metagui.core.experiment import check_study_name
@@ -167,7 +168,11 @@ class NotebookWriting:
                             "UPDATE artifacts SET path = ? WHERE id = ?",
                             [str(moved_path), artifact_id],
                         )
-                self._write("studies", study_id, {"name": new_name})
+                self._write(
+                    "studies",
+                    study_id,
+                    {"name": new_name, "spec_json": self._renamed_spec(study_id, new_name)},
+                )
                 # Last, with the write lock held: no run can take the study meanwhile, and a
                 # failed commit moves the folder back below.
                 if old.is_dir():
@@ -184,6 +189,19 @@ class NotebookWriting:
                 with contextlib.suppress(OSError):
                     os.rename(moved[1], moved[0])
             raise
+
+    def _renamed_spec(self, study_id: int, new_name: str) -> str:
+        """The study's stored experiment named ``new_name``: a resume or an export of the
+        renamed study runs under its new name, not the old one."""
+        stored = self._scalar("SELECT spec_json FROM studies WHERE id = ?", [study_id])
+        try:
+            spec = json.loads(stored)
+        except (TypeError, ValueError):
+            return str(stored)  # not an experiment this writer can name: kept as it is
+        if not isinstance(spec, dict):
+            return str(stored)
+        spec["name"] = new_name
+        return json.dumps(spec, separators=(",", ":"), ensure_ascii=False)
 
     def check_not_running(self, study_id: int, verb: str = "changed") -> None:
         """Refuse (a :class:`MetaguiError` in one line) a study that a live process, this one

@@ -162,6 +162,19 @@ class HistoryWriter(NotebookWriting, Closable):
             raise MetaguiError(f"study {study_id}: experience_json is not a JSON object")
         self._update("studies", study_id, {"experience": experience_json})
 
+    def set_study_experiment(
+        self, study_id: int, spec_json: str, strategy: str, *, fingerprint_json: str | None = None
+    ) -> None:
+        """Make ``spec_json`` the study's stored experiment (resumed with an edited search
+        space, see :mod:`metagui.core.space_edit`), with its strategy's name and, if given,
+        its problem's new fingerprint."""
+        _json_text(str(study_id), "spec_json", spec_json)
+        changes = {"spec_json": spec_json, "strategy": strategy}
+        if fingerprint_json is not None:
+            _json_text(str(study_id), "fingerprint_json", fingerprint_json)
+            changes["fingerprint"] = fingerprint_json
+        self._update("studies", study_id, changes)
+
     def get_study(self, name: str) -> StudyRow | None:
         """The study called ``name``, or None."""
         with self._lock:

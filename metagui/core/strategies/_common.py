@@ -60,6 +60,9 @@ class PastTrial:
     state: TrialState
     value: float | None = None
     intermediate: dict[int, float] = field(default_factory=dict)
+    values: tuple[float, ...] | None = None
+    """A trial of a multi-objective study: one value per objective (``value`` is the first);
+    None in a single-objective study."""
 
 
 @dataclass(frozen=True)

@@ -98,7 +98,8 @@ def frozen_trial(
 ) -> FrozenTrial:
     """``past`` as an Optuna trial. Its params must have been checked against ``space``.
     A complete trial without a finite value counts as failed; a pruned one takes its last
-    finite intermediate value as its value, as ``Study.tell`` does."""
+    finite intermediate value as its value, as ``Study.tell`` does. A trial of a
+    multi-objective study (``past.values``) keeps its values; pruned, it has none."""
     params: dict[str, Any] = {}
     dists: dict[str, BaseDistribution] = {}
     for name, value in past.params.items():
@@ -106,6 +107,8 @@ def frozen_trial(
         if not isinstance(param, FixedParam):
             params[name], dists[name] = value, distribution(param)
     state = _STATES[past.state]
+    if past.values is not None:
+        return _frozen_multi(past, state, params, dists, system_attrs)
     value = past.value
     if state == TrialState.COMPLETE and (value is None or not math.isfinite(value)):
         state, value = TrialState.FAIL, None
@@ -119,6 +122,29 @@ def frozen_trial(
         value=value,
         state=state,
         intermediate_values={int(k): float(v) for k, v in past.intermediate.items()},
+        system_attrs=system_attrs,
+    )
+
+
+def _frozen_multi(
+    past: PastTrial,
+    state: TrialState,
+    params: dict[str, Any],
+    dists: dict[str, BaseDistribution],
+    system_attrs: dict[str, Any] | None,
+) -> FrozenTrial:
+    """A trial of a multi-objective study: complete with a finite value per objective, or
+    without values (failed, pruned, or a value that cannot be ranked: failed). Without its
+    intermediate values, as a live multi-objective study keeps none (TPE reads a pruned
+    trial's as single-objective values)."""
+    values = [float(v) for v in past.values or ()]
+    if state == TrialState.COMPLETE and not all(math.isfinite(v) for v in values):
+        state = TrialState.FAIL
+    return optuna.trial.create_trial(
+        params=params,
+        distributions=dists,
+        values=values if state == TrialState.COMPLETE else None,
+        state=state,
         system_attrs=system_attrs,
     )
 
@@ -340,15 +366,20 @@ def make_sampler(
 
 
 def create_study(
-    direction: Literal["minimize", "maximize"],
+    direction: Literal["minimize", "maximize"] | Sequence[Literal["minimize", "maximize"]],
     sampler: BaseSampler,
     pruner: optuna.pruners.BasePruner,
 ) -> optuna.Study:
-    """An in-memory study. Its name is fixed because Hyperband assigns trials to brackets by
-    a hash of the study's name: a random one would make pruning differ between runs."""
+    """An in-memory study, of one objective or (a sequence of directions) of several. Its
+    name is fixed because Hyperband assigns trials to brackets by a hash of the study's name:
+    a random one would make pruning differ between runs."""
+    if isinstance(direction, str) or len(direction) == 1:
+        return optuna.create_study(
+            direction=direction if isinstance(direction, str) else direction[0],
+            sampler=sampler,
+            pruner=pruner,
+            study_name="metagui",
+        )
     return optuna.create_study(
-        direction=direction,
-        sampler=sampler,
-        pruner=pruner,
-        study_name="metagui",
+        directions=list(direction), sampler=sampler, pruner=pruner, study_name="metagui"
     )

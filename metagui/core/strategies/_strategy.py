@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 from metagui.core.search_space import FixedParam, SearchSpace, lookup
@@ -67,6 +67,12 @@ class Strategy:
     trials' at the same step (:mod:`metagui.core.experience._pruning`), beside ``pruner``
     (either may stop a trial), whatever ``pruner`` is.
 
+    ``directions``: with two or more, the search has as many objectives (a trial is told one
+    value per objective; ``direction`` is the first's): the Optuna samplers search them
+    together (NSGA-II, TPE and GP model them, random, Sobol and grid ignore values), and
+    :attr:`front` replaces :attr:`best`. CMA-ES, PSO, DE and the pruners rank by one value:
+    they are refused then.
+
     ``parallel``: how many trials the runner keeps in flight. Several proposals are then
     asked before the first result is told: TPE assumes the worst value for the trials in
     flight (``constant_liar``) so that it does not propose the same region to each of them,
@@ -87,9 +93,13 @@ class Strategy:
         parallel: int = 1,
         prior: Iterable[PriorTrial] = (),
         experience_pruner: ExperiencePruner | None = None,
+        directions: Sequence[Literal["minimize", "maximize"]] = (),
     ) -> None:
         from metagui.core.strategies import _optuna, _pruners
 
+        self.directions = tuple(directions) or (direction,)
+        if self.multi_objective:
+            _check_multi_objective(strategy, pruner, self.directions, direction)
         self.space = space
         self.spec = strategy
         self.pruner = pruner
@@ -112,7 +122,7 @@ class Strategy:
             prior=self._prior,
             direction=direction,
         )
-        self._study = _optuna.create_study(direction, sampler, _pruners.make_pruner(pruner))
+        self._study = _optuna.create_study(self.directions, sampler, _pruners.make_pruner(pruner))
         self._grid: Grid | None = None
         self._nevergrad: NevergradSearch | None = None
         if strategy.name == "grid":
@@ -125,6 +135,7 @@ class Strategy:
         self._running: dict[int, optuna.trial.Trial] = {}
         self._intermediate: dict[int, dict[int, float]] = {}
         self._finished: dict[int, tuple[dict[str, Any], TrialState, float | None]] = {}
+        self._values: dict[int, tuple[float, ...]] = {}  # a multi-objective complete trial's
         self._loaded: list[tuple[PastTrial, FrozenTrial]] = []
         self._next_number = 0
         self._asked = False
@@ -296,7 +307,8 @@ class Strategy:
         if step in seen:
             return
         value = float(value)
-        trial.report(value, step)
+        if not self.multi_objective:  # Optuna keeps no intermediate values of several
+            trial.report(value, step)
         seen[step] = value
 
     def should_prune(self, proposal: Proposal) -> str | None:
@@ -332,11 +344,17 @@ class Strategy:
         pruner = self.experience_pruner
         return None if pruner is None else pruner.reason(values)
 
-    def tell(self, proposal: Proposal, value: float) -> None:
-        """The trial completed with objective ``value``. A NaN or infinite value cannot be
-        ranked: the trial counts as failed."""
+    def tell(self, proposal: Proposal, value: float | Sequence[float]) -> None:
+        """The trial completed with objective ``value`` (a multi-objective search: one value
+        per objective). A NaN or infinite value cannot be ranked: the trial counts as
+        failed."""
         from optuna.trial import TrialState as OptunaState
 
+        if self.multi_objective:
+            self._tell_values(proposal, value)
+            return
+        if not isinstance(value, int | float):
+            raise ValueError(f"trial {proposal.number}: one objective, one value; got {value!r}")
         trial = self._finish(proposal)
         value = float(value)
         if not math.isfinite(value):
@@ -345,6 +363,25 @@ class Strategy:
             return
         self._study.tell(trial, value)
         self._record(proposal, "COMPLETE", value)
+
+    def _tell_values(self, proposal: Proposal, value: float | Sequence[float]) -> None:
+        from optuna.trial import TrialState as OptunaState
+
+        values = (value,) if isinstance(value, int | float) else tuple(value)
+        if len(values) != len(self.directions):
+            raise ValueError(
+                f"trial {proposal.number}: {len(self.directions)} objectives, "
+                f"{len(values)} value(s) told"
+            )
+        trial = self._finish(proposal)
+        values = tuple(float(v) for v in values)
+        if not all(math.isfinite(v) for v in values):
+            self._study.tell(trial, state=OptunaState.FAIL)
+            self._record(proposal, "FAILED", None)
+            return
+        self._study.tell(trial, list(values))
+        self._values[proposal.number] = values
+        self._record(proposal, "COMPLETE", values[0])
 
     def tell_pruned(self, proposal: Proposal, step: int | None, value: float | None) -> None:
         """The trial was stopped early (by :meth:`should_prune` or by hand); ``step`` and
@@ -407,6 +444,7 @@ class Strategy:
             value=None if past.value is None else float(past.value),
             # a history read back from JSON may have its steps as strings
             intermediate={int(k): float(v) for k, v in past.intermediate.items()},
+            values=None if past.values is None else tuple(float(v) for v in past.values),
         )
 
     def load(self, trials: Iterable[PastTrial]) -> None:
@@ -429,12 +467,37 @@ class Strategy:
         past = [self._usable(t) for t in sorted(trials, key=lambda t: t.number)]
         if not past:
             return
+        if self.multi_objective:
+            # Every trial as one of several objectives: a pruned or failed one without values,
+            # and a complete one recorded with one value (the first objective's only) as a
+            # trial without a result, which keeps its settings.
+            past = [
+                t
+                if t.state == "COMPLETE"
+                and t.values is not None
+                and len(t.values) == len(self.directions)
+                else PastTrial(
+                    t.number,
+                    t.params,
+                    "FAILED" if t.state == "COMPLETE" else t.state,
+                    None,
+                    t.intermediate,
+                    values=(),
+                )
+                for t in past
+            ]
         frozen = [
             frozen_trial(t, self.space, rung_records(self.pruner, t.intermediate)) for t in past
         ]
         self._study.add_trials(frozen)
         self._loaded += zip(past, frozen, strict=True)
         for t, f in zip(past, frozen, strict=True):
+            if self.multi_objective:
+                if f.values is not None and f.state.name == "COMPLETE":
+                    self._values[t.number] = tuple(f.values)
+                first = None if f.values is None else f.values[0]
+                self._finished[t.number] = (t.params, _STATE_NAMES[f.state.name], first)
+                continue
             self._finished[t.number] = (t.params, _STATE_NAMES[f.state.name], f.value)
         self._next_number = max(self._next_number, past[-1].number + 1)
         self._study.sampler = make_sampler(
@@ -464,8 +527,37 @@ class Strategy:
         return self._study
 
     @property
+    def multi_objective(self) -> bool:
+        """Whether the search has several objectives (see ``directions``)."""
+        return len(self.directions) > 1
+
+    @property
+    def front(self) -> list[tuple[Proposal, tuple[float, ...]]]:
+        """The complete trials so far (loaded ones included) that no other beats on every
+        objective (the Pareto front, see :mod:`metagui.core.pareto`), with their values, by
+        number. A single-objective search's front is its best trial(s)."""
+        from metagui.core.pareto import pareto_front
+
+        if self.multi_objective:
+            done = sorted(self._values.items())
+        else:
+            done = [
+                (number, (value,))
+                for number, (_, state, value) in sorted(self._finished.items())
+                if state == "COMPLETE" and value is not None
+            ]
+        on_front = pareto_front([values for _, values in done], self.directions)
+        return [
+            (Proposal(done[i][0], dict(self._finished[done[i][0]][0])), done[i][1])
+            for i in on_front
+        ]
+
+    @property
     def best(self) -> tuple[Proposal, float] | None:
-        """The best complete trial so far (loaded ones included) and its value."""
+        """The best complete trial so far (loaded ones included) and its value; None in a
+        multi-objective search, where no one trial is best (see :attr:`front`)."""
+        if self.multi_objective:
+            return None
         complete = [
             (value, number, params)
             for number, (params, state, value) in self._finished.items()
@@ -476,3 +568,23 @@ class Strategy:
         sign = -1.0 if self.direction == "maximize" else 1.0
         value, number, params = min(complete, key=lambda item: (sign * item[0], item[1]))
         return Proposal(number, dict(params)), value
+
+
+def _check_multi_objective(
+    strategy: StrategySpec,
+    pruner: PrunerSpec,
+    directions: tuple[str, ...],
+    direction: str,
+) -> None:
+    """Refuse (``ValueError``) what cannot search several objectives; the experiment file's
+    validation says the same to a user (see :class:`~metagui.core.experiment.ExperimentSpec`)."""
+    from metagui.core.experiment import MULTI_OBJECTIVE_STRATEGIES
+
+    if directions[0] != direction:
+        raise ValueError(
+            f"direction {direction!r} is not the first objective's ({directions[0]!r})"
+        )
+    if strategy.name not in MULTI_OBJECTIVE_STRATEGIES:
+        raise ValueError(f"strategy {strategy.name} searches one objective")
+    if pruner.name != "none":
+        raise ValueError(f"the {pruner.name} pruner ranks trials by one value")

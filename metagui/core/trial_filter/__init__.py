@@ -11,7 +11,7 @@ Grammar, loosest binding first::
     comparison := operand [("==" | "!=" | "<" | "<=" | ">" | ">=" | "in" | "not in") operand]
     operand    := NUMBER | STRING | true | false | null | "[" literals "]" | NAME
     NAME       := a trial field (value, test_value, state, number, duration, seed, excluded,
-                  tags, notes) or a parameter by its dotted name (algorithm.inner_lr;
+                  tags, notes, front) or a parameter by its dotted name (algorithm.inner_lr;
                   a decimal part is a list index: model.hidden_sizes.0)
 
 Strings are in '...' or "..." (backslash escapes the quote); ``True``/``False``/``None`` are
@@ -19,7 +19,9 @@ accepted too. A comparison with a parameter the trial does not have (a condition
 false, ``!=`` included, and so is one between a number and a string; ``<`` and the like
 compare only numbers with numbers and strings with strings. ``state`` compares without
 regard to case. ``x in y`` tests membership in a list (``"baseline" in tags``) or a part of a
-string (``"nan" in notes``). A bare operand is a condition of its own: true when it holds a
+string (``"nan" in notes``). ``front`` is true for a trial on its study's Pareto front (in a
+study of one objective, its best trial), as the caller says (:meth:`TrialFilter.matches`;
+false where it says nothing). A bare operand is a condition of its own: true when it holds a
 value other than false, zero, an empty string or list, or null (``notes and not excluded``).
 
 The text is read by a tokenizer and a recursive-descent parser of this grammar alone, not by
@@ -30,7 +32,7 @@ subscript, an attribute of a literal or arithmetic is refused before any trial i
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -58,13 +60,15 @@ class TrialFilter:
     text: str
     tree: Node
 
-    def matches(self, trial: FilterableTrial) -> bool:
-        """Whether ``trial`` passes the filter."""
-        return holds(self.tree, trial)
+    def matches(self, trial: FilterableTrial, front: bool = False) -> bool:
+        """Whether ``trial`` passes the filter; ``front``: whether it is on its study's Pareto
+        front (:func:`metagui.core.pareto.front_trials`), what the name ``front`` reads."""
+        return holds(self.tree, trial, front)
 
-    def select(self, trials: Iterable[_T]) -> list[_T]:
-        """The trials that pass, in their order."""
-        return [t for t in trials if holds(self.tree, t)]
+    def select(self, trials: Iterable[_T], front: Collection[int] = ()) -> list[_T]:
+        """The trials that pass, in their order; ``front``: the numbers of the trials on the
+        study's Pareto front."""
+        return [t for t in trials if holds(self.tree, t, t.number in front)]
 
 
 def parse_filter(text: str, known_names: Iterable[str] | None) -> TrialFilter:

@@ -103,10 +103,12 @@ def _compare(op: str, left: Any, right: Any) -> bool:
     return kind in ("number", "string") and kind == _kind(right) and _ORDER[op](left, right)
 
 
-def _resolve(operand: Operand, trial: FilterableTrial) -> Any:
+def _resolve(operand: Operand, trial: FilterableTrial, front: bool) -> Any:
     if isinstance(operand, Literal):
         return operand.value
     name = operand.name
+    if name == "front":
+        return front
     if name in TRIAL_FIELDS:
         value = getattr(trial, name)
         return tuple(value) if name == "tags" else value
@@ -124,16 +126,18 @@ def _resolve(operand: Operand, trial: FilterableTrial) -> Any:
     return _MISSING
 
 
-def holds(node: Node, trial: FilterableTrial) -> bool:
+def holds(node: Node, trial: FilterableTrial, front: bool = False) -> bool:
+    """Whether ``trial`` passes ``node``; ``front``: whether it is on its study's Pareto front
+    (the value of the name ``front``)."""
     if isinstance(node, BoolOp):
         test = all if node.op == "and" else any
-        return test(holds(item, trial) for item in node.items)
+        return test(holds(item, trial, front) for item in node.items)
     if isinstance(node, Not):
-        return not holds(node.item, trial)
+        return not holds(node.item, trial, front)
     if isinstance(node, Truth):
-        value = _resolve(node.operand, trial)
+        value = _resolve(node.operand, trial, front)
         return value is not _MISSING and bool(value)
-    left, right = _resolve(node.left, trial), _resolve(node.right, trial)
+    left, right = _resolve(node.left, trial, front), _resolve(node.right, trial, front)
     if left is _MISSING or right is _MISSING:
         return False
     if Name("state") in (node.left, node.right):

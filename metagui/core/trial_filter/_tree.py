@@ -30,8 +30,11 @@ TRIAL_FIELDS: tuple[str, ...] = (
     "excluded",
     "tags",
     "notes",
+    "front",
 )
-"""The names of a trial's own fields in a filter; every other name is a parameter."""
+"""The names of a trial's own fields in a filter; every other name is a parameter. ``front``
+is no field of the trial row: whether the trial is on its study's Pareto front, which the
+caller knows (:meth:`TrialFilter.matches`)."""
 
 
 class FilterError(MetaguiError):

@@ -7,11 +7,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import Slot
-from PySide6.QtWidgets import QGroupBox, QLabel, QVBoxLayout, QWidget
+from PySide6.QtCore import Qt, Slot
+from PySide6.QtGui import QStandardItemModel
+from PySide6.QtWidgets import QComboBox, QGroupBox, QLabel, QVBoxLayout, QWidget
 
 from metagui.core.applicable import pruner_fields, strategy_fields
 from metagui.core.experiment import (
+    MULTI_OBJECTIVE_STRATEGIES,
     CheckpointsSpec,
     ExperimentSpec,
     ObjectiveSpec,
@@ -22,7 +24,7 @@ from metagui.qt._document import ExperimentDocument
 from metagui.qt.panels._execution_editor import ExecutionEditor
 from metagui.qt.panels._form import ModelForm
 from metagui.qt.panels._layout import ColumnFlow
-from metagui.qt.panels._strategy_parts import BudgetEditor, DeviceEditor
+from metagui.qt.panels._strategy_parts import BudgetEditor, DeviceEditor, SecondObjectiveEditor
 from metagui.qt.panels._warm_start import WarmStartEditor
 
 __all__ = ["PRUNER_NOTES", "STRATEGY_NOTES", "StrategyPanel", "pruner_fields", "strategy_fields"]
@@ -57,6 +59,19 @@ def _group(title: str, *widgets: QWidget) -> QGroupBox:
     return box
 
 
+def mark_applicable(combo: QComboBox, applies: set[str], why_not: str) -> None:
+    """Grey out the choices of ``combo`` that are not in ``applies`` (their tooltip says
+    ``why_not``); the current choice stays shown, whatever it is."""
+    model = combo.model()
+    assert isinstance(model, QStandardItemModel)
+    for row in range(model.rowCount()):
+        item = model.item(row)
+        ok = item.data(Qt.ItemDataRole.UserRole) in applies
+        if item.isEnabled() != ok:
+            item.setEnabled(ok)
+            item.setToolTip("" if ok else why_not)
+
+
 def _note() -> QLabel:
     label = QLabel()
     label.setObjectName("hint")
@@ -65,11 +80,12 @@ def _note() -> QLabel:
 
 
 class StrategyPanel(QWidget):
-    """Edits the search's strategy, pruner, budget, objective, seed, device, name, execution
-    (parallel trials on Ray), the checkpoints it keeps and warm start. ``studies_provider``
-    lists the studies of the history runs are recorded in, ``history_provider`` gives its path
-    (None: none), for warm start (chosen studies, and the studies ranked by similarity to
-    learn from)."""
+    """Edits the search's strategy, pruner, budget, objective (and a second one: then the
+    strategies and pruners that rank trials by one value are greyed out), seed, device, name,
+    execution (parallel trials on Ray), the checkpoints it keeps and warm start.
+    ``studies_provider`` lists the studies of the history runs are recorded in,
+    ``history_provider`` gives its path (None: none), for warm start (chosen studies, and the
+    studies ranked by similarity to learn from)."""
 
     def __init__(
         self,
@@ -84,7 +100,9 @@ class StrategyPanel(QWidget):
         self.experiment = ModelForm(doc, ExperimentSpec, "", fields=("name", "seed"))
         self.device = DeviceEditor(doc)
         self.experiment.add_row("Device", self.device)
-        self.objective = ModelForm(doc, ObjectiveSpec, "objective")
+        self.objective = ModelForm(doc, ObjectiveSpec, "objective", fields=("split", "direction"))
+        self.second_objective = SecondObjectiveEditor(doc)
+        self.objective.add_row("Second objective", self.second_objective)
         self.budget = BudgetEditor(doc)
         self.execution = ExecutionEditor(doc)
         self.checkpoints = ModelForm(
@@ -109,6 +127,7 @@ class StrategyPanel(QWidget):
         self.warm_start = WarmStartEditor(doc, studies_provider, history_provider)
         for form in (self.strategy, self.pruner):
             form.field_checked.connect(self._update_visible)
+        self.second_objective.metric_box.currentIndexChanged.connect(self._update_visible)
 
         left = QWidget()
         left_layout = QVBoxLayout(left)
@@ -133,7 +152,22 @@ class StrategyPanel(QWidget):
 
     @Slot()
     def _update_visible(self, *_: object) -> None:
-        """Show only the options of the strategy and pruner shown."""
+        """Show only the options of the strategy and pruner shown; with a second objective,
+        grey out the strategies and pruners that rank trials by one value."""
+        two = self.second_objective.choice() is not None
+        strategies = self.strategy.editor("name")
+        pruners = self.pruner.editor("name")
+        assert isinstance(strategies, QComboBox) and isinstance(pruners, QComboBox)
+        mark_applicable(
+            strategies,
+            set(MULTI_OBJECTIVE_STRATEGIES if two else self.strategy_choices()),
+            "searches one objective: not with a second objective",
+        )
+        mark_applicable(
+            pruners,
+            {"none"} if two else set(self.pruner_choices()),
+            "ranks trials by one value: not with a second objective",
+        )
         strategy = str(self.strategy.current("name"))
         self.strategy.set_visible_fields(strategy_fields(strategy))
         self.strategy_note.setText(STRATEGY_NOTES.get(strategy, ""))
@@ -141,6 +175,25 @@ class StrategyPanel(QWidget):
         self.pruner.set_visible_fields(pruner_fields(pruner))
         self.pruner_note.setText(PRUNER_NOTES.get(pruner, ""))
 
+    def strategy_choices(self, enabled_only: bool = False) -> list[str]:
+        """The strategies offered (``enabled_only``: those that apply now)."""
+        return _choices(self.strategy.editor("name"), enabled_only)
+
+    def pruner_choices(self, enabled_only: bool = False) -> list[str]:
+        """The pruners offered (``enabled_only``: those that apply now)."""
+        return _choices(self.pruner.editor("name"), enabled_only)
+
     def visible_fields(self, form: ModelForm) -> list[str]:
         """The fields ``form`` shows now (tests check what applies)."""
         return [n for n in form.names if form.is_field_visible(n)]
+
+
+def _choices(combo: QWidget, enabled_only: bool) -> list[str]:
+    assert isinstance(combo, QComboBox)
+    model = combo.model()
+    assert isinstance(model, QStandardItemModel)
+    return [
+        str(model.item(row).data(Qt.ItemDataRole.UserRole))
+        for row in range(model.rowCount())
+        if not enabled_only or model.item(row).isEnabled()
+    ]

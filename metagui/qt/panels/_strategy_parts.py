@@ -1,11 +1,12 @@
 """The strategy panel's editors that are not plain fields: the budget (trials and/or wall
-time in minutes) and the device with its actual name (warm start: ``_warm_start.py``)."""
+time in minutes), the device with its actual name and the second objective (warm start:
+``_warm_start.py``)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import QSignalBlocker, QTimer, Slot
+from PySide6.QtCore import QSignalBlocker, Qt, QTimer, Slot
 from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -19,10 +20,14 @@ from PySide6.QtWidgets import (
 )
 
 from metagui.core.errors import MetaguiError
+from metagui.core.objectives import SECOND_METRICS
 from metagui.qt._document import ExperimentDocument
 from metagui.qt.panels._editors import humanize, set_invalid
 
-__all__ = ["BudgetEditor", "DeviceEditor"]
+__all__ = ["BudgetEditor", "DeviceEditor", "SecondObjectiveEditor"]
+
+NO_SECOND = "none"
+"""The second-objective choice of a study of one objective."""
 
 
 def _error_label() -> QLabel:
@@ -206,3 +211,118 @@ class DeviceEditor(QWidget):
     @Slot(int)
     def _on_chosen(self, _index: int) -> None:
         self._doc.set_value("device", self.combo.currentText())
+
+
+class SecondObjectiveEditor(QWidget):
+    """``objective.second``: none (one objective), or what else a trial is scored by (its
+    model's parameters, its training time, its adaptation time) and which way is better.
+
+    A choice the experiment refuses (a strategy or pruner that ranks trials by one value)
+    stays shown, red, with the reason under it, and the experiment cannot run until it is
+    fixed; it is applied as soon as another edit (choosing NSGA-II, say) makes it valid."""
+
+    def __init__(self, doc: ExperimentDocument, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._doc = doc
+        self._pending: dict[str, Any] | None = None  # a refused choice, still shown
+        self.metric_box = QComboBox()
+        self.metric_box.setObjectName("secondMetric")
+        self.metric_box.addItem("none (one objective)", NO_SECOND)
+        tip = Qt.ItemDataRole.ToolTipRole
+        self.metric_box.setItemData(0, "Score trials by the meta-test metric alone", tip)
+        for key, (label, what) in SECOND_METRICS.items():
+            self.metric_box.addItem(label, key)
+            self.metric_box.setItemData(self.metric_box.count() - 1, what, tip)
+        self.metric_box.setToolTip(
+            "A second objective: the study then searches for the trials no other beats on "
+            "both (the Pareto front), with NSGA-II, TPE, GP, random, Sobol or grid and no pruner"
+        )
+        self.direction_box = QComboBox()
+        self.direction_box.setObjectName("secondDirection")
+        for value, text in (
+            ("auto", "auto (minimise: each is a cost)"),
+            ("minimize", "minimise"),
+            ("maximize", "maximise"),
+        ):
+            self.direction_box.addItem(text, value)
+        self.direction_box.setToolTip("Which way the second objective is better")
+        self.metric_box.currentIndexChanged.connect(self._commit)
+        self.direction_box.currentIndexChanged.connect(self._commit)
+        self.error = _error_label()
+        self.error.setObjectName("fieldError")
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(2)
+        layout.addWidget(self.metric_box)
+        layout.addWidget(self.direction_box)
+        layout.addWidget(self.error)
+        doc.changed.connect(self.refresh)
+        self.refresh()
+
+    def choice(self) -> dict[str, Any] | None:
+        """What the editor shows, as ``objective.second`` (None: no second objective)."""
+        metric = self.metric_box.currentData()
+        if metric == NO_SECOND:
+            return None
+        return {"metric": metric, "direction": self.direction_box.currentData()}
+
+    def set_choice(self, metric: str | None, direction: str = "auto") -> None:
+        """Choose as the user would (``metric`` None: no second objective)."""
+        with QSignalBlocker(self.direction_box):
+            self.direction_box.setCurrentIndex(self.direction_box.findData(direction))
+        index = self.metric_box.findData(metric or NO_SECOND)
+        if index < 0:
+            raise ValueError(f"no second objective {metric!r} (have {', '.join(SECOND_METRICS)})")
+        if index == self.metric_box.currentIndex():
+            self._commit()
+        else:
+            self.metric_box.setCurrentIndex(index)
+
+    def pending(self) -> bool:
+        """Whether the choice shown is one the experiment refused (not applied yet)."""
+        return self._pending is not None
+
+    @Slot()
+    def refresh(self) -> None:
+        if self._pending is not None and "objective.second" not in self._doc.invalid_fields:
+            self._pending = None  # a new document (open, new) forgets the refused choice
+        if self._pending is not None:
+            # A refused choice is tried again after each edit, and applied once valid.
+            spec, error = self._doc.try_value("objective.second", self._pending)
+            if spec is None:
+                self._set_error(error)
+                return
+            self._pending = None
+            self._set_error(None)
+            self._doc.replace(spec, "set objective.second")
+            return
+        second = self._doc.value("objective")["second"]
+        with QSignalBlocker(self.metric_box), QSignalBlocker(self.direction_box):
+            self.metric_box.setCurrentIndex(
+                self.metric_box.findData(second["metric"] if second else NO_SECOND)
+            )
+            self.direction_box.setCurrentIndex(
+                self.direction_box.findData(second["direction"] if second else "auto")
+            )
+        self.direction_box.setEnabled(second is not None)
+        self._set_error(None)
+
+    @Slot()
+    def _commit(self) -> None:
+        data = self.choice()
+        self.direction_box.setEnabled(data is not None)
+        spec, error = self._doc.try_value("objective.second", data)
+        if spec is None:
+            self._pending = data
+            self._set_error(error)
+            return
+        self._pending = None
+        self._set_error(None)
+        self._doc.replace(spec, "set objective.second")
+
+    def _set_error(self, reason: str | None) -> None:
+        text = humanize(reason.removeprefix("objective.second: ")) if reason else None
+        set_invalid(self.metric_box, text is not None)
+        self.error.setText(text or "")
+        self.error.setVisible(text is not None)
+        self._doc.mark_invalid("objective.second", text)

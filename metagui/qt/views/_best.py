@@ -13,11 +13,13 @@ from PySide6.QtGui import QBrush
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from metagui.core.history import TrialRow
+from metagui.core.objectives import objective_label as name_label
 from metagui.qt._history_model import HistoryModel, StudyData
 from metagui.qt.views._axis_items import set_integer_axis, show_grid, style_plot, value_axes
 from metagui.qt.views._colors import FOCUS_COLOR, NO_VALUE_COLOR, STATE_COLORS, value_colors
 from metagui.qt.views._labels import last_validation, objective_label
 from metagui.qt.views._live_view import LiveView
+from metagui.qt.views._pareto_info import axis_label
 from metagui.qt.views._view_box import RobustViewBox
 
 __all__ = ["BestSoFarPlot", "BestSoFarView", "best_so_far_curve", "time_axis_unit"]
@@ -119,7 +121,9 @@ class BestSoFarPlot(BestSoFarView):
     """The best objective value so far (the trials that count: complete, not excluded) as a
     step line, over every trial's value as a point (excluded trials hollow), against trial
     number or wall time since the study began (``x_axis`` combo). The y axis fits the bulk of
-    the points (:class:`RobustViewBox`): a diverged trial's value is left out of view."""
+    the points (:class:`RobustViewBox`): a diverged trial's value is left out of view. For a
+    two-objective study, the first objective's (the title says so; the Pareto-front view
+    shows both)."""
 
     trial_selected = Signal(int)
 
@@ -238,9 +242,15 @@ class BestSoFarPlot(BestSoFarView):
             self.selected_marker.setData([], [])
         else:
             self.selected_marker.setData([x_of[chosen] / scale], [values[chosen]])
-        self.plot.setLabel("left", objective_label(study))
         best = study.best_trial()
         title = "Best so far"
+        if study.multi_objective:
+            # Two objectives have no best: this is the first's (the Pareto tab has both).
+            first = study.objectives[0]
+            self.plot.setLabel("left", axis_label(first))
+            title = f"Best {name_label(first.name)} so far (objective 1 of 2)"
+        else:
+            self.plot.setLabel("left", objective_label(study))
         if best is not None and best.value is not None:
             title += f": {best.value:.4g} (trial {best.number})"
         self.plot.setTitle(title)

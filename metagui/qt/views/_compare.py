@@ -2,51 +2,27 @@
 
 from __future__ import annotations
 
-from collections.abc import Hashable
-
 import pyqtgraph as pg
 from PySide6.QtWidgets import QWidget
 
 from metagui.qt._history_model import HistoryModel, StudyData
 from metagui.qt.views._axis_items import set_integer_axis
 from metagui.qt.views._best import BestSoFarView, best_so_far_curve, time_axis_unit
-from metagui.qt.views._colors import CATEGORY_COLORS
 from metagui.qt.views._labels import objective_label
+from metagui.qt.views._studies_view import StudiesView, study_color
 from metagui.qt.views._view_box import mark_lone_points
 
 __all__ = ["CompareStudies"]
 
 
-class CompareStudies(BestSoFarView):
+class CompareStudies(StudiesView, BestSoFarView):
     """The best-so-far value of each chosen study (``set_studies``) against trial number or
     wall time since each study began, one colour per study, legend by study name. The y axis
     fits the bulk of the values (:class:`RobustViewBox`), as in :class:`BestSoFarPlot`."""
 
     def __init__(self, model: HistoryModel, parent: QWidget | None = None) -> None:
-        self._study_ids: list[int] = []
         super().__init__(model, parent)
         self.curves: dict[int, pg.PlotDataItem] = {}
-
-    def set_study(self, study_id: int | None) -> None:
-        self.set_studies([] if study_id is None else [study_id])
-
-    def set_studies(self, study_ids: list[int]) -> None:
-        """Compare these studies (in this order)."""
-        if list(study_ids) != self._study_ids:
-            self._study_ids = list(study_ids)
-            self._study_id = self._study_ids[0] if self._study_ids else None
-            self.invalidate()
-
-    def studies(self) -> list[StudyData]:
-        return [self.model.studies[i] for i in self._study_ids if i in self.model.studies]
-
-    def _data_key(self) -> Hashable:
-        states = tuple(
-            (i, id(s), s.revision)
-            for i in self._study_ids
-            if (s := self.model.studies.get(i)) is not None
-        )
-        return (tuple(self._study_ids), states, self._options)
 
     def _draw(self, study: StudyData | None) -> None:
         studies = self.studies()
@@ -78,7 +54,7 @@ class CompareStudies(BestSoFarView):
                 curve = pg.PlotDataItem(antialias=True)
                 self.plot.addItem(curve)
                 self.curves[data.summary.id] = curve
-            curve.setPen(pg.mkPen(CATEGORY_COLORS[i % len(CATEGORY_COLORS)], width=2.5))
+            curve.setPen(pg.mkPen(study_color(i), width=2.5))
             xs, ys = paths[data.summary.id]
             curve.setData([x / scale for x in xs], ys)
             mark_lone_points(curve, size=8)  # a study of one trial is one point

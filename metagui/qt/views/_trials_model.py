@@ -27,6 +27,7 @@ from metagui.qt._history_model import HistoryModel, StudyData
 from metagui.qt.views._colors import STATE_COLORS
 from metagui.qt.views._labels import objective_label
 from metagui.qt.views._param_axis import format_number
+from metagui.qt.views._pareto_info import axis_label, column_label, objective_value_text
 
 __all__ = ["SORT_ROLE", "TRIAL_ID_ROLE", "TrialsFilterProxy", "TrialsTableModel"]
 
@@ -35,13 +36,25 @@ SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 TRIAL_ID_ROLE = Qt.ItemDataRole.UserRole + 2
 
 FIXED_COLUMNS = ("#", "State", "Value", "Test value", "Duration", "Started", "Tags")
+"""The first columns of a single-objective study's table (the indices below are theirs)."""
 NUMBER, STATE, VALUE, TEST, DURATION, STARTED, TAGS = range(len(FIXED_COLUMNS))
+_SINGLE_KEYS = ("number", "state", "value", "test", "duration", "started", "tags")
+_MULTI_KEYS = ("number", "state", "value", "value2", "front", "test", "duration", "started", "tags")
+"""A two-objective study's first columns: one value per objective (titled by the objective)
+where a study of one has its value, then whether the trial is on the Pareto front."""
+FRONT_MARK = "●"
+"""In the "On front" column of a trial on the Pareto front."""
+FRONT_TIP = (
+    "On the Pareto front: no other trial is at least as good on both objectives and better on one"
+)
 TAIL_COLUMNS = ("Host", "Device", "Error / why pruned")
 """After the parameters: where each trial trained, and why it failed or was pruned."""
 BEST_BACKGROUND = QColor(255, 200, 0, 70)
 EXCLUDED_FOREGROUND = QColor(128, 128, 128)
 SEEDED_MARK = "↺"
 """Next to the number of a trial whose settings came from the experience pool."""
+OUTSIDE_TIP = "Outside the current search space: still a result, no longer steering the search"
+"""The tooltip line of a trial whose settings the study's edited search space excludes."""
 NOTE_MARK = "✎"
 """In the Tags column of a trial with a note (its tooltip shows the note)."""
 _STATE_ORDER = {"RUNNING": 0, "QUEUED": 1, "COMPLETE": 2, "PRUNED": 3, "FAILED": 4}
@@ -84,8 +97,14 @@ class TrialsTableModel(QAbstractTableModel):
     Columns: number, state, value, test value, duration, start time, the researcher's tags,
     one per sampled parameter, the host and the device it trained on, and the error (or why
     the trial was pruned). The best trial has a ★, bold text and a highlighted background;
-    excluded trials are grey and say so in their state; a trial seeded from the experience
-    pool has a ↺ after its number and says where from in its tooltip."""
+    excluded trials are grey and say so in their state; trials outside the study's search
+    space (edited since they ran) are grey and italic and say so in their tooltip; a trial
+    seeded from the experience pool has a ↺ after its number and says where from in its
+    tooltip.
+
+    A two-objective study's table has no best: an "On front" column marks the trials of the
+    Pareto front (bold and highlighted as the best is), and a value column per objective,
+    titled by it, takes the place of "Value"."""
 
     def __init__(self, model: HistoryModel, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -97,6 +116,8 @@ class TrialsTableModel(QAbstractTableModel):
         self._seq: dict[int, int] = {}
         self._params: list[str] = []
         self._best: int | None = None
+        self._keys: tuple[str, ...] = _SINGLE_KEYS
+        self._front: frozenset[int] = frozenset()  # of a two-objective study
         self._sort_column = -1
         self._sort_order = Qt.SortOrder.AscendingOrder
         self._trials_revision = -1  # of the study's trials as shown
@@ -110,6 +131,9 @@ class TrialsTableModel(QAbstractTableModel):
         self.beginResetModel()
         self._study = None if self._study_id is None else self.model.studies.get(self._study_id)
         self._ids, self._row_of, self._seq, self._params, self._best = [], {}, {}, [], None
+        self._front = frozenset()
+        multi = self._study is not None and self._study.multi_objective
+        self._keys = _MULTI_KEYS if multi else _SINGLE_KEYS
         if self._study is not None:
             self._params = self._study.param_names()
             for trial in self._study.ordered_trials():
@@ -118,6 +142,7 @@ class TrialsTableModel(QAbstractTableModel):
                 self._seq[trial.id] = trial.updated_seq
             best = self._study.best_trial()
             self._best = best.id if best else None
+            self._front = self._study.front_ids() if multi else frozenset()
             self._ids = self._sorted(self._ids)
             self._row_of = {tid: row for row, tid in enumerate(self._ids)}
             self._trials_revision = self._study.trials_revision
@@ -134,7 +159,7 @@ class TrialsTableModel(QAbstractTableModel):
         self._trials_revision = study.trials_revision
         new_params = [p for p in study.param_names() if p not in self._params]
         if new_params:
-            first = len(FIXED_COLUMNS) + len(self._params)
+            first = len(self._keys) + len(self._params)
             self.beginInsertColumns(QModelIndex(), first, first + len(new_params) - 1)
             self._params.extend(new_params)
             self.endInsertColumns()
@@ -155,6 +180,10 @@ class TrialsTableModel(QAbstractTableModel):
         if best_id != self._best:
             changed += [tid for tid in (self._best, best_id) if tid is not None]
             self._best = best_id
+        if study.multi_objective:
+            front = study.front_ids()
+            changed += sorted(front ^ self._front)  # joined or left the front
+            self._front = front
         last = self.columnCount() - 1
         for tid in dict.fromkeys(changed):
             self._seq[tid] = study.trials[tid].updated_seq
@@ -222,9 +251,28 @@ class TrialsTableModel(QAbstractTableModel):
     def best_trial_id(self) -> int | None:
         return self._best
 
+    def front_ids(self) -> frozenset[int]:
+        """The trials on the study's Pareto front (a study of one objective: its best)."""
+        return frozenset() if self._study is None else self._study.front_ids()
+
+    def is_multi_objective(self) -> bool:
+        return self._keys is _MULTI_KEYS
+
+    def column_of(self, key: str) -> int | None:
+        """The column of ``number``, ``state``, ``front``, ``value``, ``value2``, ``test``,
+        ``duration``, ``started`` or ``tags`` in this study's table (None: not in it)."""
+        return self._keys.index(key) if key in self._keys else None
+
+    def _key(self, column: int) -> str | None:
+        return self._keys[column] if 0 <= column < len(self._keys) else None
+
+    def _highlighted(self, trial: TrialRow) -> bool:
+        """The best trial, or in a two-objective study those on the front."""
+        return trial.id in self._front if self._keys is _MULTI_KEYS else trial.id == self._best
+
     @property
     def host_column(self) -> int:
-        return len(FIXED_COLUMNS) + len(self._params)
+        return len(self._keys) + len(self._params)
 
     @property
     def device_column(self) -> int:
@@ -235,21 +283,21 @@ class TrialsTableModel(QAbstractTableModel):
         return self.host_column + 2
 
     def param_column(self, name: str) -> int:
-        return len(FIXED_COLUMNS) + self._params.index(name)
+        return len(self._keys) + self._params.index(name)
 
     # -- QAbstractTableModel ---------------------------------------------------------------------
     def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
         return 0 if parent.isValid() else len(self._ids)
 
     def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(FIXED_COLUMNS) + len(self._params) + len(TAIL_COLUMNS)
+        return 0 if parent.isValid() else len(self._keys) + len(self._params) + len(TAIL_COLUMNS)
 
     def headerData(
         self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
     ) -> Any:
         if orientation != Qt.Orientation.Horizontal:
             return None
-        names = [*FIXED_COLUMNS, *self._params, *TAIL_COLUMNS]
+        names = [*self._titles(), *self._params, *TAIL_COLUMNS]
         if not 0 <= section < len(names):
             return None
         name = names[section]
@@ -257,10 +305,30 @@ class TrialsTableModel(QAbstractTableModel):
             # "algorithm.inner_lr" on two lines: unambiguous and still narrow.
             return name.replace(".", "\n", 1) if name in self._params else name
         if role == Qt.ItemDataRole.ToolTipRole:
-            if section == VALUE and self._study is not None:
-                return f"Objective: {objective_label(self._study)}"
+            key = self._key(section)
+            study = self._study
+            if study is not None and study.multi_objective and key in ("value", "value2"):
+                which = 0 if key == "value" else 1
+                return (
+                    f"Objective {which + 1} of {len(study.objectives)}: "
+                    f"{axis_label(study.objectives[which])}"
+                )
+            if key == "value" and study is not None:
+                return f"Objective: {objective_label(study)}"
+            if key == "front":
+                return FRONT_TIP
             return name
         return None
+
+    def _titles(self) -> list[str]:
+        """The titles of the first columns (before the parameters)."""
+        study = self._study
+        if self._keys is not _MULTI_KEYS or study is None:
+            return list(FIXED_COLUMNS)
+        first, second = study.objectives[:2]
+        titles = {"front": "On front", "value": column_label(first), "value2": column_label(second)}
+        plain = dict(zip(_SINGLE_KEYS, FIXED_COLUMNS, strict=True))
+        return [titles.get(key) or plain[key] for key in self._keys]
 
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         trial = self.trial_at(index.row()) if index.isValid() else None
@@ -273,12 +341,13 @@ class TrialsTableModel(QAbstractTableModel):
             return self._sort_key(trial, column)
         if role == TRIAL_ID_ROLE:
             return trial.id
+        key = self._key(column)
         if role == Qt.ItemDataRole.ToolTipRole:
-            if column == STARTED and trial.started is not None:
+            if key == "started" and trial.started is not None:
                 return f"Started {format_time(trial.started, full=True)}"
             if column in (self.host_column, self.device_column):
                 return _where(trial)
-            if column == TAGS and (trial.tags or trial.notes):
+            if key == "tags" and (trial.tags or trial.notes):
                 return "\n\n".join(
                     text
                     for text in (", ".join(trial.tags), trial.notes and trial.notes[:500])
@@ -286,22 +355,25 @@ class TrialsTableModel(QAbstractTableModel):
                 )
             return self._tooltip(trial)
         if role == Qt.ItemDataRole.FontRole:
-            if trial.id == self._best or trial.excluded:
+            highlighted = self._highlighted(trial)
+            if highlighted or trial.excluded or trial.outside_space:
                 font = QFont()
-                font.setBold(trial.id == self._best)
-                font.setItalic(trial.excluded)
+                font.setBold(highlighted)
+                font.setItalic(trial.excluded or trial.outside_space)
                 return font
             return None
         if role == Qt.ItemDataRole.BackgroundRole:
-            return QBrush(BEST_BACKGROUND) if trial.id == self._best else None
+            return QBrush(BEST_BACKGROUND) if self._highlighted(trial) else None
         if role == Qt.ItemDataRole.ForegroundRole:
-            if trial.excluded:
+            if trial.excluded or trial.outside_space:
                 return QBrush(EXCLUDED_FOREGROUND)
-            if column == STATE:
+            if key == "state":
                 return QBrush(STATE_COLORS.get(trial.state, EXCLUDED_FOREGROUND))
             return None
         if role == Qt.ItemDataRole.TextAlignmentRole:
-            if column in (NUMBER, VALUE, TEST, DURATION) or isinstance(
+            if key == "front":
+                return int(Qt.AlignmentFlag.AlignCenter)
+            if key in ("number", "value", "value2", "test", "duration") or isinstance(
                 self._raw(trial, column), int | float
             ):
                 return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
@@ -309,10 +381,10 @@ class TrialsTableModel(QAbstractTableModel):
         return None
 
     def _raw(self, trial: TrialRow, column: int) -> Any:
-        if column < len(FIXED_COLUMNS):
+        if column < len(self._keys):
             return None
         if column < self.host_column:
-            return trial.params.get(self._params[column - len(FIXED_COLUMNS)])
+            return trial.params.get(self._params[column - len(self._keys)])
         if column == self.host_column:
             return trial.host or ""
         if column == self.device_column:
@@ -320,20 +392,29 @@ class TrialsTableModel(QAbstractTableModel):
         return why_not(trial)
 
     def _display(self, trial: TrialRow, column: int) -> str:
-        if column == NUMBER:
-            text = f"★ {trial.number}" if trial.id == self._best else str(trial.number)
+        key = self._key(column)
+        if key == "number":
+            best = trial.id == self._best and self._keys is _SINGLE_KEYS
+            text = f"★ {trial.number}" if best else str(trial.number)
             return f"{text} {SEEDED_MARK}" if trial.seeded_from else text
-        if column == STATE:
+        if key == "state":
             state = trial.state.lower()
             return f"{state} (excluded)" if trial.excluded else state
-        if column in (VALUE, TEST):
-            value = trial.value if column == VALUE else trial.test_value
+        if key == "front":
+            return FRONT_MARK if trial.id in self._front else ""
+        if key in ("value", "value2") and self._keys is _MULTI_KEYS:
+            value = self._objective_value(trial, key)
+            which = 1 if key == "value2" else 0
+            name = self._study.objectives[which].name if self._study else ""
+            return "" if value is None else objective_value_text(name, value)
+        if key in ("value", "test"):
+            value = trial.value if key == "value" else trial.test_value
             return "" if value is None else format_number(value)
-        if column == DURATION:
+        if key == "duration":
             return "running" if trial.state == "RUNNING" else format_duration(trial.duration)
-        if column == STARTED:
+        if key == "started":
             return format_time(trial.started)
-        if column == TAGS:
+        if key == "tags":
             tags = ", ".join(trial.tags)
             return f"{tags} {NOTE_MARK}".lstrip() if trial.notes else tags
         raw = self._raw(trial, column)
@@ -346,33 +427,48 @@ class TrialsTableModel(QAbstractTableModel):
         return str(raw)
 
     def _sort_key(self, trial: TrialRow, column: int) -> Any:
-        if column == NUMBER:
+        key = self._key(column)
+        if key == "number":
             return trial.number
-        if column == STATE:
+        if key == "state":
             return _STATE_ORDER.get(trial.state, 9)
-        if column == VALUE:
-            return trial.value
-        if column == TEST:
+        if key == "front":
+            return int(trial.id in self._front)
+        if key in ("value", "value2"):
+            return self._objective_value(trial, key)
+        if key == "test":
             return trial.test_value
-        if column == DURATION:
+        if key == "duration":
             return trial.duration
-        if column == STARTED:
+        if key == "started":
             return trial.started
-        if column == TAGS:
+        if key == "tags":
             return ", ".join(trial.tags) or None
         raw = self._raw(trial, column)
         return None if raw == "" else raw
+
+    def _objective_value(self, trial: TrialRow, key: str) -> float | None:
+        """The trial's value of the first (``value``) or the second (``value2``) objective."""
+        if key == "value":
+            return trial.value
+        values = trial.values
+        return values[1] if values is not None and len(values) > 1 else None
 
     def _tooltip(self, trial: TrialRow) -> str | None:
         lines = []
         if trial.state in ("FAILED", "PRUNED"):
             lines.append(why_not(trial))
         if trial.excluded:
-            lines.append("Excluded from best (right-click to include it again)")
-        if trial.id == self._best:
+            what = "the front" if self._keys is _MULTI_KEYS else "best"
+            lines.append(f"Excluded from {what} (right-click to include it again)")
+        if trial.id in self._front:
+            lines.append(FRONT_TIP)
+        elif trial.id == self._best and self._keys is _SINGLE_KEYS:
             lines.append("The best trial of this study")
         if trial.seeded_from:
             lines.append(f"{SEEDED_MARK} Seeded from the pool: {trial.seeded_from}")
+        if trial.outside_space:
+            lines.append(OUTSIDE_TIP)
         return "\n".join(lines) or None
 
 
@@ -447,4 +543,6 @@ class TrialsFilterProxy(QSortFilterProxyModel):
             return False
         if self._tag is not None and self._tag not in trial.tags:
             return False
-        return self._query is None or self._query.matches(trial)
+        if self._query is None:
+            return True
+        return self._query.matches(trial, front=trial.id in source.front_ids())

@@ -1,6 +1,6 @@
 """The trials table: every trial of a study, sortable and filterable by state, by tag and by a
-query over parameters, values and tags, with the best highlighted and a context menu to
-exclude, re-run or export a trial."""
+query over parameters, values and tags, with the best (a two-objective study: the trials of
+its Pareto front) highlighted and a context menu to exclude, re-run or export a trial."""
 
 from __future__ import annotations
 
@@ -84,8 +84,9 @@ class TrialsTable(LiveView):
         self.query_edit.setPlaceholderText(f"e.g. {QUERY_EXAMPLE}")
         self.query_edit.setToolTip(
             "Show only the trials for which this holds: comparisons (== != < <= > >= in) of\n"
-            "value, test_value, state, number, duration, seed, excluded, tags, notes and the\n"
-            "parameters by name, joined by and, or, not; e.g.\n"
+            "value, test_value, state, number, duration, seed, excluded, tags, notes, front\n"
+            "(on the Pareto front; the best in a study of one objective) and the parameters\n"
+            "by name, joined by and, or, not; e.g.\n"
             'value < 0.5 and algorithm.name == "maml" and "baseline" in tags'
         )
         self.query_edit.setClearButtonEnabled(True)
@@ -216,11 +217,12 @@ class TrialsTable(LiveView):
         trial = study.trials.get(trial_id) if study else None
         if trial is None:
             return menu
+        what = "the front" if study is not None and study.multi_objective else "best"
         if trial.excluded:
-            include = menu.addAction("Include in best")
+            include = menu.addAction(f"Include in {what}")
             include.triggered.connect(lambda: self.exclude_requested.emit(trial_id, False))
         else:
-            exclude = menu.addAction("Exclude from best")
+            exclude = menu.addAction(f"Exclude from {what}")
             exclude.setEnabled(trial.state == "COMPLETE")
             exclude.triggered.connect(lambda: self.exclude_requested.emit(trial_id, True))
         menu.addSeparator()
