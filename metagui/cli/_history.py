@@ -202,14 +202,15 @@ def _show(reader: HistoryReader, name: str, number: int | None, where: str | Non
 
     study = pick_study(reader, name)
     trials = reader.trials(study.id)
-    shown = trials if where is None else _where_filter(where, trials).select(trials)
+    marked = {t.id for t in study_front(reader, study)}
+    front = {t.number for t in trials if t.id in marked}
+    shown = trials if where is None else _where_filter(where, trials).select(trials, front)
     archived = " (archived)" if study.archived else ""
     scored: str = study.direction
     if study.multi_objective:
         scored = " and ".join(f"{o.direction} {objective_label(o.name)}" for o in study.objectives)
     print(f"study {study.name!r}: {study.strategy}, {scored}, {study.status}{archived}")
     kept = kept_trial_ids(reader.artifacts(study.id))
-    marked = {t.id for t in study_front(reader, study)}
     second = study.objectives[1].name if study.multi_objective else None
     if number is not None:
         trial = pick_trial(reader, study, number)

@@ -9,7 +9,12 @@ metric as the metrics table names it (``val/accuracy``, ``test/mse``), the secon
 from __future__ import annotations
 
 import math
-from typing import Literal
+import re
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from metagui.core.history import Objective
 
 __all__ = [
     "SECOND_METRICS",
@@ -18,6 +23,8 @@ __all__ = [
     "format_objective",
     "metric_of",
     "objective_label",
+    "objective_text",
+    "objectives_text",
 ]
 
 SecondMetric = Literal["parameters", "training_time", "adaptation_time"]
@@ -65,3 +72,27 @@ def format_objective(name: str, value: float | None, unknown: str = "–") -> st
     if name == "parameters":
         return f"{value:,.0f}"
     return f"{value:.4g}"
+
+
+_UNIT = re.compile(r"^(.*) \(([^()]*)\)$")
+
+
+def objective_text(name: str, value: float | None) -> str:
+    """An objective and its value in words: ``validation accuracy 0.91``, ``parameters
+    1,761``, ``training time 12.5 s`` (the unit of the label after the number)."""
+    label = objective_label(name)
+    number = format_objective(name, value)
+    unit = _UNIT.match(label)
+    if unit:
+        return f"{unit[1]} {number} {unit[2]}" if number != "–" else f"{unit[1]} –"
+    return f"{label} {number}"
+
+
+def objectives_text(objectives: Sequence[Objective], values: Sequence[float] | None) -> str:
+    """Each objective with a trial's value for it, joined by commas: ``validation accuracy
+    0.91, parameters 1,761``."""
+    given = list(values) if values is not None else []
+    return ", ".join(
+        objective_text(o.name, given[i] if i < len(given) else None)
+        for i, o in enumerate(objectives)
+    )

@@ -61,17 +61,14 @@ def study_front(reader: HistoryReader, study: StudyRow) -> list[TrialRow]:
 def describe_values(study: StudyRow, trial: TrialRow) -> str:
     """A trial's result as it reads: ``validation MSE 0.2164, parameters 1,153`` (one value
     per objective), or ``no result``."""
-    from metagui.core.objectives import format_objective, objective_label
+    from metagui.core.objectives import format_objective, objectives_text
 
     values = trial.objective_values
     if values is None:
         return "no result"
     if not study.multi_objective:
         return f"value {format_objective('', values[0])}"
-    return ", ".join(
-        f"{objective_label(o.name)} {format_objective(o.name, v)}"
-        for o, v in zip(study.objectives, values, strict=False)
-    )
+    return objectives_text(study.objectives, values)
 
 
 def pick_trial(reader: HistoryReader, study: StudyRow, number: int | None) -> TrialRow:
@@ -137,7 +134,8 @@ def export_from_history(
             if where is not None:
                 # Names are checked against the whole study: a filter that leaves out every
                 # trial holding a parameter still knows it.
-                trials = parse_filter(where, names).select(trials)
+                front = {t.number for t in study_front(reader, chosen_study)}
+                trials = parse_filter(where, names).select(trials, front)
             rows = [
                 {
                     "number": t.number,

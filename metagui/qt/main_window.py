@@ -319,7 +319,7 @@ class MainWindow(QMainWindow):
         result = f"value {format_value(report.value)}"
         study = self.status.study()
         if study is not None and study.multi_objective and report.values:
-            from metagui.qt.views._pareto_info import objectives_text
+            from metagui.core.objectives import objectives_text
 
             result = objectives_text(study.objectives, report.values)
         text = f"Trial {report.number} {report.state.lower()}, {result}"

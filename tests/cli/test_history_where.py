@@ -138,3 +138,48 @@ def test_export_where_refuses_a_bad_filter_and_other_formats(
     code = _export(db, tmp_path / "t.yaml", "--format", "yaml", "--where", "value < 1")
     _, err = capsys.readouterr()
     assert code == 2 and "a trial filter is for the csv format" in err
+
+
+def test_front_in_where_is_the_pareto_front_in_history_and_the_csv(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from metagui.core.history import Objective
+    from metagui.core.pareto import pareto_front
+
+    path = tmp_path / "two.sqlite"
+    values = [(0.9, 500.0), (0.7, 100.0), (0.8, 600.0), (0.6, 50.0), (0.7, 300.0)]
+    objectives = (Objective("val/accuracy", "maximize"), Objective("parameters", "minimize"))
+    with HistoryWriter(path) as writer:
+        study = writer.create_study(
+            "s", json.dumps({"name": "s"}), "maximize", "nsga2", 0, objectives=objectives
+        )
+        for number, pair in enumerate(values):
+            trial = writer.start_trial(study, number, {"lr": 0.1 * (number + 1)})
+            writer.finish_trial(trial, "COMPLETE", value=pair[0], values=pair)
+    expected = pareto_front(values, ["maximize", "minimize"])
+    assert expected == [0, 1, 3]
+    code, out, _ = _history(path, capsys, "--study", "s", "--where", "front")
+    assert code == 0 and _listed(out) == expected
+    code, out, _ = _history(path, capsys, "--study", "s", "--where", "not front")
+    assert code == 0 and _listed(out) == [2, 4]
+    csv_path = tmp_path / "front.csv"
+    assert (
+        main(
+            [
+                "export",
+                "--db",
+                str(path),
+                "--study",
+                "s",
+                "-o",
+                str(csv_path),
+                "--format",
+                "csv",
+                "--where",
+                "front",
+            ]
+        )
+        == 0
+    )
+    with csv_path.open(newline="") as f:
+        assert [int(r["number"]) for r in csv.DictReader(f)] == expected

@@ -12,15 +12,8 @@ import pytest
 from pareto_data import OBJECTIVES, pareto_trials
 
 from metagui.core.history import Direction, Objective, TrialRow
-from metagui.qt.views._pareto_info import (
-    axis_label,
-    column_label,
-    front_steps,
-    objective_text,
-    objective_value_text,
-    objectives_text,
-    pareto_info,
-)
+from metagui.core.objectives import format_objective, objective_text, objectives_text
+from metagui.qt.views._pareto_info import axis_label, column_label, front_steps, pareto_info
 
 
 def trial(
@@ -165,9 +158,9 @@ def test_a_front_of_one_point_is_a_corner() -> None:
 
 
 def test_objective_values_read_as_a_researcher_writes_them() -> None:
-    assert objective_value_text("parameters", 1761.0) == "1,761"
-    assert objective_value_text("val/accuracy", 0.912345) == "0.9123"
-    assert objective_value_text("val/mse", math.nan) == "–"
+    assert format_objective("parameters", 1761.0) == "1,761"
+    assert format_objective("val/accuracy", 0.912345) == "0.9123"
+    assert format_objective("val/mse", math.nan) == "–"
     assert objective_text("training_time", 12.5) == "training time 12.5 s"
     assert objective_text("adaptation_time", 3.25) == "adaptation time 3.25 ms/task"
     assert objective_text("val/accuracy", None) == "validation accuracy –"

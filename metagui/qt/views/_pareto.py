@@ -12,7 +12,7 @@ import pyqtgraph as pg
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import QCheckBox, QWidget
 
-from metagui.core.objectives import objective_label
+from metagui.core.objectives import objective_label, objectives_text
 from metagui.qt._history_model import HistoryModel, StudyData
 from metagui.qt.views._axis_items import make_colorbar, show_grid, style_plot, value_axes
 from metagui.qt.views._colors import (
@@ -24,7 +24,7 @@ from metagui.qt.views._colors import (
     value_colormap,
 )
 from metagui.qt.views._labels import counted
-from metagui.qt.views._pareto_info import ParetoInfo, ParetoPoint, objectives_text, pareto_info
+from metagui.qt.views._pareto_info import ParetoInfo, ParetoPoint, pareto_info
 from metagui.qt.views._plot_view import TrialPlotView
 from metagui.qt.views._ranges import robust_range
 from metagui.qt.views._view_box import RobustViewBox

@@ -7,7 +7,6 @@ No Qt: tested without a GUI."""
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -22,13 +21,8 @@ __all__ = [
     "better_hint",
     "column_label",
     "front_steps",
-    "objective_text",
-    "objective_value_text",
-    "objectives_text",
     "pareto_info",
 ]
-
-_UNIT = re.compile(r"^(.*) \(([^()]*)\)$")
 
 
 def better_hint(direction: Direction) -> str:
@@ -46,38 +40,6 @@ def axis_label(objective: Objective) -> str:
 def column_label(objective: Objective) -> str:
     """An objective's column title, short: ``validation accuracy ↑``."""
     return f"{objective_label(objective.name)} {better_hint(objective.direction)[0]}"
-
-
-def objective_value_text(name: str, value: float | None) -> str:
-    """A value of objective ``name`` as a researcher reads it: 4 significant digits, a count
-    of parameters whole with thousands separators (``1,761``); ``–`` for none or not a
-    number."""
-    if value is None or not math.isfinite(value):
-        return "–"
-    if name == "parameters":
-        return f"{round(value):,}"
-    return "0" if value == 0 else f"{value:.4g}"
-
-
-def objective_text(name: str, value: float | None) -> str:
-    """An objective and its value in words: ``validation accuracy 0.91``, ``parameters
-    1,761``, ``training time 12.5 s`` (the unit of the label after the number)."""
-    label = objective_label(name)
-    number = objective_value_text(name, value)
-    unit = _UNIT.match(label)
-    if unit:
-        return f"{unit[1]} {number} {unit[2]}" if number != "–" else f"{unit[1]} –"
-    return f"{label} {number}"
-
-
-def objectives_text(objectives: Sequence[Objective], values: Sequence[float] | None) -> str:
-    """Each objective with the trial's value for it, joined by commas: ``validation accuracy
-    0.91, parameters 1,761``."""
-    given = list(values) if values is not None else []
-    return ", ".join(
-        objective_text(o.name, given[i] if i < len(given) else None)
-        for i, o in enumerate(objectives)
-    )
 
 
 @dataclass(frozen=True)

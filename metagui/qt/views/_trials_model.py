@@ -22,12 +22,13 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QBrush, QColor, QFont
 
 from metagui.core.history import TrialRow
+from metagui.core.objectives import format_objective
 from metagui.core.trial_filter import TrialFilter
 from metagui.qt._history_model import HistoryModel, StudyData
 from metagui.qt.views._colors import STATE_COLORS
 from metagui.qt.views._labels import objective_label
 from metagui.qt.views._param_axis import format_number
-from metagui.qt.views._pareto_info import axis_label, column_label, objective_value_text
+from metagui.qt.views._pareto_info import axis_label, column_label
 
 __all__ = ["SORT_ROLE", "TRIAL_ID_ROLE", "TrialsFilterProxy", "TrialsTableModel"]
 
@@ -406,7 +407,7 @@ class TrialsTableModel(QAbstractTableModel):
             value = self._objective_value(trial, key)
             which = 1 if key == "value2" else 0
             name = self._study.objectives[which].name if self._study else ""
-            return "" if value is None else objective_value_text(name, value)
+            return "" if value is None else format_objective(name, value)
         if key in ("value", "test"):
             value = trial.value if key == "value" else trial.test_value
             return "" if value is None else format_number(value)
