@@ -797,15 +797,17 @@ class StudyRunner:
 
         if not self.db_path.is_file():
             return None
+        # A history this cannot read (an older schema, a damaged page) is left to the writer,
+        # which says what is wrong with it and writes nothing; the check runs again then.
         try:
-            reader = HistoryReader(self.db_path)
+            with HistoryReader(self.db_path) as reader:
+                study = reader.study(self.study_name)
+                if study is None:
+                    return None
+                trials = reader.trials(study.id)
         except MetaguiError:
             return None
-        with reader:
-            study = reader.study(self.study_name)
-            if study is None:
-                return None
-            return check_resume(study, reader.trials(study.id), self.spec)
+        return check_resume(study, trials, self.spec)
 
     def _apply_edit(self, writer: HistoryWriter, study: StudyRow, edit: SpaceEdit) -> list[str]:
         """Resume ``study`` with this experiment: trials outside an edited space marked, the

@@ -51,7 +51,7 @@ def assert_nothing_left(scratch: Path) -> None:
 
 @pytest.mark.slow
 def test_both_paths_train_and_the_figures_are_consistent(scratch: Path) -> None:
-    result = run_gui_benchmark(1.0, device="cpu", switch_tabs=True)
+    result = run_gui_benchmark(2.0, device="cpu", switch_tabs=True)
 
     for key in KEYS:
         assert key in result, key
