@@ -11,8 +11,13 @@ import sys
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from metagui import __version__
+
+if TYPE_CHECKING:
+    # The type of ``add_subparsers()``'s result: argparse names it only privately.
+    _SubParsers = argparse._SubParsersAction[argparse.ArgumentParser]
 
 __all__ = ["main"]
 
@@ -340,8 +345,9 @@ class _UsageError(Exception):
 
 
 def _parser() -> argparse.ArgumentParser:
+    """The command line: the app's options, then one sub-command each (the study commands,
+    run, history and export, come from :mod:`metagui.cli._study`)."""
     from metagui.cli._study import add_study_commands
-    from metagui.core.predict import BN_HELP, BN_MODES, DEFAULT_BN
 
     parser = argparse.ArgumentParser(
         prog="metagui", description="Desktop experiment manager for meta-learning."
@@ -353,6 +359,18 @@ def _parser() -> argparse.ArgumentParser:
         help="show the full traceback of any error (also METAGUI_DEBUG=1); put it before the "
         "command: metagui --debug run ...",
     )
+    _add_app_options(parser)
+    sub = parser.add_subparsers(dest="command")
+    _add_demo(sub)
+    _add_train(sub)
+    add_study_commands(sub)
+    _add_bench(sub)
+    _add_predict(sub)
+    _add_episodes(sub)
+    return parser
+
+
+def _add_app_options(parser: argparse.ArgumentParser) -> None:
     app = parser.add_argument_group("the desktop app (metagui without a command)")
     app.add_argument(
         "--experiment", dest="app_experiment", metavar="FILE", help="open this experiment file"
@@ -389,8 +407,9 @@ def _parser() -> argparse.ArgumentParser:
         metavar="N",
         help="run the experiment for N seconds (before the screenshot)",
     )
-    sub = parser.add_subparsers(dest="command")
 
+
+def _add_demo(sub: _SubParsers) -> None:
     demo = sub.add_parser("demo", help="a short sinusoid MAML training with a progress bar")
     demo.add_argument("--iterations", type=int, default=None, help="default: 1500")
     demo.add_argument("--seed", type=int, default=0, help="random seed of the run (default: 0)")
@@ -399,6 +418,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     demo.set_defaults(func=_demo)
 
+
+def _add_train(sub: _SubParsers) -> None:
     train = sub.add_parser("train", help="meta-train one spec file, optionally save a checkpoint")
     train.add_argument("spec", help="YAML or JSON file with the run's settings")
     train.add_argument("-o", "--output", help="write the trained model's checkpoint here")
@@ -425,8 +446,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     train.set_defaults(func=_train)
 
-    add_study_commands(sub)
 
+def _add_bench(sub: _SubParsers) -> None:
     bench = sub.add_parser("bench", help="measure meta-training throughput")
     bench.add_argument("--json", action="store_true", help="one JSON object per benchmark")
     bench.add_argument(
@@ -531,6 +552,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     bench.set_defaults(func=_bench)
 
+
+def _add_predict(sub: _SubParsers) -> None:
+    from metagui.core.predict import BN_HELP, BN_MODES, DEFAULT_BN
+
     predict = sub.add_parser(
         "predict",
         help="classify query files with a meta-trained model",
@@ -577,6 +602,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     predict.set_defaults(func=_predict)
 
+
+def _add_episodes(sub: _SubParsers) -> None:
     episodes = sub.add_parser(
         "episodes",
         help="write fixed episodes of a task set as folders for predict --episodes",
@@ -606,7 +633,6 @@ def _parser() -> argparse.ArgumentParser:
         help="override a setting by its dotted path, e.g. --set taskset.n_way=20",
     )
     episodes.set_defaults(func=_episodes)
-    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
