@@ -402,7 +402,29 @@ class StudyRunner:
         lease: Lease,
         notes: list[str],
     ) -> Generator[RunnerReport, None, None]:
-        from metagui.core.history import HEARTBEAT_S, HistoryReader
+        started, study = self._start(writer, executor, study_id, failed_on_resume, notes)
+        yield started
+        reason = yield from self._loop(study, lease)
+        yield StudyEnded(
+            self.study_name,
+            reason,
+            study.best_number,
+            study.best_value,
+            study.counts,
+            study.front,
+        )
+
+    def _start(
+        self,
+        writer: HistoryWriter,
+        executor: Executor,
+        study_id: int,
+        failed_on_resume: int,
+        notes: list[str],
+    ) -> tuple[StudyStarted, _Study]:
+        """The study as the history holds it: its strategy rebuilt, interrupted trials queued
+        to run again, what it has done so far counted."""
+        from metagui.core.history import HistoryReader
 
         reader = HistoryReader(self.db_path)
         try:
@@ -429,7 +451,7 @@ class StudyRunner:
         best_number, best_value = self._best(past)
         points = self._points(past)
         front = self._front(points)
-        yield StudyStarted(
+        started = StudyStarted(
             self.study_name,
             study_id,
             str(self.db_path),
@@ -458,6 +480,14 @@ class StudyRunner:
             points=points,
             front=front,
         )
+        return started, study
+
+    def _loop(self, study: _Study, lease: Lease) -> Generator[RunnerReport, None, EndReason]:
+        """Launch trials while the budget allows and record what they report, until the
+        budget or the time is spent or the run is stopped; why it ended."""
+        from metagui.core.history import HEARTBEAT_S
+
+        writer, executor, study_id = study.writer, study.executor, study.study_id
         in_flight = study.in_flight
         self._unsent = []
         reason: EndReason = "budget"
@@ -504,14 +534,7 @@ class StudyRunner:
                 # and the next start, as the lease holder, marks these trials as crashed.
                 if not stopped:
                     raise
-        yield StudyEnded(
-            self.study_name,
-            reason,
-            study.best_number,
-            study.best_value,
-            study.counts,
-            study.front,
-        )
+        return reason
 
     def _cannot_launch(self, study: _Study, running: int) -> EndReason | None:
         """Why no trial may start now (the budget counts the trials in flight), or None."""
