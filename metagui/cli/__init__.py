@@ -390,8 +390,15 @@ def _add_app_options(parser: argparse.ArgumentParser) -> None:
     app.add_argument(
         "--plot",
         dest="app_plot",
-        choices=("loss", "hyperparameters", "best_so_far", "parallel_coordinates", "importance"),
-        help="the live plot to show (with --screenshot)",
+        choices=(
+            "loss",
+            "hyperparameters",
+            "best_so_far",
+            "pareto",
+            "parallel_coordinates",
+            "importance",
+        ),
+        help="the live plot to show (with --screenshot; pareto: a two-objective study's)",
     )
     app.add_argument(
         "--show",

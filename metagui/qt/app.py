@@ -188,6 +188,10 @@ def _screenshot(
             while time.monotonic() < deadline and window.is_running():
                 QTimer.singleShot(100, loop.quit)
                 loop.exec()
+            if plot is not None:
+                # Again: a tab shown only for some studies (the Pareto front of a study of two
+                # objectives) is there once the run has made its study.
+                views.show_plot(plot)
         # The task-set preview and the warm-start ranking are made in threads: a picture
         # shows them, not "Loading…".
         deadline = time.monotonic() + PREVIEW_WAIT_S

@@ -1,7 +1,7 @@
 """Retake the README's pictures of a study's trials offscreen (no display needed), at the size
 the README shows them (``metagui --screenshot``'s 1600x1000):
 
-    .venv/bin/python resources/screenshots/retake.py                # all three
+    .venv/bin/python resources/screenshots/retake.py                # all four
     .venv/bin/python resources/screenshots/retake.py parallel-run   # one of them
 
 - ``main-window.png``: the sinusoid search (``resources/examples/sinusoid-search.yaml``), one
@@ -11,7 +11,9 @@ the README shows them (``metagui --screenshot``'s 1600x1000):
 - ``parallel-run.png``: the sinusoid search (``resources/examples/sinusoid-search.yaml``,
   1500 meta-iterations a trial) with two trials at once on a Ray cluster started on this
   machine for the study (and shut down with it), 60 s in, the Strategy & budget tab with the
-  Execution settings in front.
+  Execution settings in front;
+- ``pareto.png``: the two-objective example (``resources/examples/sinusoid-two-objectives.yaml``:
+  validation MSE against the network's size, NSGA-II) run to its end, its Pareto front in front.
 
 Each picture is taken in a process of its own, as ``metagui --screenshot`` takes it.
 """
@@ -43,6 +45,13 @@ def take(name: str) -> int:
         return run_app(
             screenshot=target, experiment=str(EXAMPLES / "sinusoid-search.yaml"), run_seconds=90
         )
+    if name == "pareto":
+        return run_app(
+            screenshot=target,
+            experiment=str(EXAMPLES / "sinusoid-two-objectives.yaml"),
+            run_seconds=600,
+            plot="pareto",
+        )
     if name == "parallel":
         return run_app(screenshot=target, demo=True, run_seconds=600, plot="parallel_coordinates")
     with tempfile.TemporaryDirectory(prefix="metagui-shots-") as scratch:
@@ -55,7 +64,7 @@ def take(name: str) -> int:
 
 
 def main(names: list[str]) -> int:
-    known = ("main-window", "parallel", "parallel-run")
+    known = ("main-window", "parallel", "parallel-run", "pareto")
     unknown = [n for n in names if n not in known]
     if unknown:
         print(f"retake.py: no picture {unknown[0]!r} (known: {', '.join(known)})", file=sys.stderr)
