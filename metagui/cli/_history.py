@@ -166,29 +166,18 @@ def _list(reader: HistoryReader, *, show_archived: bool) -> None:
         return
     print(f"{'study':30s} {'strategy':9s} {'status':9s} {'best':>10s}  trials")
     for s in studies:
-        print(_summary_line(s, _front_size(reader, s)))
+        print(_summary_line(s))
     if hidden:
         print(f"({more})")
 
 
-def _front_size(reader: HistoryReader, s: StudySummary) -> int | None:
-    """How many trials a two-objective study has on its Pareto front; None for a study of
-    one objective (it has a best value)."""
-    from metagui.core.pareto import front_trials
-
-    study = reader.study(s.id)
-    if study is None or not study.multi_objective:
-        return None
-    return len(front_trials(reader.trials(study.id), study.directions))
-
-
-def _summary_line(s: StudySummary, front: int | None = None) -> str:
-    """One study of the list; ``front``: a two-objective study's front size, shown in the
-    place of a best value (no one trial is best)."""
+def _summary_line(s: StudySummary) -> str:
+    """One study of the list; a two-objective study's front size in the place of a best
+    value (no one trial is best)."""
     counts = " ".join(f"{k.lower()}={v}" for k, v in s.counts.items() if v)
     status = "archived" if s.archived else s.status
     tags = f"  [{', '.join(s.tags)}]" if s.tags else ""
-    best = format_value(s.best_value) if front is None else f"front {front}"
+    best = format_value(s.best_value) if s.front_size is None else f"front {s.front_size}"
     return f"{s.name:30s} {s.strategy:9s} {status:9s} {best:>10s}  {counts or '-'}{tags}"
 
 

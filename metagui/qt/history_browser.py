@@ -79,11 +79,17 @@ def _study_cells(s: StudySummary) -> list[QTableWidgetItem]:
     best = "–" if s.best_value is None or not math.isfinite(s.best_value) else f"{s.best_value:.4g}"
     arrow = "↓" if s.direction == "minimize" else "↑"
     created = datetime.fromtimestamp(s.created).strftime("%Y-%m-%d %H:%M")
+    # A two-objective study has no one best trial: how many are on its Pareto front.
+    best_cell = (
+        _cell(f"{best} {arrow}", s.best_value, align_right=True)
+        if s.front_size is None
+        else _cell(f"front {s.front_size}", s.front_size, align_right=True)
+    )
     cells = [
         _cell(s.name),
         _cell(s.strategy),
         _cell(s.status),
-        _cell(f"{best} {arrow}", s.best_value, align_right=True),
+        best_cell,
         _cell(str(s.n_trials), s.n_trials, align_right=True),
     ]
     for state in ("COMPLETE", "PRUNED", "FAILED", "RUNNING"):

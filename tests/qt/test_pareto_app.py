@@ -216,3 +216,24 @@ def test_a_new_document_forgets_a_refused_second_objective(
     doc.set_value("pruner.name", "none")  # would have made the old choice valid
     assert doc.spec.objective.second is None and doc.is_valid
     assert panel.second_objective.choice() is None
+
+
+# -- the History tab's list of studies -----------------------------------------------------------
+
+
+def test_the_study_list_counts_the_front_where_a_single_study_shows_its_best(
+    qtbot: QtBot, pareto: History
+) -> None:
+    from metagui.qt.history_browser import HistoryBrowser
+
+    pareto.writer.flush()
+    browser = HistoryBrowser()
+    qtbot.addWidget(browser)
+    assert browser.open(pareto.path)
+    qtbot.waitUntil(lambda: browser.studies.rowCount() == 1)
+    headers = [browser.studies.horizontalHeaderItem(c).text() for c in range(3, 4)]
+    assert headers == ["Best"]
+    assert browser.studies.item(0, 3).text() == f"front {len(front_numbers(pareto.path))}"
+    with HistoryReader(pareto.path) as reader:
+        (summary,) = reader.studies()
+    assert summary.front_size == len(front_numbers(pareto.path))

@@ -26,6 +26,8 @@ from metagui.core.history._rows import (
     StudySummary,
     TrialRow,
     TrialState,
+    decode_objective_values,
+    decode_objectives,
 )
 from metagui.core.history._schema import connect_reader, read_error
 
@@ -353,7 +355,38 @@ class HistoryReader(Closable):
             params,
         ):
             counts[study_id][state] = n
-        return StudySummary.from_rows(rows, counts)
+        return StudySummary.from_rows(rows, counts, self._front_sizes(where, params))
+
+    def _front_sizes(self, where: str, params: list[Any]) -> dict[int, int]:
+        """How many trials each two-objective study matching ``where`` has on its Pareto
+        front (its complete trials that count), by study id; the others are left out."""
+        multi = {
+            study_id: tuple(o.direction for o in decode_objectives(text))
+            for study_id, text in self._rows(
+                f"SELECT s.id, s.objectives FROM studies s WHERE ({where}) "
+                "AND s.objectives IS NOT NULL",
+                params,
+            )
+        }
+        if not multi:
+            return {}
+        # Imported here: the front's NumPy is for histories that hold such a study.
+        from metagui.core.pareto import pareto_front
+
+        points: dict[int, list[tuple[float, ...]]] = {study_id: [] for study_id in multi}
+        marks = ", ".join("?" * len(multi))
+        for study_id, text in self._rows(
+            f"SELECT t.study_id, t.objective_values FROM trials t WHERE t.study_id IN ({marks}) "
+            f"AND t.objective_values IS NOT NULL AND {_COUNTING}",
+            list(multi),
+        ):
+            values = decode_objective_values(text)
+            if values is not None and len(values) == len(multi[study_id]):
+                points[study_id].append(values)
+        return {
+            study_id: len(pareto_front(found, multi[study_id]))
+            for study_id, found in points.items()
+        }
 
 
 def _json_object(text: str | None) -> dict[str, Any] | None:

@@ -185,6 +185,9 @@ class StudySummary:
     tags: tuple[str, ...] = ()
     archived: bool = False
     """Hidden from the list of studies unless asked for (``metagui history --all``)."""
+    front_size: int | None = None
+    """A two-objective study's count of trials on its Pareto front (no one trial is best:
+    ``best_value`` is the first objective's); None for a study of one objective."""
 
     @property
     def n_trials(self) -> int:
@@ -192,14 +195,25 @@ class StudySummary:
 
     @classmethod
     def from_rows(
-        cls, rows: Iterable[RowValues], counts: Mapping[int, dict[TrialState, int]]
+        cls,
+        rows: Iterable[RowValues],
+        counts: Mapping[int, dict[TrialState, int]],
+        fronts: Mapping[int, int] | None = None,
     ) -> list[StudySummary]:
         """Summaries of rows of (id, name, created, direction, strategy, status, seed,
         best_value, updated_seq, tags, archived), with each study's trial ``counts`` by
-        study id."""
+        study id, and the front sizes of the two-objective ones (``fronts``, by study id)."""
+        fronts = fronts or {}
         # Positional, by slices: mypy cannot count starred arguments.
         return [
-            cls(*row[:8], counts[row[0]], row[8], decode_tags(row[9]), bool(row[10]))  # type: ignore[call-arg]
+            cls(  # type: ignore[call-arg]
+                *row[:8],
+                counts[row[0]],
+                row[8],
+                decode_tags(row[9]),
+                bool(row[10]),
+                fronts.get(row[0]),
+            )
             for row in rows
         ]
 
