@@ -18,6 +18,7 @@ from metagui.core.spec import GRADIENT_BASED
 __all__ = [
     "TASKSET_FIELDS",
     "TRAINING_FIELDS",
+    "TRAINING_FORM_FIELDS",
     "algorithm_fields",
     "model_fields",
     "optimizer_fields",
@@ -38,7 +39,10 @@ TRAINING_FIELDS = (
     "test_tasks",
     "log_every",
 )
-"""The training schedule; ``eval_seed`` and ``batched`` are stated only when changed."""
+"""The training schedule; ``eval_seed``, ``batched``, ``precision``, ``compile`` and the time
+budget are stated only when changed."""
+TRAINING_FORM_FIELDS = (*TRAINING_FIELDS, "precision")
+"""The training settings the app's form shows: the schedule and the arithmetic."""
 
 
 def algorithm_fields(name: str) -> list[str]:

@@ -143,6 +143,19 @@ class TrainingSpec(_Strict):
         description="with time_budget_s: stop the training early enough that the final "
         "evaluation also ends within the budget (its cost is estimated from timed evaluations)",
     )
+    precision: Literal["fp32", "bf16", "fp16"] = Field(
+        "fp32",
+        description="arithmetic of the network's forward passes (inner and outer loop): bf16 "
+        "on a CPU or a GPU that has it, fp16 on CUDA only (with a dynamic loss scale); weights, "
+        "meta-gradients and optimizer state stay fp32",
+    )
+    compile: bool = Field(
+        False,
+        description="torch.compile the network's forward passes where that is exact: all of "
+        "them for first-order and amortized learners, only the query pass for second-order "
+        "ones (a compiled graph cannot be differentiated twice); compiling takes seconds to "
+        "minutes at the start",
+    )
 
 
 class TrainSpec(_Strict):
@@ -170,6 +183,15 @@ class TrainSpec(_Strict):
             raise ValueError(
                 "training.eval_every: the task set has no validation split (its validation "
                 "fraction is 0) to evaluate on during training; set eval_every to 0"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _precision_fits_device(self) -> TrainSpec:
+        if self.training.precision == "fp16" and self.device in ("cpu", "mps"):
+            raise ValueError(
+                f"training.precision: fp16 needs a CUDA device (device is {self.device}); "
+                "use bf16 or fp32"
             )
         return self
 

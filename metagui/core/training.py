@@ -7,15 +7,25 @@ by measured time, so that a seeded CPU run is reproducible bit for bit.
 
 A time budget (``training.time_budget_s``) is the one exception: it ends the training by the
 clock (the iterations that ran are reported), after which the final evaluation still happens.
+
+The training meta-batches are sampled ahead, in a background thread (:class:`EpisodePrefetcher`),
+while the current one trains; the sampling generator is used by that thread alone, one batch
+after another, so the episodes and their order are those of a plain loop.
+
+``training.precision`` runs the forward passes in bf16, or in fp16 on CUDA with a
+``GradScaler``; ``training.compile`` compiles the network calls where that is exact (both in
+:mod:`metagui.core.learners._base`).
 """
 
 from __future__ import annotations
 
 import math
+import queue
+import threading
 import time
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import torch
 
@@ -29,9 +39,17 @@ from metagui.core.tasksets import build_taskset
 if TYPE_CHECKING:
     from metagui.core.learners import MetaLearner
     from metagui.core.spec import TrainSpec
-    from metagui.core.tasksets import Split
+    from metagui.core.tasksets import EpisodeBatch, Split
 
-__all__ = ["DivergedError", "MetaTraining", "meta_train"]
+__all__ = [
+    "AUTO_PATHS",
+    "DivergedError",
+    "EpisodePrefetcher",
+    "MetaTraining",
+    "auto_path",
+    "meta_train",
+    "precision_dtype",
+]
 
 Report = Tick | StepReport | TrainingFinished
 
@@ -120,28 +138,146 @@ class _TrainingClock:
         return self.budget_s is not None and self.includes_eval and self.eval_s_per_task is None
 
 
+# What ``training.batched: auto`` runs, by (device type, network kind), chosen by measurement:
+#   cpu, ``metagui bench --seconds 4`` (2 shared cores, load 1.5-2), meta-it/s batched / loop:
+#   sinusoid-maml (mlp) 267 / 27.6; omniglot-maml (conv4) 0.172 / 0.366; omniglot-protonet
+#   0.190 / 0.486; omniglot-mamlpp 0.061 / 0.158; omniglot-metasgd 0.193 / 0.394. Batched in
+#   chunks of 32 / 8 / 4 / 2 / 1 tasks (best of 3, load 1-2): maml 0.165 / 0.214 / 0.300 /
+#   0.251 / 0.294 against 0.414 for the loop, protonet 0.192 / 0.232 / 0.346 / 0.339 / 0.407
+#   against 0.483: even one task under vmap is slower than the loop, because batch norm under
+#   vmap adds separate scale and shift passes and layout copies (README, Benchmarks). Text
+#   models (an MLP over an embedding bag): not measured, batched like the MLP.
+#   cuda: not measured yet (``scripts/gpu-check`` does); batched, the shape GPUs favour.
+# A pair not listed runs batched.
+AUTO_PATHS: dict[tuple[str, str], Literal["batched", "loop"]] = {
+    ("cpu", "conv4"): "loop",
+    ("cpu", "mlp"): "batched",
+    ("cpu", "text"): "batched",
+    ("cuda", "conv4"): "batched",
+    ("cuda", "mlp"): "batched",
+    ("cuda", "text"): "batched",
+}
+
+
+def auto_path(device: torch.device, model_kind: str) -> Literal["batched", "loop"]:
+    """The path ``training.batched: auto`` takes on ``device`` for a network of ``model_kind``."""
+    return AUTO_PATHS.get((device.type, model_kind), "batched")
+
+
 def choose_batched(mode: str, learner: MetaLearner, spec: TrainSpec, device: torch.device) -> bool:
     """Whether to run meta-batches batched. Both paths compute the same meta-gradient; ``auto``
-    takes the faster one: batched, except for conv nets on a CPU, where oneDNN's convolutions
-    run faster per task than over the folded batch (see ``metagui bench``)."""
+    takes the one measured faster for the device and network (:data:`AUTO_PATHS`)."""
     if mode == "off" or not learner.supports_batched:
         return False
     if mode == "on":
         return True
     from metagui.core.models import resolve_kind
 
-    return not (device.type == "cpu" and resolve_kind(spec.model, learner.info) == "conv4")
+    return auto_path(device, resolve_kind(spec.model, learner.info)) == "batched"
+
+
+def precision_dtype(precision: str, device: torch.device) -> torch.dtype | None:
+    """The dtype ``training.precision`` computes in on ``device`` (None: fp32); a
+    :class:`MetaguiError` where the device cannot run it."""
+    if precision == "fp32":
+        return None
+    if device.type == "mps":
+        raise MetaguiError(f"training.precision: {precision} is not supported on mps; use fp32")
+    if precision == "fp16":
+        if device.type != "cuda":
+            # fp16 autocast exists on CPUs but is emulated there (slower than fp32), and
+            # the range problems it brings are what bf16 avoids.
+            raise MetaguiError(
+                f"training.precision: fp16 needs a CUDA device (this run is on {device.type}); "
+                "use bf16 or fp32"
+            )
+        return torch.float16
+    if device.type == "cuda" and not torch.cuda.is_bf16_supported(including_emulation=False):
+        raise MetaguiError("training.precision: this GPU has no bf16 arithmetic; use fp16 or fp32")
+    return torch.bfloat16
+
+
+class EpisodePrefetcher:
+    """Meta-batches from ``sample``, drawn ``depth`` ahead in a background thread while the
+    caller trains on the current one. ``sample`` is called by that thread alone, one batch
+    after another, so the batches come in the order of calling it in a loop. ``pin``: the
+    batches are put in pinned memory, so that their copy to a CUDA device does not block the
+    host. ``depth=0`` samples in the caller's thread when asked."""
+
+    def __init__(
+        self, sample: Callable[[], EpisodeBatch], depth: int = 1, *, pin: bool = False
+    ) -> None:
+        self._sample = sample
+        self._pin = pin
+        self._stop = threading.Event()
+        self._queue: queue.Queue[EpisodeBatch | BaseException] = queue.Queue(max(depth, 1))
+        self._thread: threading.Thread | None = None
+        if depth > 0:
+            self._thread = threading.Thread(target=self._work, name="episode-prefetch", daemon=True)
+            self._thread.start()
+
+    def _draw(self) -> EpisodeBatch:
+        batch = self._sample()
+        if self._pin:
+            from metagui.core.tasksets import EpisodeBatch
+
+            batch = EpisodeBatch(
+                batch.x_support.pin_memory(),
+                batch.y_support.pin_memory(),
+                batch.x_query.pin_memory(),
+                batch.y_query.pin_memory(),
+            )
+        return batch
+
+    def _work(self) -> None:
+        while not self._stop.is_set():
+            item: EpisodeBatch | BaseException
+            try:
+                item = self._draw()
+            except BaseException as exc:  # handed to the training thread, raised there
+                item = exc
+            while not self._stop.is_set():
+                try:
+                    self._queue.put(item, timeout=0.1)
+                    break
+                except queue.Full:
+                    continue
+            if isinstance(item, BaseException):
+                return
+
+    def next(self) -> EpisodeBatch:
+        """The next meta-batch (an error of the sampling is raised here)."""
+        if self._thread is None:
+            return self._draw()
+        item = self._queue.get()
+        if isinstance(item, BaseException):
+            raise item
+        return item
+
+    def close(self) -> None:
+        """Stop the background thread (the batches drawn ahead are dropped)."""
+        self._stop.set()
+        if self._thread is not None:
+            while True:
+                try:
+                    self._queue.get_nowait()
+                except queue.Empty:
+                    break
+            self._thread.join(timeout=10)
 
 
 class MetaTraining:
     """One meta-training run: the task set, the learner, its optimizer and the device.
 
-    ``run()`` is the generator; ``learner`` holds the trained model afterwards."""
+    ``run()`` is the generator; ``learner`` holds the trained model afterwards.
+    ``prefetch``: meta-batches sampled ahead in a background thread (0: none; the same
+    episodes either way)."""
 
-    def __init__(self, spec: TrainSpec, *, device: str | None = None) -> None:
+    def __init__(self, spec: TrainSpec, *, device: str | None = None, prefetch: int = 2) -> None:
         self.spec = spec
         self.device = resolve_device(device or spec.device)
         self.device_name = describe_device(self.device)
+        amp_dtype = precision_dtype(spec.training.precision, self.device)
         self.taskset = build_taskset(spec.taskset)
         torch.manual_seed(spec.seed)
         self.learner: MetaLearner = build_learner(spec.algorithm, spec.model, self.taskset.info)
@@ -153,6 +289,16 @@ class MetaTraining:
         params = [p for p in self.learner.parameters() if p.requires_grad]
         self.optimizer = _optimizer(spec, params)
         self.base_lrs = [group["lr"] for group in self.optimizer.param_groups]
+        self.learner.set_precision(self.device.type, amp_dtype)
+        # fp16 gradients underflow without a loss scale; bf16 has fp32's range and needs none.
+        # Reptile's meta-gradient is a difference of fp32 weights, not a backward pass.
+        self.scaler: torch.amp.GradScaler | None = None
+        if amp_dtype == torch.float16 and self.learner.backpropagates:
+            self.scaler = torch.amp.GradScaler(self.device.type)
+            self.learner.loss_scaler = self.scaler.scale
+        if spec.training.compile:
+            self.learner.set_compile("inductor")
+        self.prefetch = prefetch
         self._started = time.perf_counter()  # reset when the run starts
         # Seconds per task of each split's last evaluation, for a study that scores a trial by
         # its adaptation time too (``objective.second``).
@@ -179,7 +325,7 @@ class MetaTraining:
         metric = "mse" if self.taskset.info.kind == "regression" else "accuracy"
         yield summarise(torch.cat(columns, dim=1).cpu(), metric)
 
-    def run(self) -> Iterator[Report]:
+    def run(self) -> Generator[Report, None, None]:
         spec = self.spec
         t = spec.training
         generator = torch.Generator().manual_seed(spec.seed)
@@ -192,6 +338,20 @@ class MetaTraining:
             + (t.eval_tasks if self.taskset.has_split("validation") else 0),
             started=started,
         )
+        episodes = EpisodePrefetcher(
+            lambda: self.taskset.sample("train", t.meta_batch_size, generator),
+            self.prefetch,
+            pin=self.device.type == "cuda",
+        )
+        try:
+            yield from self._train(clock, episodes)
+        finally:
+            episodes.close()
+
+    def _train(self, clock: _TrainingClock, episodes: EpisodePrefetcher) -> Iterator[Report]:
+        spec = self.spec
+        t = spec.training
+        started = clock.started
         window_start, window_steps = started, 0
         loss_sum = torch.zeros((), device=self.device)
         acc_sum = torch.zeros((), device=self.device)
@@ -203,7 +363,7 @@ class MetaTraining:
             iteration_started = time.perf_counter()
             self.learner.set_iteration(step - 1)
             self.learner.train()
-            batch = self.taskset.sample("train", t.meta_batch_size, generator).to(self.device)
+            batch = episodes.next().to(self.device)
             self.optimizer.zero_grad(set_to_none=True)
             done = 0
             # The loop path yields after each task; its gradient accumulates task by task in
@@ -222,7 +382,12 @@ class MetaTraining:
                 done += size
                 if done < t.meta_batch_size:
                     yield Tick(step)
-            self.optimizer.step()
+            if self.scaler is not None:
+                # Skips the step when the scaled gradients overflowed, and lowers the scale.
+                self.scaler.step(self.optimizer)
+                self.scaler.update()
+            else:
+                self.optimizer.step()
             steps_run = step
             clock.last_iteration_s = time.perf_counter() - iteration_started
             window_steps += 1
@@ -247,6 +412,7 @@ class MetaTraining:
                 window_start, window_steps = time.perf_counter(), 0
             else:
                 yield Tick(step)
+        episodes.close()  # nothing more to sample: free what was drawn ahead
         stopped_by_time = steps_run < t.iterations
         if window_steps:
             # The last steps before the time budget ended the run.

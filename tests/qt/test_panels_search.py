@@ -105,6 +105,16 @@ def test_momentum_shows_only_for_momentum_optimizers(panel: SearchPanel, doc) ->
     assert "momentum" in panel.visible_fields(panel.optimizer)
 
 
+def test_the_training_form_offers_the_precision(panel: SearchPanel, doc) -> None:
+    combo = panel.training.editor("precision")
+    assert [combo.itemText(i) for i in range(combo.count())] == ["fp32", "bf16", "fp16"]
+    assert "precision" in panel.visible_fields(panel.training)
+    combo.setCurrentText("bf16")
+    assert doc.spec.training.precision == "bf16"
+    doc.undo_stack.undo()
+    assert combo.currentText() == "fp32" and doc.spec.training.precision == "fp32"
+
+
 def test_cross_field_rule_turns_the_edited_field_red(qtbot, panel: SearchPanel, doc) -> None:
     doc.set_value("model.kind", "conv4")
     panel.model.editor("norm").setCurrentText("group")

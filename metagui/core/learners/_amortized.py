@@ -9,8 +9,14 @@ from typing import TYPE_CHECKING
 import torch
 import torch.nn.functional as F
 
-from metagui.core.learners._base import MetaLearner, StepOutput, task_losses, task_metrics
-from metagui.core.learners._gradient import _squeeze, call_module
+from metagui.core.learners._base import (
+    MetaLearner,
+    StepOutput,
+    full_precision,
+    task_losses,
+    task_metrics,
+)
+from metagui.core.learners._gradient import _squeeze
 
 if TYPE_CHECKING:
     from metagui.core.models import MetaModel
@@ -47,9 +53,10 @@ class AmortizedLearner(MetaLearner):
     ) -> StepOutput:
         kind = self.info.kind
         if batched:
-            pred, losses = self._run(batch, True)
+            with self.autocast():
+                pred, losses = self._run(batch, True)
             loss = losses.mean()
-            (loss * scale).backward()
+            self.backward(loss * scale)
             acc = (
                 task_metrics(pred.detach(), batch.y_query, kind).mean()
                 if kind == "classification"
@@ -60,8 +67,9 @@ class AmortizedLearner(MetaLearner):
         all_losses, accs = [], []
         for i in range(n):
             task = _squeeze(batch.slice(i, i + 1))
-            pred, loss = self._run(task, False)
-            (loss * (scale / n)).backward()
+            with self.autocast():
+                pred, loss = self._run(task, False)
+            self.backward(loss * (scale / n))
             all_losses.append(loss.detach())
             if kind == "classification":
                 accs.append(task_metrics(pred.detach(), task.y_query, kind))
@@ -70,7 +78,7 @@ class AmortizedLearner(MetaLearner):
         )
 
     def evaluate(self, batch: EpisodeBatch, steps: int, *, batched: bool = True) -> torch.Tensor:
-        with torch.no_grad():
+        with torch.no_grad(), self.autocast():
             if batched:
                 pred, _ = self._run(batch, True)
             else:
@@ -85,8 +93,8 @@ class AmortizedLearner(MetaLearner):
     def predict(
         self, x_support: torch.Tensor, y_support: torch.Tensor, x_query: torch.Tensor, steps: int
     ) -> torch.Tensor:
-        with torch.no_grad():
-            return self.outputs(x_support, y_support, x_query, None, False)[0]
+        with torch.no_grad(), self.autocast():
+            return full_precision(self.outputs(x_support, y_support, x_query, None, False)[0])
 
 
 def prototype_logits(
@@ -128,9 +136,12 @@ class ProtoNet(AmortizedLearner):
         params = dict(self.model.named_parameters())
         # Each task's examples go through the network together, so normalisation statistics
         # are per task in the batched path exactly as in the per-task loop.
-        emb_s = call_module(self.model, params, x_s, batched, frozenset())
-        emb_q = call_module(self.model, params, x_q, batched, frozenset())
+        emb_s = self.call(self.model, params, x_s, batched)
+        emb_q = self.call(self.model, params, x_q, batched)
         n_classes = max(self.info.output_dim, int(y_s.max()) + 1)
-        logits = prototype_logits(emb_s, y_s, emb_q, n_classes)
+        # Distances between nearby prototypes are small differences of large sums: in fp32
+        # even under autocast (cheap next to the embedding network).
+        with torch.autocast(emb_s.device.type, enabled=False):
+            logits = prototype_logits(full_precision(emb_s), y_s, full_precision(emb_q), n_classes)
         loss = None if y_q is None else task_losses(logits, y_q, "classification")
         return logits, loss

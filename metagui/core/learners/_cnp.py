@@ -19,8 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from metagui.core.learners._amortized import AmortizedLearner
-from metagui.core.learners._base import task_losses
-from metagui.core.learners._gradient import call_module
+from metagui.core.learners._base import full_precision, task_losses
 
 if TYPE_CHECKING:
     from metagui.core.models import MetaModel
@@ -62,8 +61,7 @@ class CNP(AmortizedLearner):
         return build_model(model_spec, info, head=False)
 
     def _embed(self, x: torch.Tensor, batched: bool) -> torch.Tensor:
-        params = dict(self.model.named_parameters())
-        return call_module(self.model, params, x, batched, frozenset())
+        return self.call(self.model, dict(self.model.named_parameters()), x, batched)
 
     def outputs(
         self,
@@ -84,6 +82,7 @@ class CNP(AmortizedLearner):
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         r = self.encoder(torch.cat([e_s, y_s], -1)).mean(-2, keepdim=True)  # [.., 1, h]
         out = self.decoder(torch.cat([e_q, r.expand(*e_q.shape[:-1], r.shape[-1])], -1))
+        out = full_precision(out)  # the likelihood in fp32 under autocast
         mu, raw_sigma = out[..., :1], out[..., 1:]
         sigma = 0.1 + 0.9 * F.softplus(raw_sigma)
         if y_q is None:

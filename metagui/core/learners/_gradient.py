@@ -10,14 +10,19 @@ that gradient is exactly each task's own gradient, and second-order terms come f
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
-from torch.func import functional_call, vmap
 
-from metagui.core.learners._base import MetaLearner, StepOutput, task_losses, task_metrics
+from metagui.core.learners._base import (
+    MetaLearner,
+    StepOutput,
+    call_module,
+    full_precision,
+    task_losses,
+    task_metrics,
+)
 
 if TYPE_CHECKING:
     from metagui.core.tasksets import EpisodeBatch
@@ -25,26 +30,6 @@ if TYPE_CHECKING:
 __all__ = ["GradientLearner", "call_module", "layer_of"]
 
 Params = dict[str, torch.Tensor]
-
-
-def call_module(
-    module: nn.Module,
-    params: Mapping[str, torch.Tensor],
-    x: torch.Tensor,
-    batched: bool,
-    per_task: frozenset[str],
-) -> torch.Tensor:
-    """``module`` applied with ``params`` to ``x``; when ``batched``, ``x`` has a leading task
-    dimension, and so do the params named in ``per_task`` (the others are shared)."""
-    params = dict(params)
-    if not batched:
-        return functional_call(module, params, (x,))
-    in_dims = {name: (0 if name in per_task else None) for name in params}
-
-    def one_task(p: Params, xx: torch.Tensor) -> torch.Tensor:
-        return functional_call(module, p, (xx,))
-
-    return vmap(one_task, in_dims=(in_dims, 0))(params, x)
 
 
 def layer_of(name: str) -> str:
@@ -100,9 +85,16 @@ class GradientLearner(MetaLearner):
             fast[name] = p if batch_size is None else p.unsqueeze(0).expand(batch_size, *p.shape)
         return fast
 
-    def _forward(self, fast: Params, h: torch.Tensor, batched: bool) -> torch.Tensor:
-        return call_module(
-            self.decoder, fast, h, batched, frozenset(fast) if batched else frozenset()
+    def _forward(
+        self, fast: Params, h: torch.Tensor, batched: bool, twice_differentiable: bool = False
+    ) -> torch.Tensor:
+        return self.call(
+            self.decoder,
+            fast,
+            h,
+            batched,
+            frozenset(fast) if batched else frozenset(),
+            twice_differentiable=twice_differentiable,
         )
 
     def _inner_step(
@@ -114,7 +106,8 @@ class GradientLearner(MetaLearner):
         batched: bool,
         create_graph: bool,
     ) -> Params:
-        loss = task_losses(self._forward(fast, h_s, batched), y_s, self.info.kind).sum()
+        out = self._forward(fast, h_s, batched, twice_differentiable=create_graph)
+        loss = task_losses(out, y_s, self.info.kind).sum()
         grads = torch.autograd.grad(loss, list(fast.values()), create_graph=create_graph)
         prefix = self.decoder_prefix
         return {
@@ -150,16 +143,18 @@ class GradientLearner(MetaLearner):
         self, batch: EpisodeBatch, *, batched: bool, scale: float = 1.0
     ) -> StepOutput:
         if batched:
-            loss, out_q = self._query_losses(batch, batched=True)
-            (loss * scale).backward()
+            with self.autocast():
+                loss, out_q = self._query_losses(batch, batched=True)
+            self.backward(loss * scale)
             return StepOutput(loss.detach(), self._accuracy(out_q, batch.y_query))
         losses, accs = [], []
         n = len(batch)
         for i in range(n):
             task = batch.slice(i, i + 1)
             single = _squeeze(task)
-            loss, out_q = self._query_losses(single, batched=False)
-            (loss * (scale / n)).backward()
+            with self.autocast():
+                loss, out_q = self._query_losses(single, batched=False)
+            self.backward(loss * (scale / n))
             losses.append(loss.detach())
             accs.append(self._accuracy(out_q, single.y_query))
         return StepOutput(
@@ -190,13 +185,14 @@ class GradientLearner(MetaLearner):
         return torch.stack(metrics)
 
     def evaluate(self, batch: EpisodeBatch, steps: int, *, batched: bool = True) -> torch.Tensor:
-        if batched:
-            return self._adapted_metrics(batch, steps, True)
-        columns = [
-            self._adapted_metrics(_squeeze(batch.slice(i, i + 1)), steps, False)
-            for i in range(len(batch))
-        ]
-        return torch.stack(columns, dim=-1)
+        with self.autocast():
+            if batched:
+                return self._adapted_metrics(batch, steps, True)
+            columns = [
+                self._adapted_metrics(_squeeze(batch.slice(i, i + 1)), steps, False)
+                for i in range(len(batch))
+            ]
+            return torch.stack(columns, dim=-1)
 
     def predict(
         self, x_support: torch.Tensor, y_support: torch.Tensor, x_query: torch.Tensor, steps: int
@@ -210,7 +206,7 @@ class GradientLearner(MetaLearner):
                 fast = self._inner_step(fast, h_s, y_support, step, False, False)
             fast = {k: v.detach().requires_grad_() for k, v in fast.items()}
         with torch.no_grad():
-            return self._forward(fast, h_q, False)
+            return full_precision(self._forward(fast, h_q, False))
 
 
 def _squeeze(batch: EpisodeBatch) -> EpisodeBatch:

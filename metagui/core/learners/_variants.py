@@ -8,13 +8,7 @@ import torch
 from torch import nn
 
 from metagui.core.learners._base import StepOutput, task_losses
-from metagui.core.learners._gradient import (
-    GradientLearner,
-    _squeeze,
-    add_grad,
-    call_module,
-    layer_of,
-)
+from metagui.core.learners._gradient import GradientLearner, _squeeze, add_grad, layer_of
 
 if TYPE_CHECKING:
     from metagui.core.models import MetaModel
@@ -61,8 +55,9 @@ class ANIL(GradientLearner):
 
     def encode(self, x: torch.Tensor, batched: bool) -> torch.Tensor:
         body: nn.Module = self.model.body  # type: ignore[assignment]
-        params = dict(body.named_parameters())
-        return call_module(body, params, x, batched, frozenset())
+        # The body is differentiated once even in second-order ANIL: the inner gradient is
+        # taken with respect to the head only.
+        return self.call(body, dict(body.named_parameters()), x, batched)
 
 
 class MetaSGD(GradientLearner):
@@ -142,18 +137,24 @@ class Reptile(GradientLearner):
 
     name = "reptile"
 
+    @property
+    def backpropagates(self) -> bool:
+        return False
+
     def meta_gradient(
         self, batch: EpisodeBatch, *, batched: bool, scale: float = 1.0
     ) -> StepOutput:
         if batched:
-            fast, loss, acc = self._adapt_and_measure(batch, True)
+            with self.autocast():
+                fast, loss, acc = self._adapt_and_measure(batch, True)
             for name, p in self.decoder.named_parameters():
                 add_grad(p, scale * (p.detach() - fast[name].mean(0)))
             return StepOutput(loss, acc)
         n = len(batch)
         losses, accs = [], []
         for i in range(n):
-            fast, loss, acc = self._adapt_and_measure(_squeeze(batch.slice(i, i + 1)), False)
+            with self.autocast():
+                fast, loss, acc = self._adapt_and_measure(_squeeze(batch.slice(i, i + 1)), False)
             for name, p in self.decoder.named_parameters():
                 add_grad(p, (scale / n) * (p.detach() - fast[name]))
             losses.append(loss)

@@ -9,7 +9,7 @@ from PySide6.QtCore import Slot
 from PySide6.QtWidgets import QGroupBox, QLabel, QVBoxLayout, QWidget
 
 from metagui.core.applicable import (
-    TRAINING_FIELDS,
+    TRAINING_FORM_FIELDS,
     algorithm_fields,
     model_fields,
     optimizer_fields,
@@ -71,7 +71,7 @@ class SearchPanel(QWidget):
         self.model_note.setObjectName("hint")
         self.model_note.setWordWrap(True)
         self.optimizer = ModelForm(doc, OptimizerSpec, "optimizer", labels={"name": "Optimizer"})
-        self.training = ModelForm(doc, TrainingSpec, "training", fields=TRAINING_FIELDS)
+        self.training = ModelForm(doc, TrainingSpec, "training", fields=TRAINING_FORM_FIELDS)
         self.search_space = SearchSpaceTable(doc)
         for form in (self.algorithm, self.model, self.optimizer):
             form.field_checked.connect(self._update_visible)
