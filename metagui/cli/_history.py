@@ -191,8 +191,7 @@ def _show(reader: HistoryReader, name: str, number: int | None, where: str | Non
 
     study = pick_study(reader, name)
     trials = reader.trials(study.id)
-    marked = {t.id for t in study_front(reader, study)}
-    front = {t.number for t in trials if t.id in marked}
+    front = {t.number for t in study_front(study, trials)}
     shown = trials if where is None else _where_filter(where, trials).select(trials, front)
     archived = " (archived)" if study.archived else ""
     scored: str = study.direction
@@ -202,8 +201,8 @@ def _show(reader: HistoryReader, name: str, number: int | None, where: str | Non
     kept = kept_trial_ids(reader.artifacts(study.id))
     second = study.objectives[1].name if study.multi_objective else None
     if number is not None:
-        trial = pick_trial(reader, study, number)
-        print(_trial_line(trial, marked, _tags_text(trial), len(_tags_text(trial)), kept, second))
+        trial = pick_trial(reader, study, number, trials)
+        print(_trial_line(trial, front, _tags_text(trial), len(_tags_text(trial)), kept, second))
         _print_note(trial.notes, "       ")
         return
     if study.tags:
@@ -220,7 +219,7 @@ def _show(reader: HistoryReader, name: str, number: int | None, where: str | Non
         labels = ", then ".join(objective_label(o.name) for o in study.objectives)
         print(f"  trials (* on the Pareto front): {labels}")
     for t in shown:
-        print(_trial_line(t, marked, _tags_text(t), width, kept, second))
+        print(_trial_line(t, front, _tags_text(t), width, kept, second))
         _print_note(t.notes, "       ")
     outside = sum(t.outside_space for t in trials)
     if outside:
@@ -259,18 +258,19 @@ def _print_note(note: str | None, indent: str) -> None:
 
 def _trial_line(
     t: TrialRow,
-    marked: set[int],
+    front: set[int],
     tags: str,
     width: int,
     kept: set[int],
     second: str | None = None,
 ) -> str:
-    """One trial: ``*`` marks the best (``marked``: a two-objective study's front), ``ckpt``
+    """One trial: ``*`` marks a trial on the study's front (``front``, trial numbers: the
+    best and any that tie with it, or a two-objective study's Pareto front), ``ckpt``
     a trial whose checkpoint is kept (a column only in a study that keeps any); ``second``:
     a two-objective study's second objective, a value column after the first's. ``(outside
     the space)``: the trial's settings lie outside the study's search space since it was
     edited."""
-    mark = "*" if t.id in marked else " "
+    mark = "*" if t.number in front else " "
     value = f"{format_value(t.value):>10s}"
     if second is not None:
         other = None if t.values is None or len(t.values) < 2 else t.values[1]

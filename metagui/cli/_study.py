@@ -191,16 +191,16 @@ def _note_off_front(db: Path, study: str | None, number: int) -> None:
     """Say on stderr when the exported trial of a two-objective study is not on its Pareto
     front (others beat it on both objectives)."""
     from metagui.core.history import HistoryReader
-    from metagui.core.study_export import describe_values, pick_study, study_front
+    from metagui.core.study_export import describe_front, pick_study, study_front
 
     with HistoryReader(db) as reader:
         chosen = pick_study(reader, study)
         if not chosen.multi_objective:
             return
-        front = study_front(reader, chosen)
+        front = study_front(chosen, reader.trials(chosen.id))
     if any(t.number == number for t in front):
         return
-    listed = "; ".join(f"#{t.number} ({describe_values(chosen, t)})" for t in front)
+    listed = describe_front(chosen, front)
     print(
         f"metagui: note: trial {number} is not on the Pareto front of study {chosen.name!r} "
         "(another trial is at least as good on both objectives and better on one); the "

@@ -34,7 +34,10 @@ def pareto_front(points: Sequence[Sequence[float]], directions: Sequence[Directi
     costs = costs[finite]
     if len(costs) == 0:
         return []
-    keep = _front_2d(costs) if costs.shape[1] == 2 else _front_nd(costs)
+    if costs.shape[1] == 1:  # one objective: the best value, ties included
+        keep = np.flatnonzero(costs[:, 0] == costs[:, 0].min())
+    else:
+        keep = _front_2d(costs) if costs.shape[1] == 2 else _front_nd(costs)
     return sorted(int(i) for i in finite[keep])
 
 

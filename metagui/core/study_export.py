@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "EXPORT_FORMATS",
+    "describe_front",
     "describe_values",
     "export_from_history",
     "learned_from",
@@ -47,15 +49,13 @@ def pick_study(reader: HistoryReader, name: str | None) -> StudyRow:
     return study
 
 
-def study_front(reader: HistoryReader, study: StudyRow) -> list[TrialRow]:
-    """The trials on ``study``'s Pareto front (see :func:`metagui.core.pareto.front_trials`),
-    by number; for a single-objective study, its best trial (none without one)."""
-    if not study.multi_objective:
-        best = reader.best_trial(study.id)
-        return [] if best is None else [best]
+def study_front(study: StudyRow, trials: Sequence[TrialRow]) -> list[TrialRow]:
+    """The trials of ``study`` (its ``trials``) on its Pareto front, by number: for a study
+    of one objective, its best trial and any that tie with it (see
+    :func:`metagui.core.pareto.front_trials`, what the filter name ``front`` reads)."""
     from metagui.core.pareto import front_trials
 
-    return front_trials(reader.trials(study.id), study.directions)
+    return front_trials(trials, study.directions)
 
 
 def describe_values(study: StudyRow, trial: TrialRow) -> str:
@@ -71,30 +71,43 @@ def describe_values(study: StudyRow, trial: TrialRow) -> str:
     return objectives_text(study.objectives, values)
 
 
-def pick_trial(reader: HistoryReader, study: StudyRow, number: int | None) -> TrialRow:
+def pick_trial(
+    reader: HistoryReader,
+    study: StudyRow,
+    number: int | None,
+    trials: Sequence[TrialRow] | None = None,
+) -> TrialRow:
     """Trial ``number`` of ``study``, or its best trial (excluded trials never count); in a
     two-objective study, the one trial of its Pareto front (a ``MetaguiError`` naming the
-    front's trials when it holds several: pick one by number)."""
-    if number is None and study.multi_objective:
-        front = study_front(reader, study)
-        if not front:
-            raise MetaguiError(f"study {study.name!r} has no completed trial to export")
-        if len(front) > 1:
-            listed = "; ".join(f"#{t.number} ({describe_values(study, t)})" for t in front)
-            raise MetaguiError(
-                f"study {study.name!r} has {len(front)} trials on its Pareto front, no one "
-                f"best: {listed}; pick one by number (--trial N)"
-            )
-        return front[0]
-    if number is None:
+    front's trials when it holds several: pick one by number). ``trials``: the study's
+    trials where the caller has read them already."""
+    if number is None and not study.multi_objective:
         best = reader.best_trial(study.id)
         if best is None:
             raise MetaguiError(f"study {study.name!r} has no completed trial to export")
         return best
-    for trial in reader.trials(study.id):
+    if trials is None:
+        trials = reader.trials(study.id)
+    if number is None:
+        front = study_front(study, trials)
+        if not front:
+            raise MetaguiError(f"study {study.name!r} has no completed trial to export")
+        if len(front) > 1:
+            raise MetaguiError(
+                f"study {study.name!r} has {len(front)} trials on its Pareto front, no one "
+                f"best: {describe_front(study, front)}; pick one by number (--trial N)"
+            )
+        return front[0]
+    for trial in trials:
         if trial.number == number:
             return trial
     raise MetaguiError(f"study {study.name!r} has no trial {number}")
+
+
+def describe_front(study: StudyRow, front: Sequence[TrialRow]) -> str:
+    """The trials of a front with their values: ``#4 (validation MSE 3.01, parameters 347);
+    #9 (...)``."""
+    return "; ".join(f"#{t.number} ({describe_values(study, t)})" for t in front)
 
 
 def export_from_history(
@@ -134,7 +147,7 @@ def export_from_history(
             if where is not None:
                 # Names are checked against the whole study: a filter that leaves out every
                 # trial holding a parameter still knows it.
-                front = {t.number for t in study_front(reader, chosen_study)}
+                front = {t.number for t in study_front(chosen_study, trials)}
                 trials = parse_filter(where, names).select(trials, front)
             rows = [
                 {
@@ -158,7 +171,9 @@ def export_from_history(
             objectives = [o.name for o in chosen_study.objectives]
             export_trials_csv(rows, names, out, objectives)
             return out
-        chosen = pick_trial(reader, chosen_study, trial)
+        # A two-objective study's trials are read once: for the pick and for ``on_front``.
+        read = reader.trials(chosen_study.id) if chosen_study.multi_objective else None
+        chosen = pick_trial(reader, chosen_study, trial, read)
         if fmt == "checkpoint":
             return _copy_checkpoint(reader, chosen_study, chosen, out)
         if fmt == "args":
@@ -187,9 +202,9 @@ def export_from_history(
             provenance=reader.provenance(chosen_study.id),
             objectives=_objective_values(chosen_study, chosen),
             on_front=(
-                any(t.id == chosen.id for t in study_front(reader, chosen_study))
-                if chosen_study.multi_objective
-                else None
+                None
+                if read is None
+                else any(t.id == chosen.id for t in study_front(chosen_study, read))
             ),
         )
         export_experiment(spec, chosen.params, meta, out, fmt)

@@ -183,3 +183,16 @@ def test_front_in_where_is_the_pareto_front_in_history_and_the_csv(
     )
     with csv_path.open(newline="") as f:
         assert [int(r["number"]) for r in csv.DictReader(f)] == expected
+
+
+def test_front_of_one_objective_is_the_best_and_its_ties_as_in_the_app(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "one.sqlite"
+    with HistoryWriter(path) as writer:
+        study = writer.create_study("s", json.dumps({"name": "s"}), "minimize", "random", 0)
+        for number, value in enumerate([0.3, 0.1, 0.5, 0.1]):
+            trial = writer.start_trial(study, number, {"lr": 0.1 * (number + 1)})
+            writer.finish_trial(trial, "COMPLETE", value=value)
+    code, out, _ = _history(path, capsys, "--study", "s", "--where", "front")
+    assert code == 0 and _listed(out) == [1, 3]

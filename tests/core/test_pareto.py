@@ -36,7 +36,7 @@ _value = st.one_of(st.integers(-4, 4).map(float), st.sampled_from([math.nan, mat
 
 @settings(max_examples=300, deadline=None)
 @given(
-    st.integers(2, 3).flatmap(
+    st.integers(1, 3).flatmap(
         lambda k: st.tuples(
             st.lists(st.lists(_value, min_size=k, max_size=k), max_size=40),
             st.lists(st.sampled_from(["minimize", "maximize"]), min_size=k, max_size=k),
