@@ -133,6 +133,12 @@ class HistoryModel(QObject):
                         summary, spec, source=self, objectives=objectives
                     )
                 else:
+                    if summary.updated_seq != data.summary.updated_seq:
+                        # The study's row changed (its status, notes, or its experiment: a
+                        # resume with an edited search space): read its experiment again.
+                        stored = self._reader.study(summary.id)
+                        if stored is not None and stored.spec != data.spec:
+                            data.set_spec(stored.spec)
                     data.summary = summary
                 studies_news = True
             for trial in changes.trials:

@@ -185,6 +185,14 @@ class StudyData:
         for trial in list(self.trials.values()):
             self._index(trial)
 
+    def set_spec(self, spec: dict[str, Any]) -> None:
+        """The study's stored experiment changed (resumed with an edited search space): what
+        is computed from it (parameter names, log axes, importances) is computed anew."""
+        self.spec = spec
+        self._cache.clear()
+        self.trials_revision += 1
+        self.revision += 1
+
     # -- trials ----------------------------------------------------------------------------------
     @property
     def name(self) -> str:

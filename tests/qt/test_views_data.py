@@ -178,3 +178,24 @@ def test_the_history_holds_what_the_views_are_tested_on(
     assert study.is_log("optimizer.lr") and not study.maximize
     finished = [t.finished for t in study.ordered_trials() if t.finished is not None]
     assert finished == sorted(finished) and finished[-1] - finished[0] > 60
+
+
+def test_the_model_reads_a_study_experiment_again_once_it_is_replaced(
+    history: History, model: HistoryModel
+) -> None:
+    """A study resumed with an edited search space has a new stored experiment: the model's
+    parameter names and log axes follow it (they were read once, at first sight)."""
+    import json
+
+    study = model.studies[history.study_id]
+    before = study.search_params()
+    assert before and study.param_names()
+    spec = dict(study.spec)
+    spec["search_space"] = {
+        "params": [{"name": "model.width", "type": "int", "low": 1, "high": 9, "log": True}]
+    }
+    history.writer.set_study_experiment(history.study_id, json.dumps(spec), "random")
+    history.writer.flush()
+    assert model.poll()
+    assert study.search_params() == spec["search_space"]["params"]
+    assert study.param_names()[0] == "model.width" and study.is_log("model.width")
