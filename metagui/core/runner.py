@@ -830,6 +830,7 @@ class StudyRunner:
                 trials = reader.trials(study.id)
         except MetaguiError:
             return None
+        self._check_objectives(study.objectives)  # its own words, before the general refusal
         return check_resume(study, trials, self.spec)
 
     def _apply_edit(self, writer: HistoryWriter, study: StudyRow, edit: SpaceEdit) -> list[str]:

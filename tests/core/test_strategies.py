@@ -672,3 +672,16 @@ def test_importing_strategies_leaves_optuna_and_nevergrad_unloaded() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_a_numpy_or_torch_scalar_is_told_as_one_value() -> None:
+    import numpy as np
+    import torch
+
+    strategy = make("random")
+    for value in (np.float32(0.25), np.int64(2), torch.tensor(0.5).item(), 0.75):
+        strategy.tell(strategy.ask(), value)  # type: ignore[arg-type]
+    best = strategy.best
+    assert best is not None and best[1] == 0.25
+    with pytest.raises(ValueError, match="one objective, one value"):
+        strategy.tell(strategy.ask(), (0.1, 0.2))

@@ -273,8 +273,10 @@ def test_resume_continues_with_the_values_and_refuses_other_objectives(tmp_path:
     assert isinstance(ended, StudyEnded)
     assert list(ended.front) == non_dominated(points, (1.0, 1.0))
     one = experiment(objective={}, strategy={"name": "random"})
-    with pytest.raises(MetaguiError, match=r"objective"):
+    before = db.read_bytes()
+    with pytest.raises(MetaguiError, match=r"was made with .* and .*; resume it with the obj"):
         list(StudyRunner(one, db, resume=True, trials=6).run())
+    assert db.read_bytes() == before
 
 
 # -- kept checkpoints ------------------------------------------------------------------------

@@ -353,7 +353,7 @@ class Strategy:
         if self.multi_objective:
             self._tell_values(proposal, value)
             return
-        if not isinstance(value, int | float):
+        if isinstance(value, Sequence):  # a NumPy or torch scalar is one value too
             raise ValueError(f"trial {proposal.number}: one objective, one value; got {value!r}")
         trial = self._finish(proposal)
         value = float(value)
@@ -367,7 +367,7 @@ class Strategy:
     def _tell_values(self, proposal: Proposal, value: float | Sequence[float]) -> None:
         from optuna.trial import TrialState as OptunaState
 
-        values = (value,) if isinstance(value, int | float) else tuple(value)
+        values = tuple(value) if isinstance(value, Sequence) else (value,)
         if len(values) != len(self.directions):
             raise ValueError(
                 f"trial {proposal.number}: {len(self.directions)} objectives, "
