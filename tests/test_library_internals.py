@@ -135,3 +135,15 @@ def test_every_batch_norm_layer_is_a_private_batch_norm_base() -> None:
     for layer in (torch.nn.BatchNorm1d(3), torch.nn.BatchNorm2d(3), torch.nn.BatchNorm3d(3)):
         assert isinstance(layer, base), TORCH + f"metagui/core/predict.py misses {layer}"
         assert layer.weight is not None and layer.bias is not None and math.isfinite(layer.eps)
+
+
+def test_dynamo_has_a_recompile_limit_to_raise() -> None:
+    """``MetaLearner.set_compile`` raises Dynamo's limit of recompilations per function
+    (``recompile_limit``, ``cache_size_limit`` before torch 2.7): the per-task shapes of a
+    meta-batch would otherwise fall back to eager after a few."""
+    import torch._dynamo
+
+    config = torch._dynamo.config
+    names = [n for n in ("recompile_limit", "cache_size_limit") if hasattr(config, n)]
+    assert names, TORCH + "metagui/core/learners/_base.py set_compile: Dynamo has no limit"
+    assert isinstance(getattr(config, names[0]), int), TORCH + "set_compile: not a number"

@@ -181,7 +181,13 @@ class MetaLearner(nn.Module, ABC):
             import torch._dynamo
 
             config = torch._dynamo.config
-            config.recompile_limit = max(config.recompile_limit, _RECOMPILE_LIMIT)
+            # ``recompile_limit`` since torch 2.7; ``cache_size_limit`` before it.
+            name = "recompile_limit" if hasattr(config, "recompile_limit") else "cache_size_limit"
+            setattr(config, name, max(getattr(config, name), _RECOMPILE_LIMIT))
+            # Dynamo reads ``.grad`` of every tensor input while tracing, adapted weights
+            # included: a warning about its internals, not about this code. Installed once
+            # (process-wide), not entered around every call of a training step.
+            warnings.filterwarnings("ignore", _NON_LEAF_GRAD, UserWarning)
         self._compile_backend = backend
         self._compiled = {}
 
@@ -206,11 +212,7 @@ class MetaLearner(nn.Module, ABC):
                 functools.partial(call_module, module), backend=self._compile_backend
             )
             self._compiled[module] = compiled
-        with warnings.catch_warnings():
-            # Dynamo reads ``.grad`` of every tensor input while tracing, adapted weights
-            # included: a warning about its internals, not about this code.
-            warnings.filterwarnings("ignore", _NON_LEAF_GRAD, UserWarning)
-            return compiled(params, x, batched, per_task, dtype)
+        return compiled(params, x, batched, per_task, dtype)
 
     @abstractmethod
     def meta_gradient(
