@@ -435,8 +435,10 @@ class StudyRunner:
         # Trials that are not results do not use up the budget: a lost trial that ran again,
         # and a trial interrupted by a stop or by the end of its process (its settings run
         # again now, unless that happened already).
+        from metagui.core.space_edit import counted_trials, was_interrupted
+
         retried = {t.retry_of for t in past if t.retry_of is not None}
-        interrupted = [t for t in past if _was_interrupted(t)]
+        interrupted = [t for t in past if was_interrupted(t)]
         for t in interrupted:
             if t.number not in retried and not t.outside_space:
                 strategy.retry(t.params)
@@ -444,10 +446,7 @@ class StudyRunner:
         if self._retries:
             again = ", ".join(str(n) for n, _ in self._retries)
             notes.append(f"interrupted trial(s) {again} run again")
-        uncounted = retried | {t.number for t in interrupted}
-        finished = sum(
-            t.state in ("COMPLETE", "PRUNED", "FAILED") and t.number not in uncounted for t in past
-        )
+        finished = counted_trials(past)
         best_number, best_value = self._best(past)
         points = self._points(past)
         front = self._front(points)
@@ -839,6 +838,8 @@ class StudyRunner:
         from metagui.core.history import HistoryReader
         from metagui.core.space_edit import apply_edit
 
+        if not edit.changed:
+            return []  # the usual resume: nothing to mark, note or store
         with HistoryReader(self.db_path) as reader:
             trials = reader.trials(study.id)
         return apply_edit(writer, study, trials, self.spec, edit, self.direction)
@@ -1070,8 +1071,3 @@ def _execution(
         return ExecutionSpec.model_validate(data)
     except ValueError as exc:
         raise MetaguiError(f"execution: {exc}") from exc
-
-
-def _was_interrupted(trial: TrialRow) -> bool:
-    """A trial that ended because its run was stopped or its process died: not a result."""
-    return trial.state == "FAILED" and (trial.error or "").startswith("interrupted:")

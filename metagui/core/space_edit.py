@@ -57,6 +57,7 @@ __all__ = [
     "outside_numbers",
     "strategy_trials",
     "trial_settings",
+    "was_interrupted",
 ]
 
 ALLOWED_SECTIONS: tuple[str, ...] = (
@@ -97,10 +98,6 @@ class SpaceEdit:
     def changed(self) -> bool:
         """Whether anything allowed differs (the stored experiment is then replaced)."""
         return bool(self.space or self.other)
-
-    def summary(self) -> str:
-        """Every change in one line (``no change`` when there is none)."""
-        return "; ".join((*self.space, *self.other)) or "no change"
 
     def note(self, outside: int, total: int, when: float | None = None) -> str:
         """The line recorded in the study's notes, stamped with the local time ``when``
@@ -144,7 +141,9 @@ def compare_spaces(
     new, new_space = _normalised(new_spec)
     space: list[str] = []
     if old.get("search_space") != new.get("search_space"):
-        space = _space_changes(old_space, new_space, _base(new))
+        # A difference too fine for the words of a change (a bound past 6 digits) is still
+        # one: the stored experiment must become the one the study runs with.
+        space = _space_changes(old_space, new_space, _base(new)) or ["search space changed"]
     exempt = [p.name for p in old_space.params if p.condition is None] if old_space else []
     other: list[str] = []
     refused: list[str] = []
@@ -504,6 +503,10 @@ def counted_trials(trials: Sequence[TrialRow]) -> int:
 
 def _is_result(trial: TrialRow) -> bool:
     """A trial that is a result: finished, and not because its run was interrupted."""
-    if trial.state in ("COMPLETE", "PRUNED"):
-        return True
-    return trial.state == "FAILED" and not (trial.error or "").startswith("interrupted:")
+    return trial.state in ("COMPLETE", "PRUNED", "FAILED") and not was_interrupted(trial)
+
+
+def was_interrupted(trial: TrialRow) -> bool:
+    """A trial that ended because its run was stopped or its process died: not a result
+    (the runner records these with an ``interrupted:`` error and runs them again)."""
+    return trial.state == "FAILED" and (trial.error or "").startswith("interrupted:")

@@ -114,6 +114,9 @@ def test_each_kind_of_search_space_change_is_one_line() -> None:
     assert removed.space == (
         "optimizer.lr no longer searched (was float 1e-4..0.01); new trials use 0.001",
     )
+    # A bound changed past the digits a change is written with is still a change.
+    finer = compare_spaces(experiment([lr(1e-3, 0.3)]), experiment([lr(1e-3, 0.30000001)]))
+    assert finer.changed and finer.space == ("search space changed",)
 
 
 def test_the_search_may_go_on_differently_but_what_a_trial_means_may_not_change() -> None:

@@ -76,7 +76,7 @@ class CompareTable(StudiesView):
     def __init__(self, model: HistoryModel, parent: QWidget | None = None) -> None:
         super().__init__(model, parent)
         self.comparison: Comparison | None = None
-        self._provenance: dict[tuple[int, int], dict[str, Any] | None] = {}
+        self._provenance: dict[tuple[str, int, float], dict[str, Any] | None] = {}
         self._last_dir = ""
         self._rows: list[tuple[str, ComparisonRow | None]] = []  # a section's heading: None
 
@@ -130,9 +130,10 @@ class CompareTable(StudiesView):
         return (tuple(self.study_ids), states, self._options)
 
     def _provenance_of(self, data: StudyData) -> dict[str, Any] | None:
-        """The study's provenance, read once (it never changes once the study is made);
-        read again for a history opened afresh (new study data)."""
-        key = (data.summary.id, id(data))
+        """The study's provenance, read once (it never changes once the study is made). Keyed
+        by the file and the study's id and creation time: another history, or a study made
+        anew under a reused id, is another study (the address of its data may be reused)."""
+        key = (str(self.model.path), data.summary.id, data.summary.created)
         if key not in self._provenance:
             try:
                 self._provenance[key] = self.model.study_provenance(data.summary.id)
