@@ -202,7 +202,10 @@ def test_editing_the_paused_run_stops_it_and_continues_the_same_study(
     with qtbot.waitSignal(window.run.study_started, timeout=RUN_TIMEOUT_MS):
         window.start_run()
     qtbot.waitUntil(lambda: window.run.progress.step > 0, timeout=RUN_TIMEOUT_MS)
-    window.commands.edit_space.trigger()  # while it trains: not yet
+    # While it trains: not yet (the action is off, and the slot itself says to pause first).
+    assert not window.commands.edit_space.isEnabled()
+    window.edit_search_space()
+    assert "Pause the run of “paused” first" in window.statusBar().currentMessage()
     assert not window.run.continuing and not window.run.paused
     window.toggle_pause()
     qtbot.waitUntil(lambda: window.run.paused, timeout=RUN_TIMEOUT_MS)

@@ -145,24 +145,33 @@ def test_the_importance_evaluator_is_optunas_ped_anova_and_named_so() -> None:
 def test_the_label_of_the_importances_is_the_evaluators_that_computed_them() -> None:
     import optuna
 
-    entries = [{"name": "x", "type": "float", "low": 0.0, "high": 1.0}]
-    trials = [({"x": i / 9}, (i / 9 - 0.3) ** 2) for i in range(10)]
+    # Two parameters (one importance alone is always 1.0, whatever computed it), in a study
+    # where PED-ANOVA and fANOVA weigh them differently.
+    entries = [
+        {"name": "x", "type": "float", "low": 0.0, "high": 1.0},
+        {"name": "y", "type": "float", "low": 0.0, "high": 1.0},
+    ]
+    points = [((i * 7 % 31) / 30, (i * 13 % 31) / 30) for i in range(31)]
+    trials = [({"x": x, "y": y}, (x - 0.3) ** 2 + 0.3 * abs(y - 0.5)) for x, y in points]
     result = compute_importances(entries, trials, maximize=False)
     assert result.evaluator == evaluator_label(importance_evaluator()) == "PED-ANOVA"
-    # The explicit evaluator is what computed them: the same as asking PED-ANOVA directly.
+    # The explicit evaluator is what computed them: the same as asking PED-ANOVA directly,
+    # not what another evaluator says.
+    distribution = optuna.distributions.FloatDistribution(0.0, 1.0)
     study = optuna.create_study()
     for params, value in trials:
         study.add_trial(
             optuna.trial.create_trial(
-                params=params,
-                distributions={"x": optuna.distributions.FloatDistribution(0.0, 1.0)},
-                value=value,
+                params=params, distributions={"x": distribution, "y": distribution}, value=value
             )
         )
-    direct = optuna.importance.get_param_importances(
-        study, evaluator=optuna.importance.PedAnovaImportanceEvaluator()
-    )
-    assert result.values == pytest.approx(dict(direct))
+
+    def by(evaluator: optuna.importance.BaseImportanceEvaluator) -> dict[str, float]:
+        return dict(optuna.importance.get_param_importances(study, evaluator=evaluator))
+
+    assert result.values == pytest.approx(by(optuna.importance.PedAnovaImportanceEvaluator()))
+    fanova = by(optuna.importance.FanovaImportanceEvaluator(seed=0))
+    assert result.values != pytest.approx(fanova, abs=1e-3)
 
 
 def test_format_duration() -> None:
