@@ -185,7 +185,7 @@ def _show(reader: HistoryReader, name: str, number: int | None, where: str | Non
     """One study's details (its notes, tags and provenance) and trials; with ``number``,
     that trial's only; with ``where``, the trials that match that filter."""
     from metagui.core.kept_checkpoints import kept_trial_ids
-    from metagui.core.objectives import objective_label
+    from metagui.core.objectives import objective_label, objectives_named
     from metagui.core.provenance import describe_provenance
     from metagui.core.study_export import pick_study, pick_trial, study_front
 
@@ -196,7 +196,7 @@ def _show(reader: HistoryReader, name: str, number: int | None, where: str | Non
     archived = " (archived)" if study.archived else ""
     scored: str = study.direction
     if study.multi_objective:
-        scored = " and ".join(f"{o.direction} {objective_label(o.name)}" for o in study.objectives)
+        scored = objectives_named(study.objectives)
     print(f"study {study.name!r}: {study.strategy}, {scored}, {study.status}{archived}")
     kept = kept_trial_ids(reader.artifacts(study.id))
     second = study.objectives[1].name if study.multi_objective else None

@@ -28,7 +28,7 @@ def _db(args: argparse.Namespace) -> Path:
 def _run(args: argparse.Namespace) -> int:
     from metagui.core.errors import MetaguiError
     from metagui.core.experiment_io import load_experiment
-    from metagui.core.objectives import objective_label
+    from metagui.core.objectives import objectives_named
     from metagui.core.runner import StudyEnded, StudyRunner, StudyStarted, TrialEnded
 
     if args.parallel is not None and args.parallel < 1:
@@ -67,9 +67,7 @@ def _run(args: argparse.Namespace) -> int:
                 verb = "resuming" if report.resumed else "starting"
                 scored = f"{report.direction} {spec.objective.split} metric"
                 if report.multi_objective:
-                    scored = " and ".join(
-                        f"{o.direction} {objective_label(o.name)}" for o in report.objectives
-                    )
+                    scored = objectives_named(report.objectives)
                 print(
                     f"metagui: {verb} study {report.study!r} in {report.db_path} "
                     f"({spec.strategy.name} search, {scored})",

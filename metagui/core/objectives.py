@@ -13,6 +13,8 @@ import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Literal
 
+from metagui.core.reports import format_value
+
 if TYPE_CHECKING:
     from metagui.core.history import Objective
 
@@ -21,9 +23,11 @@ __all__ = [
     "SPLIT_PREFIX",
     "SecondMetric",
     "format_objective",
+    "metric_label",
     "metric_of",
     "objective_label",
     "objective_text",
+    "objectives_named",
     "objectives_text",
 ]
 
@@ -43,35 +47,41 @@ assert set(SECOND_METRICS) == set(SecondMetric.__args__)  # type: ignore[attr-de
 
 SPLIT_PREFIX: dict[str, str] = {"validation": "val", "test": "test"}
 
-_SPLIT_NAMES = {prefix: split for split, prefix in SPLIT_PREFIX.items()}
-_METRIC_NAMES = {"accuracy": "accuracy", "mse": "MSE"}
-
 
 def metric_of(task_kind: str) -> str:
     """The meta-test metric of a kind of task: MSE for regression, accuracy otherwise."""
     return "mse" if task_kind == "regression" else "accuracy"
 
 
+def metric_label(name: str) -> str:
+    """A stored series as it reads: ``val/mse`` -> ``validation MSE``, ``train/loss`` ->
+    ``meta-train loss``."""
+    split, _, metric = name.partition("/")
+    metric = {"mse": "MSE", "mae": "MAE", "loss": "loss"}.get(metric, metric.replace("_", " "))
+    where = {"val": "validation", "train": "meta-train", "test": "test"}.get(split, split)
+    return f"{where} {metric}".strip()
+
+
 def objective_label(name: str) -> str:
     """How an objective's stored name reads on screen: ``val/accuracy`` -> "validation
-    accuracy", ``parameters`` -> "parameters", an unknown name as it is."""
+    accuracy", ``parameters`` -> "parameters"."""
     if name in SECOND_METRICS:
         return SECOND_METRICS[name][0]
-    prefix, _, metric = name.partition("/")
-    if prefix in _SPLIT_NAMES and metric:
-        return f"{_SPLIT_NAMES[prefix]} {_METRIC_NAMES.get(metric, metric)}"
-    return name
+    return metric_label(name)
+
+
+def objectives_named(objectives: Sequence[Objective]) -> str:
+    """A study's objectives with their directions: ``minimize validation MSE and minimize
+    parameters``."""
+    return " and ".join(f"{o.direction} {objective_label(o.name)}" for o in objectives)
 
 
 def format_objective(name: str, value: float | None, unknown: str = "–") -> str:
-    """An objective's value as the CLI shows it: a parameter count whole with separators
-    (``12,345``), anything else with 4 significant digits; ``unknown`` for none or a value
-    that is not finite."""
-    if value is None or not math.isfinite(value):
-        return unknown
-    if name == "parameters":
+    """An objective's value as the CLI and the app show it: a parameter count whole with
+    separators (``12,345``), anything else as :func:`~metagui.core.reports.format_value`."""
+    if name == "parameters" and value is not None and math.isfinite(value):
         return f"{value:,.0f}"
-    return f"{value:.4g}"
+    return format_value(value, unknown)
 
 
 _UNIT = re.compile(r"^(.*) \(([^()]*)\)$")

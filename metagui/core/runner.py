@@ -794,7 +794,7 @@ class StudyRunner:
     def _check_objectives(self, stored: Sequence[Objective]) -> None:
         """A study resumes with the objectives it was made with: its trials' values are
         theirs."""
-        from metagui.core.objectives import objective_label
+        from metagui.core.objectives import objectives_named
 
         if tuple(stored) == tuple(self.objectives):
             return
@@ -802,7 +802,7 @@ class StudyRunner:
         def named(objectives: Sequence[Objective]) -> str:
             if not objectives:
                 return "one objective"
-            return " and ".join(f"{o.direction} {objective_label(o.name)}" for o in objectives)
+            return objectives_named(objectives)
 
         raise MetaguiError(
             f"objective: study {self.study_name!r} was made with {named(stored)}, this "
@@ -929,7 +929,7 @@ class StudyRunner:
 
     def _metric(self) -> str:
         """The name of the metric the trials report (``val/<metric>`` in the history)."""
-        from metagui.core.experience import metric_of
+        from metagui.core.objectives import metric_of
 
         return metric_of(task_kind(self.spec))
 

@@ -20,6 +20,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from metagui.core.objectives import objectives_named
 from metagui.core.reports import format_clock, format_value
 
 if TYPE_CHECKING:
@@ -249,7 +250,7 @@ def _algorithm(spec: Mapping[str, Any]) -> str:
 def _objective(study: ComparedStudy) -> str:
     split = _section(study.spec, "objective").get("split", "validation")
     if len(study.objectives) > 1:
-        return ", ".join(f"{o.direction} {o.name}" for o in study.objectives) + f" on {split}"
+        return objectives_named(study.objectives)  # each names its split
     return f"{study.summary.direction} on {split}"
 
 

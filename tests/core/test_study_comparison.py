@@ -338,6 +338,6 @@ def test_a_study_of_two_objectives_names_both(history: Path) -> None:
     )
     comparison = compare_studies([two, beta])
     assert comparison.row("Objective").cells == (
-        "maximize val/accuracy, minimize parameters on validation",
+        "maximize validation accuracy and minimize parameters",
         "maximize on test",
     )

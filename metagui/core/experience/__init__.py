@@ -58,7 +58,6 @@ from metagui.core.experience._spec import (
     episode_shape,
     fingerprint_of,
     fingerprint_of_stored,
-    metric_of,
 )
 from metagui.core.experience._warm_start import WarmStart, open_pool
 
@@ -91,7 +90,6 @@ __all__ = [
     "fingerprint_of_stored",
     "load_pool",
     "map_params",
-    "metric_of",
     "new_sources",
     "open_pool",
     "param_overlap",

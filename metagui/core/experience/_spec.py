@@ -22,6 +22,7 @@ from metagui.core.experience._fingerprint import (
     ParamSignature,
 )
 from metagui.core.experiment import ExperimentSpec, ObjectiveSpec
+from metagui.core.objectives import metric_of
 from metagui.core.search_space import CategoricalParam, FixedParam, Param
 from metagui.core.spec import GRADIENT_BASED, AlgorithmSpec, ModelSpec, TrainSpec
 from metagui.core.tasksets import TaskSetConfig
@@ -130,12 +131,6 @@ def _data_key(taskset: Any) -> str:
     if not isinstance(taskset, BaseModel):
         return repr(taskset)
     return json.dumps(taskset.model_dump(mode="json", exclude=set(_EPISODE_FIELDS)), sort_keys=True)
-
-
-def metric_of(kind: str) -> str:
-    """The metric a task set of ``kind`` is scored by (the name of its ``val/...`` series):
-    accuracy for classification, MSE for regression."""
-    return "accuracy" if kind == "classification" else "mse"
 
 
 def episode_shape(taskset: Any) -> EpisodeShape:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
+from metagui.core.objectives import metric_label
 from metagui.qt._study_data import StudyData
 
 __all__ = [
@@ -69,14 +70,6 @@ def last_validation(study: StudyData, trial_id: int) -> float | None:
     """The last finite validation value of a trial (what a pruned trial was judged by)."""
     name = validation_metric(study)
     return study.last_value(trial_id, name) if name else None
-
-
-def metric_label(name: str) -> str:
-    """``val/mse`` -> ``validation MSE``; ``train/loss`` -> ``meta-train loss``."""
-    split, _, metric = name.partition("/")
-    metric = {"mse": "MSE", "mae": "MAE", "loss": "loss"}.get(metric, metric.replace("_", " "))
-    where = {"val": "validation", "train": "meta-train", "test": "test"}.get(split, split)
-    return f"{where} {metric}".strip()
 
 
 def objective_label(study: StudyData) -> str:
