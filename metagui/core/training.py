@@ -395,9 +395,8 @@ class MetaTraining:
                 yield from self._time_probe(clock, step)
             validation = None
             if t.eval_every and step % t.eval_every == 0:
-                eval_started = time.perf_counter()
                 validation = yield from self._evaluated("validation", step)
-                clock.eval_s_per_task = (time.perf_counter() - eval_started) / t.eval_tasks
+                clock.eval_s_per_task = self.eval_s_per_task["validation"]
                 last_validation = validation
             if spec.optimizer.schedule == "cosine":
                 # Set for the next step, by the progress so far: over the iterations, or over
@@ -473,11 +472,8 @@ class MetaTraining:
         split: Split = "test" if self.taskset.has_split("test") else "validation"
         tasks = min(_EVAL_CHUNK, t.test_tasks if split == "test" else t.eval_tasks)
         base = self.spec.seed if t.eval_seed is None else t.eval_seed
-        probe_started = time.perf_counter()
-        for item in self.evaluation(split, tasks, base + _PROBE_SEED_OFFSET):
-            if isinstance(item, Tick):
-                yield Tick(step)
-        clock.eval_s_per_task = (time.perf_counter() - probe_started) / tasks
+        _, busy = yield from self._timed_evaluation(split, tasks, base + _PROBE_SEED_OFFSET, step)
+        clock.eval_s_per_task = busy / tasks
 
     def _evaluated(self, split: Split, step: int) -> Generator[Tick, None, EvalResult]:
         """Evaluate on the fixed task stream of ``split``, ticking; returns the result."""
@@ -487,8 +483,18 @@ class MetaTraining:
             tasks, seed = t.eval_tasks, base + _VALIDATION_SEED_OFFSET
         else:
             tasks, seed = t.test_tasks, base + _TEST_SEED_OFFSET
+        result, busy = yield from self._timed_evaluation(split, tasks, seed, step)
+        assert result is not None
+        self.eval_s_per_task[split] = busy / tasks
+        return result
+
+    def _timed_evaluation(
+        self, split: Split, tasks: int, seed: int, step: int
+    ) -> Generator[Tick, None, tuple[EvalResult | None, float]]:
+        """Evaluate, ticking; the result and the seconds spent evaluating. Only those: a
+        caller that pauses at a yield (the app's Pause) must not make evaluation look slow
+        to a time budget or to ``objective.second: adaptation_time``."""
         result: EvalResult | None = None
-        # Only the time spent evaluating: a caller that pauses at a yield must not count.
         busy, began = 0.0, time.perf_counter()
         for item in self.evaluation(split, tasks, seed):
             busy += time.perf_counter() - began
@@ -497,9 +503,7 @@ class MetaTraining:
             else:
                 yield Tick(step)
             began = time.perf_counter()
-        assert result is not None
-        self.eval_s_per_task[split] = busy / tasks
-        return result
+        return result, busy
 
 
 def meta_train(spec: TrainSpec, *, device: str | None = None) -> Iterator[Report]:
