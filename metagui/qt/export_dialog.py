@@ -348,11 +348,11 @@ class ExportDialog(QDialog):
         target.mkdir(parents=True, exist_ok=True)
         written: list[Path] = []
         try:
-            for name, widget in self.plots.items():
+            for name in self.plots:
                 if name == "pareto" and not self.multi_objective:
-                    continue  # a study of one objective has no front to draw
+                    continue  # a study of one objective has no front: not built to be skipped
                 path = target / f"{self.study}-{name}.{fmt}"
-                export_plot(widget, path)
+                export_plot(self.plots[name], path)
                 written.append(path)
         except Exception as exc:
             self._say(f"Cannot export the plots: {exc}", error=True)

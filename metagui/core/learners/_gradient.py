@@ -18,7 +18,6 @@ from torch import nn
 from metagui.core.learners._base import (
     MetaLearner,
     StepOutput,
-    call_module,
     full_precision,
     task_losses,
     task_metrics,
@@ -27,7 +26,7 @@ from metagui.core.learners._base import (
 if TYPE_CHECKING:
     from metagui.core.tasksets import EpisodeBatch
 
-__all__ = ["GradientLearner", "call_module", "layer_of"]
+__all__ = ["GradientLearner", "layer_of"]
 
 Params = dict[str, torch.Tensor]
 

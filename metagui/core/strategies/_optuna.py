@@ -366,20 +366,13 @@ def make_sampler(
 
 
 def create_study(
-    direction: Literal["minimize", "maximize"] | Sequence[Literal["minimize", "maximize"]],
+    directions: Sequence[Literal["minimize", "maximize"]],
     sampler: BaseSampler,
     pruner: optuna.pruners.BasePruner,
 ) -> optuna.Study:
-    """An in-memory study, of one objective or (a sequence of directions) of several. Its
-    name is fixed because Hyperband assigns trials to brackets by a hash of the study's name:
-    a random one would make pruning differ between runs."""
-    if isinstance(direction, str) or len(direction) == 1:
-        return optuna.create_study(
-            direction=direction if isinstance(direction, str) else direction[0],
-            sampler=sampler,
-            pruner=pruner,
-            study_name="metagui",
-        )
+    """An in-memory study of one objective or (two directions or more) of several. Its name
+    is fixed because Hyperband assigns trials to brackets by a hash of the study's name: a
+    random one would make pruning differ between runs."""
     return optuna.create_study(
-        directions=list(direction), sampler=sampler, pruner=pruner, study_name="metagui"
+        directions=list(directions), sampler=sampler, pruner=pruner, study_name="metagui"
     )

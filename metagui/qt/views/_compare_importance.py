@@ -17,6 +17,7 @@ import pyqtgraph as pg
 from PySide6.QtWidgets import QWidget
 
 from metagui.core.errors import MetaguiError
+from metagui.core.history import TrialRow
 from metagui.qt._history_model import HistoryModel, StudyData
 from metagui.qt.views._importance import (
     ImportancePlot,
@@ -89,7 +90,7 @@ class CompareImportance(StudiesView, ImportanceView):
             self.results = {}
             self._show_message("Choose studies to compare.")
             return
-        jobs: list[Job] = []
+        chosen: list[tuple[StudyData, list[TrialRow]]] = []
         parts = []
         self._waiting = []
         for data in studies:
@@ -103,15 +104,18 @@ class CompareImportance(StudiesView, ImportanceView):
                     f"completed trials ({len(completed)} so far)."
                 )
                 continue
-            jobs.append((data.summary.id, importance_args(data, completed)))
+            chosen.append((data, completed))
             # The name too: a renamed study is drawn under its new name.
             parts.append((data.summary.id, data.name, tuple((t.id, t.value) for t in completed)))
-        if not jobs:
+        if not chosen:
             self._want_nothing()
             self.results = {}
             self._show_message("\n".join(self._waiting))
             return
         key = (tuple(self.study_ids), tuple(parts))
+        if self._settled(key):
+            return  # the arguments (copies of every trial's settings) only for a new key
+        jobs: list[Job] = [(d.summary.id, importance_args(d, done)) for d, done in chosen]
         if self._want(key, functools.partial(compute_each, jobs)):
             if not self.results:
                 self._show_message(

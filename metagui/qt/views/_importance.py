@@ -233,10 +233,15 @@ class ImportanceView(LiveView):
         self._shown_key = None
         self._wanted = None
 
+    def _settled(self, key: object) -> bool:
+        """Whether ``key`` is shown or being evaluated already: nothing to prepare for it (a
+        redraw of a live study asks at every refresh)."""
+        return key in (self._shown_key, self._job_key)
+
     def _want(self, key: object, work: Callable[[], object]) -> bool:
         """Evaluate ``work()`` for ``key`` when its turn comes; False (nothing to do) if that
         key is shown or being evaluated already."""
-        if key in (self._shown_key, self._job_key):
+        if self._settled(key):
             return False
         self._wanted = (key, work)
         self._start_if_due()
@@ -333,6 +338,8 @@ class ImportancePlot(ImportanceView):
             )
             return
         key = (self.study_id, tuple((t.id, t.value) for t in completed))
+        if self._settled(key):
+            return
         args = importance_args(study, completed)
         if self._want(key, functools.partial(compute_importances, *args)) and (
             self.importances is None

@@ -256,9 +256,6 @@ class TrialsTableModel(QAbstractTableModel):
         """The trials on the study's Pareto front (a study of one objective: its best)."""
         return frozenset() if self._study is None else self._study.front_ids()
 
-    def is_multi_objective(self) -> bool:
-        return self._keys is _MULTI_KEYS
-
     def column_of(self, key: str) -> int | None:
         """The column of ``number``, ``state``, ``front``, ``value``, ``value2``, ``test``,
         ``duration``, ``started`` or ``tags`` in this study's table (None: not in it)."""
