@@ -19,7 +19,7 @@ from metagui.core.device import describe_device, resolve_device
 from metagui.core.learners import MetaLearner, build_learner
 from metagui.core.spec import AlgorithmSpec, ModelSpec, OptimizerSpec, TrainingSpec, TrainSpec
 from metagui.core.tasksets import EpisodeBatch, SinusoidConfig, TaskInfo
-from metagui.core.training import _optimizer, precision_dtype
+from metagui.core.training import _optimizer, optimizer_step, prepare_learner
 
 __all__ = [
     "BENCHMARKS",
@@ -128,23 +128,12 @@ def _make_stepper(
     """One meta-iteration (meta-gradient + optimizer step) on the i-th stored batch, in the
     precision of ``spec`` (fp16 with a loss scale, as in training)."""
     optimizer = _optimizer(spec, [p for p in learner.parameters() if p.requires_grad])
-    dtype = precision_dtype(spec.training.precision, device)
-    learner.set_precision(device.type, dtype)
-    scaler = None
-    if dtype == torch.float16 and learner.backpropagates:
-        scaler = torch.amp.GradScaler(device.type)
-        learner.loss_scaler = scaler.scale
-    if spec.training.compile:
-        learner.set_compile("inductor")
+    scaler = prepare_learner(learner, spec, device)
 
     def step(i: int) -> None:
         optimizer.zero_grad(set_to_none=True)
         learner.meta_gradient(batches[i % len(batches)], batched=batched)
-        if scaler is not None:
-            scaler.step(optimizer)
-            scaler.update()
-        else:
-            optimizer.step()
+        optimizer_step(optimizer, scaler)
 
     return step
 

@@ -48,7 +48,9 @@ __all__ = [
     "MetaTraining",
     "auto_path",
     "meta_train",
+    "optimizer_step",
     "precision_dtype",
+    "prepare_learner",
 ]
 
 Report = Tick | StepReport | TrainingFinished
@@ -197,6 +199,34 @@ def precision_dtype(precision: str, device: torch.device) -> torch.dtype | None:
     return torch.bfloat16
 
 
+def prepare_learner(
+    learner: MetaLearner, spec: TrainSpec, device: torch.device
+) -> torch.amp.GradScaler | None:
+    """Set ``learner`` up for ``spec``'s precision and compilation on ``device`` (training
+    and ``metagui bench`` alike); the loss scale an fp16 run steps through, else None."""
+    dtype = precision_dtype(spec.training.precision, device)
+    learner.set_precision(device.type, dtype)
+    scaler = None
+    # fp16 gradients underflow without a loss scale; bf16 has fp32's range and needs none.
+    # Reptile's meta-gradient is a difference of fp32 weights, not a backward pass.
+    if dtype == torch.float16 and learner.backpropagates:
+        scaler = torch.amp.GradScaler(device.type)
+        learner.loss_scaler = scaler.scale
+    if spec.training.compile:
+        learner.set_compile("inductor")
+    return scaler
+
+
+def optimizer_step(optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler | None) -> None:
+    """The outer step; through the loss scale, which skips a step whose scaled gradients
+    overflowed and lowers the scale."""
+    if scaler is None:
+        optimizer.step()
+    else:
+        scaler.step(optimizer)
+        scaler.update()
+
+
 class EpisodePrefetcher:
     """Meta-batches from ``sample``, drawn ``depth`` ahead in a background thread while the
     caller trains on the current one. ``sample`` is called by that thread alone, one batch
@@ -277,7 +307,7 @@ class MetaTraining:
         self.spec = spec
         self.device = resolve_device(device or spec.device)
         self.device_name = describe_device(self.device)
-        amp_dtype = precision_dtype(spec.training.precision, self.device)
+        precision_dtype(spec.training.precision, self.device)  # refused before any work
         self.taskset = build_taskset(spec.taskset)
         torch.manual_seed(spec.seed)
         self.learner: MetaLearner = build_learner(spec.algorithm, spec.model, self.taskset.info)
@@ -289,15 +319,7 @@ class MetaTraining:
         params = [p for p in self.learner.parameters() if p.requires_grad]
         self.optimizer = _optimizer(spec, params)
         self.base_lrs = [group["lr"] for group in self.optimizer.param_groups]
-        self.learner.set_precision(self.device.type, amp_dtype)
-        # fp16 gradients underflow without a loss scale; bf16 has fp32's range and needs none.
-        # Reptile's meta-gradient is a difference of fp32 weights, not a backward pass.
-        self.scaler: torch.amp.GradScaler | None = None
-        if amp_dtype == torch.float16 and self.learner.backpropagates:
-            self.scaler = torch.amp.GradScaler(self.device.type)
-            self.learner.loss_scaler = self.scaler.scale
-        if spec.training.compile:
-            self.learner.set_compile("inductor")
+        self.scaler = prepare_learner(self.learner, spec, self.device)
         self.prefetch = prefetch
         self._started = time.perf_counter()  # reset when the run starts
         # Seconds per task of each split's last evaluation, for a study that scores a trial by
@@ -382,12 +404,7 @@ class MetaTraining:
                 done += size
                 if done < t.meta_batch_size:
                     yield Tick(step)
-            if self.scaler is not None:
-                # Skips the step when the scaled gradients overflowed, and lowers the scale.
-                self.scaler.step(self.optimizer)
-                self.scaler.update()
-            else:
-                self.optimizer.step()
+            optimizer_step(self.optimizer, self.scaler)
             steps_run = step
             clock.last_iteration_s = time.perf_counter() - iteration_started
             window_steps += 1
