@@ -152,6 +152,28 @@ def test_a_wide_second_objective_is_shown_on_a_log_axis(
     built.writer.close()
 
 
+def test_one_wild_first_objective_does_not_squash_the_rest_across(
+    qtbot: QtBot, tmp_path: Path, clock: Clock
+) -> None:
+    """A diverged trial's huge error is as far off across as a huge model is up: the x range
+    follows the bulk of the trials, not that one."""
+    trials = [
+        ("COMPLETE", (0.5 + 0.04 * i, 1000.0 + 100 * i), {"model.filters": 8 * (i + 1)})
+        for i in range(12)
+    ]
+    trials.append(("COMPLETE", (1e9, 1500.0), {"model.filters": 64}))
+    built = write_pareto_study(tmp_path / "wild.db", clock, trials=trials, running=False)
+    model = HistoryModel()
+    model.open(built.path)
+    view = ParetoPlot(model)
+    shown(qtbot, view, built.study_id)
+    view.grab()
+    (x_low, x_high), _ = view.plot.getViewBox().viewRange()
+    assert x_low < 0.5 and 0.94 < x_high < 10
+    model.close()
+    built.writer.close()
+
+
 def test_a_study_of_one_objective_has_no_front_to_draw(
     qtbot: QtBot, history: History, model: HistoryModel
 ) -> None:

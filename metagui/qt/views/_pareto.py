@@ -7,7 +7,6 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import numpy as np
 import pyqtgraph as pg
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import QCheckBox, QWidget
@@ -26,7 +25,6 @@ from metagui.qt.views._colors import (
 from metagui.qt.views._labels import counted
 from metagui.qt.views._pareto_info import ParetoInfo, ParetoPoint, pareto_info
 from metagui.qt.views._plot_view import TrialPlotView
-from metagui.qt.views._ranges import robust_range
 from metagui.qt.views._view_box import RobustViewBox
 
 __all__ = ["FRONT_COLOR", "LOG_SPAN", "ParetoPlot"]
@@ -47,16 +45,7 @@ class ParetoViewBox(RobustViewBox):
     ) -> list[Any]:
         bounds: list[Any] = super().childrenBounds(frac=frac, orthoRange=orthoRange, items=items)
         if self._auto_ranging and items is None:
-            xs = [
-                np.asarray(item.xData, dtype=float)
-                for item in self.addedItems
-                if isinstance(item, pg.PlotDataItem)
-                and item.isVisible()
-                and item.xData is not None
-                and len(item.xData)
-                and all(item is not ignored for ignored in self._ignored)
-            ]
-            x = robust_range(np.concatenate(xs), log=bool(self.state["logMode"][0])) if xs else None
+            x = self.robust_range_of(0)
             if x is not None:
                 bounds[0] = list(x)
         return bounds

@@ -109,28 +109,39 @@ class RobustViewBox(pg.ViewBox):
         """The robust y range (view coordinates) of the visible data items' values, of those
         with x in ``x_window`` (view coordinates) if given; None where there are none, or
         where an item is drawn through a transform."""
-        log_x, log_y = self.state["logMode"]
+        return self.robust_range_of(1, x_window, margin=0.0)
+
+    def robust_range_of(
+        self, axis: int, window: Sequence[float] | None = None, *, margin: float | None = None
+    ) -> tuple[float, float] | None:
+        """The robust range (view coordinates) of the visible data items' values along
+        ``axis`` (0: x, 1: y), of those whose other coordinate lies in ``window`` if given;
+        None where there are none, or where an item is drawn through a transform.
+        ``margin``: :func:`robust_range`'s (None: its default)."""
+        log = self.state["logMode"]
         chunks: list[np.ndarray] = []
         for item in self.addedItems:
             if not isinstance(item, pg.PlotDataItem | CurveBundle) or not item.isVisible():
                 continue
             if any(item is ignored for ignored in self._ignored):
                 continue
-            if item.scene() is not self.scene() or item.yData is None or not len(item.yData):
+            data, other = (item.yData, item.xData) if axis else (item.xData, item.yData)
+            if item.scene() is not self.scene() or data is None or not len(data):
                 continue
             if any(item.opts.get(k) for k in _TRANSFORMS):
                 return None
-            ys = np.asarray(item.yData, dtype=float)
-            if x_window is not None and item.xData is not None:
-                xs = np.asarray(item.xData, dtype=float)
-                if log_x:
+            values = np.asarray(data, dtype=float)
+            if window is not None and other is not None:
+                others = np.asarray(other, dtype=float)
+                if log[1 - axis]:
                     with np.errstate(divide="ignore", invalid="ignore"):
-                        xs = np.log10(xs)
-                ys = ys[(xs >= x_window[0]) & (xs <= x_window[1])]
-            chunks.append(ys)
+                        others = np.log10(others)
+                values = values[(others >= window[0]) & (others <= window[1])]
+            chunks.append(values)
         if not chunks:
             return None
-        return robust_range(np.concatenate(chunks), log=bool(log_y), margin=0.0)
+        extra = {} if margin is None else {"margin": margin}
+        return robust_range(np.concatenate(chunks), log=bool(log[axis]), **extra)
 
 
 def has_lone_points(xs: npt.ArrayLike, ys: npt.ArrayLike) -> bool:
