@@ -267,14 +267,11 @@ class StudyData:
         )
 
     def best_trial(self) -> TrialRow | None:
-        def best() -> TrialRow | None:
-            counted = self.counted()
-            if not counted:
-                return None
-            pick = max if self.maximize else min
-            return pick(counted, key=lambda t: t.value)  # type: ignore[arg-type, return-value]
+        """The best trial that counts, by the one rule (:func:`~metagui.core.study_comparison.
+        best_trial`, the history reader's too)."""
+        from metagui.core.study_comparison import best_trial
 
-        return self._cached("best", best)
+        return self._cached("best", lambda: best_trial(self.counted(), self.maximize))
 
     def front(self) -> list[TrialRow]:
         """The trials on the Pareto front (:func:`~metagui.core.pareto.front_trials`), in
